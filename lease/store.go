@@ -1,0 +1,515 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"go.uber.org/zap"
+
+	"github.com/multilangd/multilangd/seqnum"
+)
+
+// Store is the narrow lease-table interface the Coordinator and Checkpointer
+// use. DynamoStore implements it; tests wrap it to inject faults.
+type Store interface {
+	// ListLeases scans the table; non-lease and malformed items are skipped.
+	ListLeases(ctx context.Context) ([]Lease, error)
+	// GetLease reads one lease with a consistent read; nil, nil when absent.
+	GetLease(ctx context.Context, key string) (*Lease, error)
+	// RenewLease is W2: condition leaseCounter = l.Counter (plus
+	// attribute_not_exists(checkpointOwner) when threeX and l knows no
+	// hand-off); SET leaseCounter = l.Counter+1.
+	RenewLease(ctx context.Context, l Lease, threeX bool) error
+	// TakeLease is W3: condition leaseCounter = l.Counter; SET leaseCounter,
+	// leaseOwner = owner, REMOVE checkpointOwner, ADD ownerSwitchesSinceCheckpoint
+	// when the owner changes.
+	TakeLease(ctx context.Context, l Lease, owner string) error
+	// UpdateCheckpoint is W4 for a plain checkpoint, fenced by l.Counter.
+	UpdateCheckpoint(ctx context.Context, l Lease, cp seqnum.ESN) error
+	// ReleaseLease: condition leaseCounter = l.Counter AND leaseOwner = owner;
+	// REMOVE leaseOwner, SET leaseCounter = l.Counter+1.
+	ReleaseLease(ctx context.Context, l Lease, owner string) error
+	// CoordinatorState reads the 3.x Migration3.0 and Leader items.
+	CoordinatorState(ctx context.Context) (CoordinatorState, error)
+}
+
+// DynamoStore is the DynamoDB implementation of the lease table: every read
+// and conditional write of spec §2 (W1–W6) plus release. Throttling and
+// transient errors are retried with exponential back-off and jitter.
+type DynamoStore struct {
+	client     *dynamodb.Client
+	table      string
+	coordTable string
+	log        *zap.Logger
+	// MaxAttempts bounds attempts per request on throttling/transient errors.
+	maxAttempts int
+	baseBackoff time.Duration
+}
+
+var _ Store = (*DynamoStore)(nil)
+
+// NewDynamoStore returns a store for the lease table named table.
+func NewDynamoStore(client *dynamodb.Client, table string, log *zap.Logger) *DynamoStore {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &DynamoStore{client: client, table: table, log: log.With(zap.String("leaseTable", table)), maxAttempts: 4, baseBackoff: 50 * time.Millisecond}
+}
+
+// WithCoordinatorStateTable makes CoordinatorState also look at a KCL 3.0–3.4
+// <app>-CoordinatorState table (partition key "key"). A missing table is
+// ignored. It returns s for chaining.
+func (s *DynamoStore) WithCoordinatorStateTable(name string) *DynamoStore {
+	s.coordTable = name
+	return s
+}
+
+// Table returns the lease table name.
+func (s *DynamoStore) Table() string { return s.table }
+
+func keyOf(key string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrLeaseKey: attrS(key)}
+}
+
+// classify maps an AWS error to the package sentinels and reports whether
+// it is worth retrying.
+func classify(err error) (wrapped error, retry bool) {
+	if err == nil {
+		return nil, false
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("%w: %w", ErrConditionFailed, err), false
+	}
+	var rnf *types.ResourceNotFoundException
+	if errors.As(err, &rnf) {
+		return fmt.Errorf("%w: %w", ErrTableNotFound, err), false
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "RequestLimitExceeded", "ThrottlingException", "LimitExceededException", "Throttling":
+			return fmt.Errorf("%w: %w", ErrThrottled, err), true
+		case "InternalServerError", "ServiceUnavailable", "InternalFailure":
+			return err, true
+		}
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+		return err, true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return err, true
+	}
+	return err, false
+}
+
+// do runs fn, retrying throttling and transient errors with exponential
+// back-off and full jitter; the returned error is classified.
+func (s *DynamoStore) do(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	var last error
+	for attempt := 0; attempt < s.maxAttempts; attempt++ {
+		if attempt > 0 {
+			d := s.baseBackoff << (attempt - 1)
+			d = d/2 + rand.N(d/2+1)
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%s: %w (last error: %w)", op, ctx.Err(), last)
+			case <-t.C:
+			}
+		}
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		w, retry := classify(err)
+		last = w
+		if !retry || ctx.Err() != nil {
+			break
+		}
+		s.log.Debug("retrying lease table request", zap.String("op", op), zap.Int("attempt", attempt+1), zap.Error(err))
+	}
+	return fmt.Errorf("%s: %w", op, last)
+}
+
+// ListLeases scans the whole table (paginated). Non-lease items (3.5
+// entityType) are skipped silently, malformed lease items with a warning.
+func (s *DynamoStore) ListLeases(ctx context.Context) ([]Lease, error) {
+	var out []Lease
+	var start map[string]types.AttributeValue
+	for {
+		var page *dynamodb.ScanOutput
+		err := s.do(ctx, "scan "+s.table, func(ctx context.Context) error {
+			var err error
+			page, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.table), ExclusiveStartKey: start})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, item := range page.Items {
+			l, err := UnmarshalItem(item)
+			switch {
+			case errors.Is(err, ErrNotLease):
+				continue
+			case err != nil:
+				s.log.Warn("skipping malformed lease item", zap.Error(err))
+				continue
+			}
+			out = append(out, l)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = page.LastEvaluatedKey
+	}
+}
+
+// RawItems scans the whole table and returns every item undecoded (leases
+// and 3.x non-lease items alike). Used by tools and tests.
+func (s *DynamoStore) RawItems(ctx context.Context) ([]map[string]types.AttributeValue, error) {
+	var out []map[string]types.AttributeValue
+	var start map[string]types.AttributeValue
+	for {
+		var page *dynamodb.ScanOutput
+		err := s.do(ctx, "scan "+s.table, func(ctx context.Context) error {
+			var err error
+			page, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = page.LastEvaluatedKey
+	}
+}
+
+// GetLease reads one lease with a consistent read. It returns nil, nil when
+// the item is absent and an error wrapping ErrNotLease for non-lease items.
+func (s *DynamoStore) GetLease(ctx context.Context, key string) (*Lease, error) {
+	var out *dynamodb.GetItemOutput
+	err := s.do(ctx, "get lease "+key, func(ctx context.Context) error {
+		var err error
+		out, err = s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: keyOf(key), ConsistentRead: aws.Bool(true)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Item) == 0 {
+		return nil, nil
+	}
+	l, err := UnmarshalItem(out.Item)
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// CreateLeaseIfNotExists is W1: PutItem of the full lease with condition
+// attribute_not_exists(leaseKey). It returns false, nil when the lease
+// already exists.
+func (s *DynamoStore) CreateLeaseIfNotExists(ctx context.Context, l Lease) (bool, error) {
+	item, err := MarshalItem(l)
+	if err != nil {
+		return false, err
+	}
+	err = s.do(ctx, "create lease "+l.Key, func(ctx context.Context) error {
+		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:           aws.String(s.table),
+			Item:                item,
+			ConditionExpression: aws.String("attribute_not_exists(#k)"),
+			ExpressionAttributeNames: map[string]string{"#k": AttrLeaseKey},
+		})
+		return err
+	})
+	if errors.Is(err, ErrConditionFailed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// update is one UpdateItem with a condition.
+type update struct {
+	set, remove, add []string
+	cond             string
+	names            map[string]string
+	values           map[string]types.AttributeValue
+}
+
+func newUpdate() *update {
+	return &update{names: map[string]string{}, values: map[string]types.AttributeValue{}}
+}
+
+func (u *update) name(attr string) string {
+	n := "#" + attr
+	u.names[n] = attr
+	return n
+}
+
+func (u *update) val(name string, v types.AttributeValue) string {
+	p := ":" + name
+	u.values[p] = v
+	return p
+}
+
+func (u *update) expr() string {
+	var parts []string
+	if len(u.set) > 0 {
+		parts = append(parts, "SET "+strings.Join(u.set, ", "))
+	}
+	if len(u.remove) > 0 {
+		parts = append(parts, "REMOVE "+strings.Join(u.remove, ", "))
+	}
+	if len(u.add) > 0 {
+		parts = append(parts, "ADD "+strings.Join(u.add, ", "))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (s *DynamoStore) runUpdate(ctx context.Context, op, key string, u *update) error {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      keyOf(key),
+		UpdateExpression:         aws.String(u.expr()),
+		ExpressionAttributeNames: u.names,
+	}
+	if u.cond != "" {
+		in.ConditionExpression = aws.String(u.cond)
+	}
+	if len(u.values) > 0 {
+		in.ExpressionAttributeValues = u.values
+	}
+	return s.do(ctx, op+" "+key, func(ctx context.Context) error {
+		_, err := s.client.UpdateItem(ctx, in)
+		return err
+	})
+}
+
+// counterCond adds "leaseCounter = :N" and "SET leaseCounter = :N1".
+func (u *update) counterCond(n int64) {
+	c := u.name(AttrLeaseCounter)
+	u.cond = c + " = " + u.val("n", attrN(n))
+	u.set = append(u.set, c+" = "+u.val("n1", attrN(n+1)))
+}
+
+// RenewLease is W2 (see Store).
+func (s *DynamoStore) RenewLease(ctx context.Context, l Lease, threeX bool) error {
+	u := newUpdate()
+	u.counterCond(l.Counter)
+	if threeX && l.CheckpointOwner == "" {
+		u.cond += " AND attribute_not_exists(" + u.name(AttrCheckpointOwner) + ")"
+	}
+	return s.runUpdate(ctx, "renew lease", l.Key, u)
+}
+
+// TakeLease is W3 (see Store).
+func (s *DynamoStore) TakeLease(ctx context.Context, l Lease, owner string) error {
+	u := newUpdate()
+	u.counterCond(l.Counter)
+	u.set = append(u.set, u.name(AttrLeaseOwner)+" = "+u.val("owner", attrS(owner)))
+	u.remove = append(u.remove, u.name(AttrCheckpointOwner))
+	if (l.Owner != "" && l.Owner != owner) || (l.CheckpointOwner != "" && l.CheckpointOwner == owner) {
+		u.add = append(u.add, u.name(AttrOwnerSwitchesSinceCheckpoint)+" "+u.val("one", attrN(1)))
+	}
+	return s.runUpdate(ctx, "take lease", l.Key, u)
+}
+
+// UpdateCheckpoint is W4 (see Store): fenced by the counter only; resets
+// ownerSwitchesSinceCheckpoint, clears the pending checkpoint fields and
+// re-writes the meta-info Java's updateLease writes.
+func (s *DynamoStore) UpdateCheckpoint(ctx context.Context, l Lease, cp seqnum.ESN) error {
+	if err := cp.Validate(); err != nil {
+		return err
+	}
+	u := newUpdate()
+	u.counterCond(l.Counter)
+	u.set = append(u.set,
+		u.name(AttrCheckpoint)+" = "+u.val("cp", attrS(cp.Sequence)),
+		u.name(AttrCheckpointSubSequenceNumber)+" = "+u.val("sub", attrN(cp.SubSequence)),
+		u.name(AttrOwnerSwitchesSinceCheckpoint)+" = "+u.val("zero", attrN(0)),
+	)
+	u.remove = append(u.remove, u.name(AttrPendingCheckpoint), u.name(AttrPendingCheckpointSubSequence), u.name(AttrPendingCheckpointState))
+	if len(l.ChildShardIDs) > 0 {
+		u.set = append(u.set, u.name(AttrChildShardIDs)+" = "+u.val("children", attrSS(l.ChildShardIDs)))
+	}
+	if l.StartingHashKey != "" && l.EndingHashKey != "" {
+		u.set = append(u.set,
+			u.name(AttrStartingHashKey)+" = "+u.val("hs", attrS(l.StartingHashKey)),
+			u.name(AttrEndingHashKey)+" = "+u.val("he", attrS(l.EndingHashKey)))
+	}
+	if l.StreamName != "" && l.ShardID != "" {
+		u.set = append(u.set,
+			u.name(AttrStreamName)+" = "+u.val("stream", attrS(l.StreamName)),
+			u.name(AttrShardID)+" = "+u.val("shard", attrS(l.ShardID)))
+	}
+	return s.runUpdate(ctx, "checkpoint lease", l.Key, u)
+}
+
+// ReleaseLease gives a held lease up (beyond Java; see Store).
+func (s *DynamoStore) ReleaseLease(ctx context.Context, l Lease, owner string) error {
+	u := newUpdate()
+	u.counterCond(l.Counter)
+	u.cond += " AND " + u.name(AttrLeaseOwner) + " = " + u.val("owner", attrS(owner))
+	u.remove = append(u.remove, u.name(AttrLeaseOwner))
+	return s.runUpdate(ctx, "release lease", l.Key, u)
+}
+
+// UpdateChildShardIDs is W5: SET childShardIds with condition that the lease
+// exists (no counter check or bump). A missing lease is logged and ignored,
+// as in Java.
+func (s *DynamoStore) UpdateChildShardIDs(ctx context.Context, key string, children []string) error {
+	if len(children) == 0 {
+		return nil
+	}
+	u := newUpdate()
+	k := u.name(AttrLeaseKey)
+	u.cond = k + " = " + u.val("key", attrS(key))
+	u.set = append(u.set, u.name(AttrChildShardIDs)+" = "+u.val("children", attrSS(children)))
+	return s.metaUpdate(ctx, "update childShardIds", key, u)
+}
+
+// UpdateHashRange is W5: SET startingHashKey, endingHashKey (decimal strings)
+// with condition that the lease exists. A missing lease is logged and ignored.
+func (s *DynamoStore) UpdateHashRange(ctx context.Context, key, start, end string) error {
+	if err := validateHashRange(start, end); err != nil {
+		return fmt.Errorf("update hash range %s: %w", key, err)
+	}
+	u := newUpdate()
+	k := u.name(AttrLeaseKey)
+	u.cond = k + " = " + u.val("key", attrS(key))
+	u.set = append(u.set,
+		u.name(AttrStartingHashKey)+" = "+u.val("hs", attrS(start)),
+		u.name(AttrEndingHashKey)+" = "+u.val("he", attrS(end)))
+	return s.metaUpdate(ctx, "update hash range", key, u)
+}
+
+func (s *DynamoStore) metaUpdate(ctx context.Context, op, key string, u *update) error {
+	err := s.runUpdate(ctx, op, key, u)
+	if errors.Is(err, ErrConditionFailed) {
+		s.log.Warn("meta-info update on a missing lease ignored", zap.String("op", op), zap.String("leaseKey", key))
+		return nil
+	}
+	return err
+}
+
+// DeleteLease is W6: unconditional DeleteItem.
+func (s *DynamoStore) DeleteLease(ctx context.Context, key string) error {
+	return s.do(ctx, "delete lease "+key, func(ctx context.Context) error {
+		_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: keyOf(key)})
+		return err
+	})
+}
+
+// KCL 3.x coordinator-state keys and client versions (spec §1.5).
+const (
+	LeaderKey           = "Leader"
+	MigrationKey        = "Migration3.0"
+	TableMigrationKey   = "TableMigration3.5"
+	ClientVersion2X     = "CLIENT_VERSION_2X"
+	ClientVersionUpgr   = "CLIENT_VERSION_UPGRADE_FROM_2X"
+	ClientVersion3XRoll = "CLIENT_VERSION_3X_WITH_ROLLBACK"
+	ClientVersion3X     = "CLIENT_VERSION_3X"
+)
+
+// LeaderLock is the KCL 3.x DynamoDB-lock-client "Leader" item.
+type LeaderLock struct {
+	Owner               string
+	LeaseDuration       time.Duration
+	RecordVersionNumber string
+	Released            bool
+}
+
+// CoordinatorState is what multilangd reads of the KCL 3.x coordinator state.
+type CoordinatorState struct {
+	// ClientVersion is Migration3.0's cv; "" when absent (a 2.x table).
+	ClientVersion string
+	// Leader is the Leader lock item; nil when absent.
+	Leader *LeaderLock
+}
+
+// ThreeX reports whether a Java 3.x fleet has put the table in a 3.x mode
+// (renewals must then carry the checkpointOwner clause).
+func (c CoordinatorState) ThreeX() bool {
+	return c.ClientVersion == ClientVersion3X || c.ClientVersion == ClientVersion3XRoll || c.ClientVersion == ClientVersionUpgr
+}
+
+// LeaderElected reports whether 3.x lock-based leader election (and hence
+// LAM assignment) is in force.
+func (c CoordinatorState) LeaderElected() bool {
+	return c.ClientVersion == ClientVersion3X || c.ClientVersion == ClientVersion3XRoll
+}
+
+// CoordinatorState reads Migration3.0 and Leader from the lease table (3.5
+// single-table) and, if configured, the legacy CoordinatorState table.
+func (s *DynamoStore) CoordinatorState(ctx context.Context) (CoordinatorState, error) {
+	var cs CoordinatorState
+	tables := []struct{ table, pk string }{{s.table, AttrLeaseKey}}
+	if s.coordTable != "" {
+		tables = append(tables, struct{ table, pk string }{s.coordTable, "key"})
+	}
+	for _, t := range tables {
+		for _, k := range []string{MigrationKey, LeaderKey} {
+			var out *dynamodb.GetItemOutput
+			err := s.do(ctx, "get "+k, func(ctx context.Context) error {
+				var err error
+				out, err = s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.table),
+					Key: map[string]types.AttributeValue{t.pk: attrS(k)}, ConsistentRead: aws.Bool(true)})
+				return err
+			})
+			if errors.Is(err, ErrTableNotFound) && t.table != s.table {
+				break
+			}
+			if err != nil {
+				return cs, err
+			}
+			if len(out.Item) == 0 {
+				continue
+			}
+			switch k {
+			case MigrationKey:
+				if cv, ok := getS(out.Item, "cv"); ok && cs.ClientVersion == "" {
+					cs.ClientVersion = cv
+				}
+			case LeaderKey:
+				if cs.Leader != nil {
+					continue
+				}
+				ll := &LeaderLock{}
+				ll.Owner, _ = getS(out.Item, "ownerName")
+				ll.RecordVersionNumber, _ = getS(out.Item, "recordVersionNumber")
+				if d, ok := getS(out.Item, "leaseDuration"); ok {
+					if ms, err := strconv.ParseInt(d, 10, 64); err == nil {
+						ll.LeaseDuration = time.Duration(ms) * time.Millisecond
+					}
+				}
+				if r, ok := getS(out.Item, "isReleased"); ok && r == "1" {
+					ll.Released = true
+				}
+				cs.Leader = ll
+			}
+		}
+	}
+	return cs, nil
+}

@@ -1,0 +1,106 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap"
+)
+
+// TableOptions configure lease-table creation (spec §1.1).
+type TableOptions struct {
+	// Provisioned selects PROVISIONED billing; default PAY_PER_REQUEST.
+	Provisioned                 bool
+	ReadCapacity, WriteCapacity int64 // default 10 each when Provisioned
+	DeletionProtection          bool
+	Tags                        map[string]string
+	// PollInterval between DescribeTable calls while waiting for ACTIVE
+	// (default 10 s as in Java; tests use less). Timeout defaults to 600 s.
+	PollInterval, Timeout time.Duration
+}
+
+// CreateTableIfNotExists describes the table, creates it when absent with
+// leaseKey (S) as the only key, and waits until it is ACTIVE or UPDATING.
+// Existing tables (with Java 3.x GSIs and non-lease items) are accepted as is.
+func (s *DynamoStore) CreateTableIfNotExists(ctx context.Context, o TableOptions) error {
+	if o.PollInterval <= 0 {
+		o.PollInterval = 10 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 600 * time.Second
+	}
+	status, err := s.tableStatus(ctx)
+	if errors.Is(err, ErrTableNotFound) {
+		in := &dynamodb.CreateTableInput{
+			TableName:                 aws.String(s.table),
+			AttributeDefinitions:      []types.AttributeDefinition{{AttributeName: aws.String(AttrLeaseKey), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:                 []types.KeySchemaElement{{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeHash}},
+			BillingMode:               types.BillingModePayPerRequest,
+			DeletionProtectionEnabled: aws.Bool(o.DeletionProtection),
+		}
+		if o.Provisioned {
+			r, w := o.ReadCapacity, o.WriteCapacity
+			if r <= 0 {
+				r = 10
+			}
+			if w <= 0 {
+				w = 10
+			}
+			in.BillingMode = types.BillingModeProvisioned
+			in.ProvisionedThroughput = &types.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(r), WriteCapacityUnits: aws.Int64(w)}
+		}
+		for k, v := range o.Tags {
+			in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+		err = s.do(ctx, "create table "+s.table, func(ctx context.Context) error {
+			_, err := s.client.CreateTable(ctx, in)
+			return err
+		})
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) {
+			return fmt.Errorf("lease table %s: %w", s.table, err)
+		}
+		if err == nil {
+			s.log.Info("created lease table", zap.String("billingMode", string(in.BillingMode)))
+		}
+		status = ""
+	} else if err != nil {
+		return fmt.Errorf("lease table %s: %w", s.table, err)
+	}
+	deadline := time.Now().Add(o.Timeout)
+	for status != types.TableStatusActive && status != types.TableStatusUpdating {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lease table %s not ACTIVE after %s (status %q)", s.table, o.Timeout, status)
+		}
+		t := time.NewTimer(o.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("lease table %s: %w", s.table, ctx.Err())
+		case <-t.C:
+		}
+		status, err = s.tableStatus(ctx)
+		if err != nil && !errors.Is(err, ErrTableNotFound) {
+			return fmt.Errorf("lease table %s: %w", s.table, err)
+		}
+	}
+	return nil
+}
+
+func (s *DynamoStore) tableStatus(ctx context.Context) (types.TableStatus, error) {
+	var out *dynamodb.DescribeTableOutput
+	err := s.do(ctx, "describe table "+s.table, func(ctx context.Context) error {
+		var err error
+		out, err = s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return out.Table.TableStatus, nil
+}
