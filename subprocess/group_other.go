@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package subprocess
+
+func groupAlive(pgid int) bool { return groupAliveKill(pgid) }
