@@ -234,9 +234,9 @@ func (s *DynamoStore) CreateLeaseIfNotExists(ctx context.Context, l Lease) (bool
 	}
 	err = s.do(ctx, "create lease "+l.Key, func(ctx context.Context) error {
 		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:           aws.String(s.table),
-			Item:                item,
-			ConditionExpression: aws.String("attribute_not_exists(#k)"),
+			TableName:                aws.String(s.table),
+			Item:                     item,
+			ConditionExpression:      aws.String("attribute_not_exists(#k)"),
 			ExpressionAttributeNames: map[string]string{"#k": AttrLeaseKey},
 		})
 		return err

@@ -1,0 +1,563 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+)
+
+// CoordinatorConfig configures a Coordinator. Zero durations and counts take
+// the Java KCL defaults derived from FailoverTime (spec §3.1).
+type CoordinatorConfig struct {
+	// WorkerID is this worker's leaseOwner value (required).
+	WorkerID string
+	// FailoverTime is failoverTimeMillis (default 10 s). All workers sharing
+	// a table must use the same value.
+	FailoverTime time.Duration
+	// Epsilon is epsilonMillis (default 25 ms).
+	Epsilon time.Duration
+	// RenewerPeriod defaults to FailoverTime/3 − Epsilon (fixed rate).
+	RenewerPeriod time.Duration
+	// TakerPeriod defaults to (FailoverTime + Epsilon) × 2 (fixed delay,
+	// first run at once).
+	TakerPeriod time.Duration
+	// VeryOldThreshold defaults to 3 × FailoverTime (priority taking).
+	VeryOldThreshold time.Duration
+	// MaxLeasesForWorker defaults to math.MaxInt32.
+	MaxLeasesForWorker int
+	// MaxLeasesToStealAtOneTime defaults to 1.
+	MaxLeasesToStealAtOneTime int
+	// EnablePriorityLeaseAssignment turns on very-old priority taking
+	// (Java default true; the zero value here is false, callers pass the
+	// parsed property).
+	EnablePriorityLeaseAssignment bool
+	// MaxLeaseRenewalThreads bounds parallel renewals (default 20).
+	MaxLeaseRenewalThreads int
+	// LeaderFirstRefresh and LeaderRefresh control how long an IsLeader
+	// answer is reused: first re-election after 60 s, then every 5 min.
+	LeaderFirstRefresh, LeaderRefresh time.Duration
+	// DefaultLeaderLockDuration is used when a Java 3.x Leader item carries
+	// no leaseDuration (default 120 s).
+	DefaultLeaderLockDuration time.Duration
+	// Clock is the monotonic clock (default time.Now); injectable for tests.
+	Clock Clock
+	// Rand drives the taker's shuffles (default: randomly seeded).
+	Rand *rand.Rand
+	// OnTake, if set, is called after every taker run (metrics, tests).
+	OnTake func(TakeResult)
+	// OnLost, if set, is called when a held lease is dropped because it was
+	// lost (not when released or on stop).
+	OnLost func(key string, cause error)
+}
+
+func (c *CoordinatorConfig) setDefaults() {
+	if c.FailoverTime <= 0 {
+		c.FailoverTime = 10 * time.Second
+	}
+	if c.Epsilon <= 0 {
+		c.Epsilon = 25 * time.Millisecond
+	}
+	if c.RenewerPeriod <= 0 {
+		c.RenewerPeriod = max(c.FailoverTime/3-c.Epsilon, time.Millisecond)
+	}
+	if c.TakerPeriod <= 0 {
+		c.TakerPeriod = (c.FailoverTime + c.Epsilon) * 2
+	}
+	if c.VeryOldThreshold <= 0 {
+		c.VeryOldThreshold = 3 * c.FailoverTime
+	}
+	if c.MaxLeasesForWorker <= 0 {
+		c.MaxLeasesForWorker = math.MaxInt32
+	}
+	if c.MaxLeasesToStealAtOneTime <= 0 {
+		c.MaxLeasesToStealAtOneTime = 1
+	}
+	if c.MaxLeaseRenewalThreads <= 0 {
+		c.MaxLeaseRenewalThreads = 20
+	}
+	if c.LeaderFirstRefresh <= 0 {
+		c.LeaderFirstRefresh = 60 * time.Second
+	}
+	if c.LeaderRefresh <= 0 {
+		c.LeaderRefresh = 5 * time.Minute
+	}
+	if c.DefaultLeaderLockDuration <= 0 {
+		c.DefaultLeaderLockDuration = 120 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+}
+
+// Held is a snapshot of one lease held by this worker.
+type Held struct {
+	// Lease is the in-memory copy at snapshot time (Owner = this worker).
+	Lease Lease
+	// Token is the concurrency token minted when the lease entered the held
+	// set; a new token means a new shard consumer.
+	Token string
+	// Ctx is cancelled when the lease is lost, released, or the coordinator
+	// stops; context.Cause(Ctx) is ErrLeaseLost, ErrReleased or ErrStopped.
+	Ctx context.Context
+}
+
+// heldLease is the coordinator's record of a held lease. lease and
+// lastRenew are guarded by Coordinator.mu; io serialises DynamoDB writes on
+// the lease (renew, checkpoint, release share the counter).
+type heldLease struct {
+	io        sync.Mutex
+	lease     Lease
+	token     string
+	lastRenew time.Time
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+}
+
+// Coordinator runs the KCL 2.x lease renewer and taker for one worker and
+// fences checkpoints with the lease counter.
+type Coordinator struct {
+	store Store
+	cfg   CoordinatorConfig
+	log   *zap.Logger
+
+	mu      sync.Mutex
+	held    map[string]*heldLease
+	running bool
+
+	stopTaking atomic.Bool
+	threeX     atomic.Bool
+
+	// taker-goroutine state
+	obs         map[string]observation
+	leaderRVN   string
+	leaderSeen  time.Time
+	refusing    bool
+	leaderState string
+
+	leaderMu     sync.Mutex
+	leaderAt     time.Time
+	leaderVal    bool
+	leaderRounds int
+}
+
+// NewCoordinator returns a coordinator for cfg.WorkerID on store. Nothing
+// runs until Run.
+func NewCoordinator(store Store, cfg CoordinatorConfig, log *zap.Logger) *Coordinator {
+	cfg.setDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Coordinator{
+		store: store, cfg: cfg,
+		log:  log.With(zap.String("workerId", cfg.WorkerID)),
+		held: map[string]*heldLease{},
+		obs:  map[string]observation{},
+	}
+}
+
+// Config returns the effective configuration (defaults applied).
+func (c *Coordinator) Config() CoordinatorConfig { return c.cfg }
+
+// Run performs the start-up pass (re-acquire leases still owned by this
+// worker id), then runs the renewer and the taker until ctx is done. On
+// return every held lease has been dropped locally (ErrStopped); nothing is
+// released in DynamoDB (call Release first for that).
+func (c *Coordinator) Run(ctx context.Context) error {
+	if c.cfg.WorkerID == "" {
+		return errors.New("lease: coordinator needs a WorkerID")
+	}
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return errors.New("lease: coordinator already running")
+	}
+	c.running = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		for k, h := range c.held {
+			delete(c.held, k)
+			h.cancel(ErrStopped)
+		}
+		c.running = false
+		c.mu.Unlock()
+	}()
+
+	c.startup(ctx)
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.renewLoop(ctx) }()
+	go func() { defer wg.Done(); c.takeLoop(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+// startup re-acquires leases whose leaseOwner is this worker (spec §3.3):
+// each is renewed once even if it looks expired.
+func (c *Coordinator) startup(ctx context.Context) {
+	if cs, err := c.store.CoordinatorState(ctx); err == nil {
+		c.threeX.Store(cs.ThreeX())
+	} else if ctx.Err() == nil {
+		c.log.Warn("reading coordinator state", zap.Error(err))
+	}
+	leases, err := c.store.ListLeases(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("start-up lease scan failed; leases will be taken by the taker", zap.Error(err))
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, c.cfg.MaxLeaseRenewalThreads)
+	for _, l := range leases {
+		if l.Owner != c.cfg.WorkerID || l.CheckpointOwner != "" {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(l Lease) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			nl, ok, err := c.renewStored(ctx, l)
+			switch {
+			case ok:
+				c.addHeld(nl)
+				c.log.Info("re-acquired lease at start-up", zap.String("leaseKey", l.Key))
+			case err != nil && ctx.Err() == nil:
+				c.log.Warn("start-up renew failed", zap.String("leaseKey", l.Key), zap.Error(err))
+			}
+		}(l)
+	}
+	wg.Wait()
+}
+
+// renewStored performs W2 on l and the spurious-failure check on CCF. It
+// returns the lease with the new counter and whether we own it.
+func (c *Coordinator) renewStored(ctx context.Context, l Lease) (Lease, bool, error) {
+	err := c.store.RenewLease(ctx, l, c.threeX.Load())
+	if err == nil {
+		l.Counter++
+		return l, true, nil
+	}
+	if !errors.Is(err, ErrConditionFailed) {
+		return l, false, err
+	}
+	// Spurious failure check: our previous attempt may have landed.
+	cur, gerr := c.store.GetLease(ctx, l.Key)
+	if gerr != nil {
+		return l, false, fmt.Errorf("renew %s: %w (re-read: %w)", l.Key, err, gerr)
+	}
+	if cur != nil && cur.Owner == c.cfg.WorkerID && cur.Owner == l.Owner && cur.Counter == l.Counter+1 &&
+		(!c.threeX.Load() || cur.CheckpointOwner == "") {
+		l.Counter++
+		return l, true, nil
+	}
+	return l, false, err
+}
+
+func (c *Coordinator) addHeld(l Lease) *heldLease {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	h := &heldLease{lease: l, token: uuid.NewString(), lastRenew: c.cfg.Clock.Now(), ctx: ctx, cancel: cancel}
+	c.mu.Lock()
+	if !c.running {
+		c.mu.Unlock()
+		cancel(ErrStopped)
+		return h
+	}
+	if old := c.held[l.Key]; old != nil {
+		old.cancel(ErrLeaseLost)
+	}
+	c.held[l.Key] = h
+	c.mu.Unlock()
+	return h
+}
+
+// drop removes h from the held set (if it is still the entry for its key)
+// and cancels its context with cause.
+func (c *Coordinator) drop(h *heldLease, cause error) {
+	c.mu.Lock()
+	key := h.lease.Key
+	if c.held[key] == h {
+		delete(c.held, key)
+	}
+	c.mu.Unlock()
+	h.cancel(cause)
+	if errors.Is(cause, ErrLeaseLost) && c.cfg.OnLost != nil {
+		c.cfg.OnLost(key, cause)
+	}
+}
+
+// Held returns a snapshot of the held leases.
+func (c *Coordinator) Held() []*Held {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Held, 0, len(c.held))
+	for _, h := range c.held {
+		out = append(out, &Held{Lease: h.lease, Token: h.token, Ctx: h.ctx})
+	}
+	return out
+}
+
+// StopTaking stops the taker from acquiring more leases (graceful stop);
+// renewals continue.
+func (c *Coordinator) StopTaking() { c.stopTaking.Store(true) }
+
+func (c *Coordinator) renewLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.RenewerPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.renewAll(ctx)
+		}
+	}
+}
+
+// renewAll renews every held lease in parallel; leases not renewed within
+// failover are dropped as lost.
+func (c *Coordinator) renewAll(ctx context.Context) {
+	c.mu.Lock()
+	hs := make([]*heldLease, 0, len(c.held))
+	for _, h := range c.held {
+		hs = append(hs, h)
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, c.cfg.MaxLeaseRenewalThreads)
+	for _, h := range hs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c.renewHeld(ctx, h)
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) {
+	h.io.Lock()
+	defer h.io.Unlock()
+	c.mu.Lock()
+	if c.held[h.lease.Key] != h {
+		c.mu.Unlock()
+		return
+	}
+	l, last := h.lease, h.lastRenew
+	c.mu.Unlock()
+	if c.cfg.Clock.Now().Sub(last) > c.cfg.FailoverTime {
+		c.log.Warn("lease expired locally: not renewed within failover", zap.String("leaseKey", l.Key))
+		c.drop(h, fmt.Errorf("%w: %s not renewed within %s", ErrLeaseLost, l.Key, c.cfg.FailoverTime))
+		return
+	}
+	nl, ok, err := c.renewStored(ctx, l)
+	switch {
+	case ok:
+		c.mu.Lock()
+		h.lease.Counter = nl.Counter
+		h.lastRenew = c.cfg.Clock.Now()
+		c.mu.Unlock()
+	case errors.Is(err, ErrConditionFailed):
+		c.log.Info("lease lost: renew condition failed", zap.String("leaseKey", l.Key))
+		c.drop(h, fmt.Errorf("%w: %s: renew: %w", ErrLeaseLost, l.Key, err))
+	case ctx.Err() != nil:
+	default:
+		c.log.Warn("renew failed; lease will expire locally unless a later renew succeeds", zap.String("leaseKey", l.Key), zap.Error(err))
+	}
+}
+
+func (c *Coordinator) takeLoop(ctx context.Context) {
+	for {
+		res, err := c.takeOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("lease taker run failed", zap.Error(err))
+		}
+		if c.cfg.OnTake != nil && ctx.Err() == nil {
+			c.cfg.OnTake(res)
+		}
+		t := time.NewTimer(c.cfg.TakerPeriod)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// java3xLeaderLive tracks the Java 3.x Leader lock: it is dead when its
+// recordVersionNumber has been seen unchanged (locally) for longer than its
+// leaseDuration, or when released.
+func (c *Coordinator) java3xLeaderLive(cs CoordinatorState, now time.Time) bool {
+	if !cs.LeaderElected() || cs.Leader == nil || cs.Leader.Released {
+		c.leaderRVN = ""
+		return false
+	}
+	if cs.Leader.RecordVersionNumber != c.leaderRVN || c.leaderSeen.IsZero() {
+		c.leaderRVN, c.leaderSeen = cs.Leader.RecordVersionNumber, now
+		return true
+	}
+	d := cs.Leader.LeaseDuration
+	if d <= 0 {
+		d = c.cfg.DefaultLeaderLockDuration
+	}
+	return now.Sub(c.leaderSeen) <= d
+}
+
+// takeOnce is one run of the KCL 2.x lease taker (spec §3.4).
+func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
+	if c.stopTaking.Load() {
+		return TakeResult{Skipped: "stopped"}, nil
+	}
+	cs, err := c.store.CoordinatorState(ctx)
+	if err != nil {
+		return TakeResult{}, fmt.Errorf("read coordinator state: %w", err)
+	}
+	c.threeX.Store(cs.ThreeX())
+	live := c.java3xLeaderLive(cs, c.cfg.Clock.Now())
+	if live != c.refusing {
+		c.refusing = live
+		if live {
+			c.log.Warn("a live Java KCL 3.x leader heartbeats on this lease table; refusing to take leases until it stops "+
+				"(multilangd cannot yet work as a 3.x follower)",
+				zap.String("javaLeader", cs.Leader.Owner), zap.String("clientVersion", cs.ClientVersion))
+		} else {
+			c.log.Info("no live Java KCL 3.x leader any more; taking leases as a KCL 2.x worker")
+		}
+	}
+	if live {
+		return TakeResult{Skipped: "java-3x-leader-live"}, nil
+	}
+	start := c.cfg.Clock.Now()
+	leases, err := c.store.ListLeases(ctx)
+	if err != nil {
+		return TakeResult{}, fmt.Errorf("list leases: %w", err)
+	}
+	scanTime := c.cfg.Clock.Now()
+	observe(c.obs, leases, scanTime)
+
+	c.mu.Lock()
+	held := make(map[string]bool, len(c.held))
+	for k := range c.held {
+		held[k] = true
+	}
+	c.mu.Unlock()
+	p := takeParams{
+		me: c.cfg.WorkerID, failover: c.cfg.FailoverTime, veryOldThreshold: c.cfg.VeryOldThreshold,
+		maxForWorker: c.cfg.MaxLeasesForWorker, maxSteal: c.cfg.MaxLeasesToStealAtOneTime,
+		priority: c.cfg.EnablePriorityLeaseAssignment, held: held,
+	}
+	toTake, res := planTake(p, leases, c.obs, scanTime, c.cfg.Rand)
+	slowScan := scanTime.Sub(start) > c.cfg.FailoverTime/6
+	for _, l := range toTake {
+		if ctx.Err() != nil {
+			break
+		}
+		if res.Steal && slowScan {
+			cur, err := c.store.GetLease(ctx, l.Key)
+			if err != nil || cur == nil {
+				res.Untaken++
+				continue
+			}
+			l = *cur
+		}
+		err := c.store.TakeLease(ctx, l, c.cfg.WorkerID)
+		if err != nil {
+			res.Untaken++
+			if !errors.Is(err, ErrConditionFailed) && ctx.Err() == nil {
+				c.log.Warn("take lease failed", zap.String("leaseKey", l.Key), zap.Error(err))
+			}
+			continue
+		}
+		prev := l.Owner
+		if (l.Owner != "" && l.Owner != c.cfg.WorkerID) || l.CheckpointOwner == c.cfg.WorkerID {
+			l.OwnerSwitchesSinceCheckpoint++
+		}
+		l.Owner, l.CheckpointOwner = c.cfg.WorkerID, ""
+		l.Counter++
+		c.addHeld(l)
+		res.Taken++
+		c.log.Info("took lease", zap.String("leaseKey", l.Key), zap.String("previousOwner", prev), zap.Bool("steal", res.Steal))
+	}
+	return res, nil
+}
+
+// Release gives up a held lease in DynamoDB (beyond Java): condition
+// leaseCounter = N AND leaseOwner = me, REMOVE leaseOwner, SET leaseCounter =
+// N+1, so any worker (Java included) can take it at once. The lease is
+// dropped locally and its context cancelled with ErrReleased in every case.
+func (c *Coordinator) Release(ctx context.Context, key string) error {
+	c.mu.Lock()
+	h := c.held[key]
+	c.mu.Unlock()
+	if h == nil {
+		return fmt.Errorf("release %s: %w", key, ErrNotHeld)
+	}
+	h.io.Lock()
+	defer h.io.Unlock()
+	c.mu.Lock()
+	if c.held[key] != h {
+		c.mu.Unlock()
+		return fmt.Errorf("release %s: %w", key, ErrNotHeld)
+	}
+	l := h.lease
+	c.mu.Unlock()
+	err := c.store.ReleaseLease(ctx, l, c.cfg.WorkerID)
+	c.drop(h, ErrReleased)
+	if err != nil {
+		if errors.Is(err, ErrConditionFailed) {
+			return fmt.Errorf("release %s: %w: %w", key, ErrLeaseLost, err)
+		}
+		return fmt.Errorf("release %s: %w", key, err)
+	}
+	c.log.Info("released lease", zap.String("leaseKey", key))
+	return nil
+}
+
+// IsLeader reports whether this worker is the KCL 2.x shard-sync leader: the
+// first of ShuffleLeaders(all lease owners), or every worker when no lease is
+// owned (spec §3.7). The answer is reused for LeaderFirstRefresh, then
+// LeaderRefresh.
+func (c *Coordinator) IsLeader(ctx context.Context) bool {
+	c.leaderMu.Lock()
+	defer c.leaderMu.Unlock()
+	now := c.cfg.Clock.Now()
+	if c.leaderRounds > 0 {
+		ttl := c.cfg.LeaderRefresh
+		if c.leaderRounds == 1 {
+			ttl = c.cfg.LeaderFirstRefresh
+		}
+		if now.Sub(c.leaderAt) < ttl {
+			return c.leaderVal
+		}
+	}
+	leases, err := c.store.ListLeases(ctx)
+	if err != nil {
+		c.log.Warn("leader election scan failed; keeping previous answer", zap.Error(err))
+		return c.leaderVal
+	}
+	owners := make([]string, 0, len(leases))
+	for _, l := range leases {
+		owners = append(owners, l.Owner)
+	}
+	order := ShuffleLeaders(owners)
+	c.leaderVal = len(order) == 0 || order[0] == c.cfg.WorkerID
+	c.leaderAt = now
+	c.leaderRounds++
+	return c.leaderVal
+}

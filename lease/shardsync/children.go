@@ -1,0 +1,142 @@
+package shardsync
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/record"
+	"github.com/multilangd/multilangd/seqnum"
+	"github.com/multilangd/multilangd/shard"
+)
+
+// CreateChildLeases runs the SHARD_END lease work of Java ShutdownTask for
+// the finished shard behind parent (spec §3.8 "Child leases at SHARD_END"):
+// for every child without a lease it writes (W1) a lease with checkpoint
+// TRIM_HORIZON, the child's parents and hash range; then it writes the
+// children's ids into the parent's childShardIds (W5).
+//
+// When children is empty (kinesalite never returns ChildShards; EFO on
+// kinesis-local never signals shard end) the children are found in a full
+// ListShards by their parent links. If the stream is gone or no child is
+// listed (shard trimmed / stream deleted) nothing is created and nil is
+// returned: the lease is later removed by the Cleaner.
+//
+// Merge rule: when there is exactly one child it must list two parents
+// (else ErrMissingMergeParent) and both parent leases must be present or
+// both absent; otherwise ErrMergeParentPending is returned and the caller
+// retries later (Java: with probability 1/30 per attempt it gives the parent
+// lease up instead, so that another worker retries).
+func (s *Syncer) CreateChildLeases(ctx context.Context, parent lease.Lease, children []record.ChildShard) error {
+	parentShard := parent.ShardIDOf()
+	log := s.log.With(zap.String("leaseKey", parent.Key))
+	if len(children) == 0 {
+		found, err := s.childrenFromListing(ctx, parentShard)
+		if err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			log.Info("shard ended without child shards (stream deleted or shard trimmed); no child lease created")
+			return nil
+		}
+		children = found
+	}
+	if len(children) == 1 {
+		child := children[0]
+		if len(child.ParentShardIDs) != 2 {
+			return fmt.Errorf("%w: shard %s, child %s, parents %v", ErrMissingMergeParent, parentShard, child.ShardID, child.ParentShardIDs)
+		}
+		p0, err := s.store.GetLease(ctx, s.keys.key(child.ParentShardIDs[0]))
+		if err != nil {
+			return fmt.Errorf("shardsync: get merge parent lease: %w", err)
+		}
+		p1, err := s.store.GetLease(ctx, s.keys.key(child.ParentShardIDs[1]))
+		if err != nil {
+			return fmt.Errorf("shardsync: get merge parent lease: %w", err)
+		}
+		if (p0 == nil) != (p1 == nil) {
+			return fmt.Errorf("%w: child %s of %v: parent0 present=%t, parent1 present=%t",
+				ErrMergeParentPending, child.ShardID, child.ParentShardIDs, p0 != nil, p1 != nil)
+		}
+	}
+	ids := make([]string, 0, len(children))
+	for _, c := range children {
+		ids = append(ids, c.ShardID)
+		key := s.keys.key(c.ShardID)
+		existing, err := s.store.GetLease(ctx, key)
+		if err != nil {
+			return fmt.Errorf("shardsync: get child lease %s: %w", key, err)
+		}
+		if existing != nil {
+			continue
+		}
+		l := s.keys.newLease(shard.Info{
+			ID:              c.ShardID,
+			StartingHashKey: c.StartingHashKey,
+			EndingHashKey:   c.EndingHashKey,
+		}, seqnum.TrimHorizon)
+		l.ParentShardIDs = append([]string(nil), c.ParentShardIDs...)
+		created, err := s.store.CreateLeaseIfNotExists(ctx, l)
+		if err != nil {
+			return fmt.Errorf("shardsync: create child lease %s: %w", key, err)
+		}
+		if created {
+			log.Info("created child shard lease", zap.String("child", key), zap.Strings("parentShardIds", l.ParentShardIDs))
+		}
+	}
+	if err := s.store.UpdateChildShardIDs(ctx, parent.Key, ids); err != nil {
+		return fmt.Errorf("shardsync: update childShardIds of %s: %w", parent.Key, err)
+	}
+	return nil
+}
+
+// childrenFromListing finds the children of shardID in a full listing by
+// their ParentShardId / AdjacentParentShardId. A deleted stream yields none.
+func (s *Syncer) childrenFromListing(ctx context.Context, shardID string) ([]record.ChildShard, error) {
+	shards, err := s.lister.ListShards(ctx, shard.Filter{})
+	if IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shardsync: list shards for children of %s: %w", shardID, err)
+	}
+	return childrenOf(shards, shardID), nil
+}
+
+// childrenOf returns the listed children of shardID.
+func childrenOf(shards []shard.Info, shardID string) []record.ChildShard {
+	var out []record.ChildShard
+	for i := range shards {
+		sh := &shards[i]
+		if sh.ParentShardID != shardID && sh.AdjacentParentShardID != shardID {
+			continue
+		}
+		out = append(out, record.ChildShard{
+			ShardID:         sh.ID,
+			ParentShardIDs:  sh.Parents(),
+			StartingHashKey: sh.StartingHashKey,
+			EndingHashKey:   sh.EndingHashKey,
+		})
+	}
+	return out
+}
+
+// ParentsDone is the parent-completion gate (spec §3.9, Java
+// BlockOnParentShardTask): it is true when every parent lease of l is either
+// absent (cleaned up or trimmed) or checkpointed at (SHARD_END, 0).
+func (s *Syncer) ParentsDone(ctx context.Context, l lease.Lease) (bool, error) {
+	for _, p := range l.ParentShardIDs {
+		key := s.keys.key(p)
+		pl, err := s.store.GetLease(ctx, key)
+		if err != nil {
+			return false, fmt.Errorf("shardsync: get parent lease %s: %w", key, err)
+		}
+		if pl != nil && !pl.IsShardEnd() {
+			s.log.Debug("parent shard not finished", zap.String("leaseKey", l.Key), zap.String("parent", key), zap.String("checkpoint", pl.Checkpoint.String()))
+			return false, nil
+		}
+	}
+	return true, nil
+}
