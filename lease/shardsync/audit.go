@@ -43,7 +43,7 @@ func (s *Syncer) RunPeriodic(ctx context.Context, isLeader func(context.Context)
 type auditor struct {
 	s        *Syncer
 	hole     *hole // last hole seen
-	holeRuns int    // consecutive audits that saw it
+	holeRuns int   // consecutive audits that saw it
 	lastSync time.Time
 }
 

@@ -109,10 +109,10 @@ func (c *Cleaner) CleanupNow(ctx context.Context) ([]string, error) {
 type outcome int
 
 const (
-	kept outcome = iota
-	gone             // already absent
-	deletedCompleted // finished and no longer needed
-	deletedGarbage   // shard or stream no longer exists
+	kept             outcome = iota
+	gone                     // already absent
+	deletedCompleted         // finished and no longer needed
+	deletedGarbage           // shard or stream no longer exists
 )
 
 // listing caches one full ListShards per cleanup pass.
