@@ -1,0 +1,320 @@
+package daemon
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/record"
+	"github.com/multilangd/multilangd/seqnum"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func recs(seqs ...string) []record.Record {
+	var out []record.Record
+	for _, s := range seqs {
+		seq, sub, _ := strings.Cut(s, "/")
+		r := record.Record{SequenceNumber: seq, PartitionKey: "pk"}
+		if sub != "" {
+			r.SubSequenceNumber = int64(sub[0] - '0')
+			r.Aggregated = true
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+type harness struct {
+	t      *testing.T
+	w      *world
+	coord  *fakeCoord
+	kids   *childFactory
+	s      *Scheduler
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, b childBehaviour, batches map[string][]record.Batch, leases ...lease.Lease) *harness {
+	t.Helper()
+	w := newWorld()
+	for _, l := range leases {
+		w.add(l)
+	}
+	h := &harness{t: t, w: w, coord: newFakeCoord(w), kids: &childFactory{w: w, b: b}}
+	s, err := New(Config{
+		WorkerID:                w.leasesOwner(),
+		DispatchInterval:        10 * time.Millisecond,
+		ParentShardPollInterval: 10 * time.Millisecond,
+		TaskBackoff:             5 * time.Millisecond,
+		MaxBackoff:              20 * time.Millisecond,
+		MaxChildFailures:        3,
+		Cooldown:                time.Hour,
+		ShutdownGrace:           2 * time.Second,
+	}, Deps{
+		Coordinator: h.coord,
+		Store:       w,
+		Syncer:      fakeSyncer{w},
+		Cleaner:     fakeCleaner{w},
+		Sources:     sourcesFrom(w, batches),
+		Children:    h.kids.factory(),
+		Log:         zaptest.NewLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s = s
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- s.Run(ctx) }()
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+func (w *world) leasesOwner() string { return "worker-1" }
+
+func (h *harness) stop() {
+	h.cancel()
+	if err := <-h.done; err != nil {
+		h.t.Errorf("Run: %v", err)
+	}
+	h.done <- nil
+}
+
+// eventually polls cond (a liveness bound, not a timing assertion).
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("never happened: %s; events:\n%s", what, strings.Join(h.w.Events(), "\n"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *harness) hasEvent(prefix string) bool {
+	return slices.ContainsFunc(h.w.Events(), func(e string) bool { return strings.HasPrefix(e, prefix) })
+}
+
+func count(events []string, prefix string) int {
+	n := 0
+	for _, e := range events {
+		if strings.HasPrefix(e, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestShardEndLifecycle(t *testing.T) {
+	h := start(t, childBehaviour{}, map[string][]record.Batch{
+		"s1": {
+			{Records: recs("100", "101")},
+			{Records: recs("102")},
+			{Records: recs("103"), ShardEnd: true},
+		},
+	}, lease.Lease{Key: "s1", Owner: "worker-1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("cleanup enqueued", func() bool {
+		h.w.mu.Lock()
+		defer h.w.mu.Unlock()
+		return len(h.w.cleaned) == 1
+	})
+	if got := h.w.checkpoint("s1"); !got.IsShardEnd() {
+		t.Fatalf("checkpoint = %s, want SHARD_END", got)
+	}
+	ev := h.w.Events()
+	want := []string{"init s1 TRIM_HORIZON/0 child1", "source s1 at TRIM_HORIZON", "rec s1 100", "rec s1 101",
+		"checkpoint s1 101", "rec s1 102", "checkpoint s1 102", "rec s1 103", "checkpoint s1 103",
+		"shardEnded s1 child1", "checkpoint s1 SHARD_END"}
+	if !slices.Equal(ev, want) {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(ev, "\n"), strings.Join(want, "\n"))
+	}
+	h.w.mu.Lock()
+	created := slices.Clone(h.w.created)
+	h.w.mu.Unlock()
+	if !slices.Equal(created, []string{"s1"}) {
+		t.Fatalf("child leases created for %v", created)
+	}
+	// Still held: never restarted on this worker.
+	time.Sleep(50 * time.Millisecond)
+	if n := count(h.w.Events(), "init "); n != 1 {
+		t.Fatalf("%d initializations, want 1", n)
+	}
+}
+
+func TestResumeDropsUpToCheckpoint(t *testing.T) {
+	tests := []struct {
+		name       string
+		checkpoint seqnum.ESN
+		want       []string
+	}{
+		{"plain", seqnum.New("101", 0), []string{"rec s1 102", "rec s1 103", "rec s1 103/1"}},
+		{"inside aggregate", seqnum.New("103", 0), []string{"rec s1 103/1"}},
+		{"sentinel", seqnum.Sentinel(seqnum.TrimHorizon), []string{"rec s1 100", "rec s1 101", "rec s1 102", "rec s1 103", "rec s1 103/1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := start(t, childBehaviour{}, map[string][]record.Batch{
+				"s1": {{Records: recs("100", "101", "102", "103/0", "103/1")}},
+			}, lease.Lease{Key: "s1", Checkpoint: tt.checkpoint})
+			h.coord.grant("s1", "t1")
+			h.eventually("checkpoint", func() bool { return h.hasEvent("checkpoint") })
+			var got []string
+			for _, e := range h.w.Events() {
+				if strings.HasPrefix(e, "rec ") {
+					got = append(got, e)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("delivered %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLeaseLostSendsLeaseLost(t *testing.T) {
+	h := start(t, childBehaviour{}, map[string][]record.Batch{"s1": {{Records: recs("100")}}},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("processed", func() bool { return h.hasEvent("checkpoint s1 100") })
+	h.coord.lose("s1")
+	h.eventually("leaseLost", func() bool { return h.hasEvent("leaseLost s1") })
+	if h.hasEvent("shutdownRequested") || len(h.coord.Released()) != 0 {
+		t.Fatalf("unexpected graceful path: %v", h.w.Events())
+	}
+	// Re-taken with a new token: a new child starts from the stored checkpoint.
+	h.coord.grant("s1", "t2")
+	h.eventually("re-initialized", func() bool { return h.hasEvent("init s1 100/0 child2") })
+}
+
+func TestGracefulStopReleases(t *testing.T) {
+	h := start(t, childBehaviour{}, map[string][]record.Batch{"s1": {{Records: recs("100")}}},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("processed", func() bool { return h.hasEvent("checkpoint s1 100") })
+	h.stop()
+	ev := h.w.Events()
+	tail := ev[len(ev)-4:]
+	want := []string{"shutdownRequested s1", "checkpoint s1 100", "leaseLost s1", "release s1"}
+	if !slices.Equal(tail, want) {
+		t.Fatalf("tail %v, want %v", tail, want)
+	}
+	if !h.coord.stopped {
+		t.Fatal("StopTaking not called")
+	}
+}
+
+func TestGracefulStopKillsBlockedChildAfterDeadline(t *testing.T) {
+	h := start(t, childBehaviour{blockProcess: true}, map[string][]record.Batch{"s1": {{Records: recs("100")}}},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.s.cfg.ShutdownGrace = 50 * time.Millisecond
+	h.coord.grant("s1", "t1")
+	h.eventually("delivered", func() bool { return h.hasEvent("rec s1 100") })
+	h.stop() // returns only because the deadline cancels the blocked call
+}
+
+func TestChildFailuresBackOffThenRelease(t *testing.T) {
+	tests := []struct {
+		name     string
+		b        childBehaviour
+		released bool
+		inits    int
+	}{
+		{"recovers after two crashes", childBehaviour{failProcess: 2}, false, 3},
+		{"released after three crashes", childBehaviour{failProcess: 100}, true, 3},
+		{"start failures released", childBehaviour{startFail: true}, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := start(t, tt.b, map[string][]record.Batch{"s1": {{Records: recs("100")}}},
+				lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+			h.coord.grant("s1", "t1")
+			if tt.released {
+				h.eventually("released", func() bool { return len(h.coord.Released()) == 1 })
+				// Cool-down: re-granting does not start a consumer, it is released again.
+				h.coord.grant("s1", "t2")
+				h.eventually("released again", func() bool { return len(h.coord.Released()) == 2 })
+			} else {
+				h.eventually("checkpointed", func() bool { return h.hasEvent("checkpoint s1 100") })
+			}
+			if n := count(h.w.Events(), "init "); n != tt.inits {
+				t.Fatalf("%d initializations, want %d: %v", n, tt.inits, h.w.Events())
+			}
+		})
+	}
+}
+
+func TestShardEndWithoutCheckpointRetriesWithNewChild(t *testing.T) {
+	h := start(t, childBehaviour{noShardEndCP: 1}, map[string][]record.Batch{
+		"s1": {{Records: recs("100"), ShardEnd: true}},
+	}, lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("shard end", func() bool { return h.w.checkpoint("s1").IsShardEnd() })
+	ev := h.w.Events()
+	if count(ev, "shardEnded s1 child1") != 1 || count(ev, "shardEnded s1 child2") != 1 {
+		t.Fatalf("want shardEnded on child1 then child2: %v", ev)
+	}
+	if count(ev, "rec ") != 1 || count(ev, "source ") != 1 {
+		t.Fatalf("retry must not re-read the shard: %v", ev)
+	}
+}
+
+func TestParentGateAndFinishedLeaseWithoutChild(t *testing.T) {
+	h := start(t, childBehaviour{}, map[string][]record.Batch{
+		"child": {{Records: recs("200")}},
+	},
+		lease.Lease{Key: "parent", Checkpoint: seqnum.New("150", 0)},
+		lease.Lease{Key: "done", Checkpoint: seqnum.Sentinel(seqnum.ShardEnd)},
+		lease.Lease{Key: "child", ParentShardIDs: []string{"parent"}, Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("child", "t1")
+	h.coord.grant("done", "t1")
+	h.eventually("done cleaned", func() bool {
+		h.w.mu.Lock()
+		defer h.w.mu.Unlock()
+		return slices.Contains(h.w.cleaned, "done")
+	})
+	time.Sleep(50 * time.Millisecond)
+	if h.hasEvent("init") {
+		t.Fatalf("child started before its parent ended: %v", h.w.Events())
+	}
+	h.w.mu.Lock()
+	h.w.leases["parent"].Checkpoint = seqnum.Sentinel(seqnum.ShardEnd)
+	h.w.mu.Unlock()
+	h.eventually("child processed", func() bool { return h.hasEvent("checkpoint child 200") })
+	if h.hasEvent("init done") {
+		t.Fatal("a child was started for a lease already at SHARD_END")
+	}
+}
+
+func TestDropUpTo(t *testing.T) {
+	in := recs("100", "101", "102/0", "102/1", "102/2", "103")
+	tests := []struct {
+		cp   seqnum.ESN
+		want int
+	}{
+		{seqnum.ESN{}, 6},
+		{seqnum.Sentinel(seqnum.TrimHorizon), 6},
+		{seqnum.Sentinel(seqnum.Latest), 6},
+		{seqnum.Sentinel(seqnum.AtTimestamp), 6},
+		{seqnum.New("099", 0), 6},
+		{seqnum.New("100", 0), 5},
+		{seqnum.New("102", 0), 3},
+		{seqnum.New("102", 1), 2},
+		{seqnum.New("103", 0), 0},
+		{seqnum.Sentinel(seqnum.ShardEnd), 0},
+	}
+	for _, tt := range tests {
+		if got := dropUpTo(in, tt.cp); len(got) != tt.want {
+			t.Errorf("dropUpTo(%s) kept %d, want %d", tt.cp, len(got), tt.want)
+		}
+	}
+}
