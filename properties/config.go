@@ -142,6 +142,10 @@ type Config struct {
 	// is released so another worker can try (architecture decision 3).
 	MaxChildFailures int // default 3
 
+	// Lines maps each canonical key that was set in the file to the line of
+	// the entry that took effect (absent keys hold their defaults).
+	Lines map[string]int
+
 	// Warnings collects non-fatal findings (unknown keys, ignored 1.x keys, ...)
 	// in file order, each naming file:line and key.
 	Warnings []Warning

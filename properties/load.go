@@ -16,6 +16,11 @@ import (
 // validated configuration. Problems are returned as *Error values (several
 // joined with errors.Join), each naming file, line, key and value; non-fatal
 // findings are in Config.Warnings.
+//
+// When err is non-nil the returned Config is nil if the file could not be
+// read; otherwise it is returned only so that callers can show its Warnings
+// (an unknown-key warning often explains a missing-key error) — its values
+// must not be used.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -29,13 +34,14 @@ func Parse(name string, data []byte) (*Config, error) {
 	entries, err := ReadEntries(name, data)
 	l := &loader{file: name, cfg: Defaults()}
 	l.cfg.Source = name
+	l.cfg.Lines = map[string]int{}
 	if err != nil {
 		l.errs = append(l.errs, err)
 	}
 	l.apply(entries)
 	l.finish()
 	if len(l.errs) > 0 {
-		return nil, joinErrors(l.errs)
+		return l.cfg, joinErrors(l.errs)
 	}
 	return l.cfg, nil
 }
@@ -244,6 +250,7 @@ func (l *loader) apply(entries []Entry) {
 			continue
 		}
 		l.set[w.canonical] = w.e
+		l.cfg.Lines[w.canonical] = w.e.Line
 		if spec.polling && isNonZero(w.e.Value) {
 			l.pollingKeys = append(l.pollingKeys, w.e.Key)
 		}

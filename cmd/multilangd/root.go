@@ -136,7 +136,12 @@ func (c *cli) loadConfig(args []string) (*properties.Config, string, error) {
 	}
 	cfg, err := properties.Load(path)
 	if err != nil {
-		return nil, warning, &exitCodeError{code: exitError, err: err}
+		if cfg != nil {
+			for _, w := range cfg.Warnings {
+				fmt.Fprintln(c.stderr, "warning:", w.String())
+			}
+		}
+		return nil, warning, &exitCodeError{code: exitError, err: configError(err)}
 	}
 	return cfg, warning, nil
 }
