@@ -61,6 +61,9 @@ type Config struct {
 	// Env entries (KEY=VALUE) are appended to the daemon's environment, later
 	// entries winning; nil inherits the environment unchanged, as Java does.
 	Env []string
+
+	// trace, set only by tests, sees every line written (out) and read.
+	trace func(out bool, line []byte)
 }
 
 // inMsg is what the stdout reader hands to the action in flight.
@@ -275,6 +278,9 @@ func (c *Child) readLoop() {
 }
 
 func (c *Child) handleLine(line []byte) {
+	if c.cfg.trace != nil {
+		c.cfg.trace(false, line)
+	}
 	m, err := decodeLine(line)
 	var le *lineError
 	switch {
@@ -319,7 +325,7 @@ func (c *Child) stderrLoop() {
 			}
 			line := bytes.TrimSuffix(bytes.TrimSuffix(frag, []byte{'\n'}), []byte{'\r'})
 			if ce := c.log.Check(c.cfg.StderrLevel, "child stderr"); ce != nil {
-				ce.Write(zap.Int("pid", c.pid), zap.ByteString("line", line))
+				ce.Write(zap.Int("pid", c.pid), zap.String("line", string(line)))
 			}
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
@@ -414,6 +420,9 @@ func (c *Child) exchange(ctx context.Context, action string, cp Checkpointer) er
 	var exitDrainC <-chan time.Time
 	for {
 		if !writing && len(queue) > 0 {
+			if c.cfg.trace != nil {
+				c.cfg.trace(true, queue[0])
+			}
 			select {
 			case c.writeCh <- writeJob{buf: queue[0], done: c.writeDone}:
 			case <-c.quit:
