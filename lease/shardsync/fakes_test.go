@@ -10,13 +10,11 @@ import (
 	"testing"
 
 	"github.com/aws/smithy-go"
-	"go.uber.org/goleak"
 
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/shard"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeStore is an in-memory Store.
 type fakeStore struct {
