@@ -34,7 +34,7 @@ func TestDecodeLine(t *testing.T) {
 		{`{"action":"checkpoint","sequenceNumber":"123","subSequenceNumber":4}`, want{kind: kindCheckpoint, seq: ptr("123"), sub: ptr(int64(4))}},
 		{`{"action": "checkpoint", "sequenceNumber": null, "subSequenceNumber": null}`, want{kind: kindCheckpoint}},
 		{`{"action":"checkpoint","sequenceNumber":"123"}`, want{kind: kindCheckpoint, seq: ptr("123")}}, // Node
-		{`{"action":"checkpoint"}`, want{kind: kindCheckpoint}},                                          // Node, undefined
+		{`{"action":"checkpoint"}`, want{kind: kindCheckpoint}},                                         // Node, undefined
 		{`{"action":"checkpoint","sequenceNumber":123,"subSequenceNumber":"5"}`, want{kind: kindCheckpoint, seq: ptr("123"), sub: ptr(int64(5))}},
 		{`{"action":"checkpoint","sequenceNumber":"1","subSequenceNumber":2.9}`, want{kind: kindCheckpoint, seq: ptr("1"), sub: ptr(int64(2))}},
 		{`{"action":"checkpoint","sequenceNumber":"1","subSequenceNumber":""}`, want{kind: kindCheckpoint, seq: ptr("1")}},
