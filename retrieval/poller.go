@@ -1,0 +1,582 @@
+package retrieval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+	"go.uber.org/zap"
+
+	"github.com/multilangd/multilangd/record"
+	"github.com/multilangd/multilangd/retrieval/kpl"
+	"github.com/multilangd/multilangd/seqnum"
+	"github.com/multilangd/multilangd/shard"
+)
+
+// KinesisAPI is the part of *kinesis.Client the Poller uses.
+type KinesisAPI interface {
+	GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, optFns ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+}
+
+// Poller defaults (Java PollingConfig / PrefetchRecordsPublisher).
+const (
+	DefaultMaxRecords          = 10000
+	DefaultIdleTimeBetweenRead = 1500 * time.Millisecond
+	DefaultMaxPendingBatches   = 3
+	DefaultMaxPendingBytes     = 8 << 20
+	DefaultMaxPendingRecords   = 30000
+	DefaultRequestTimeout      = 30 * time.Second
+	// maxConsecutiveWarnThrottles: ThrottlingReporter logs ERROR beyond it.
+	maxConsecutiveWarnThrottles = 5
+	// maxFailuresPerIterator: after this many consecutive unclassified
+	// GetRecords failures the iterator is re-created (kinesis-local answers a
+	// stale iterator with HTTP 500 instead of ExpiredIteratorException).
+	maxFailuresPerIterator = 3
+)
+
+// Errors returned by Next.
+var (
+	// ErrShardEnded: the final (ShardEnd) batch was already returned.
+	ErrShardEnded = errors.New("retrieval: shard end already delivered")
+	// ErrClosed: the Poller was closed.
+	ErrClosed = errors.New("retrieval: poller closed")
+	// ErrNotStarted: Next was called before Start.
+	ErrNotStarted = errors.New("retrieval: poller not started")
+	// ErrInvalidStart: the start position cannot be turned into an iterator.
+	ErrInvalidStart = errors.New("retrieval: invalid start position")
+)
+
+// PollerConfig configures one shard's Poller. Zero values take defaults.
+type PollerConfig struct {
+	// StreamName and/or StreamARN address the stream; the name wins when both
+	// are set (kinesalite has no ARN support). GetRecords never needs either.
+	StreamName string
+	StreamARN  string
+	// Shard is the shard to read; its hash range (from ListShards) drives the
+	// KPL de-aggregation filter. An empty range means no filtering.
+	Shard shard.Info
+	// Start is the lease checkpoint (§4.1): digits ⇒ AT_SEQUENCE_NUMBER (the
+	// caller drops records ≤ Start with DropUpTo); TRIM_HORIZON, LATEST and
+	// AT_TIMESTAMP ⇒ that iterator type; SHARD_END ⇒ an immediate ShardEnd
+	// batch without reading.
+	Start seqnum.ESN
+	// InitialTimestamp is used for an AT_TIMESTAMP start.
+	InitialTimestamp time.Time
+	// MaxRecords is GetRecords Limit (maxRecords, default and max 10000).
+	MaxRecords int
+	// IdleTimeBetweenReads is the minimum time from the end of one successful
+	// GetRecords to the next call (idleTimeBetweenReadsInMillis, 1.5 s).
+	IdleTimeBetweenReads time.Duration
+	// MillisBehindLatestThresholdForReducedTps: when the last response's
+	// MillisBehindLatest was below it, wait at least this long between calls
+	// (0 = off).
+	MillisBehindLatestThresholdForReducedTps time.Duration
+	// Prefetch bounds: fetching pauses while the queue holds at least
+	// MaxPendingBatches batches, MaxPendingBytes bytes or MaxPendingRecords
+	// Kinesis records (defaults 3, 8 MiB, 30000).
+	MaxPendingBatches int
+	MaxPendingBytes   int
+	MaxPendingRecords int
+	// RequestTimeout bounds each Kinesis call (default 30 s); a timed-out
+	// call is retried with the same iterator.
+	RequestTimeout time.Duration
+}
+
+func (c *PollerConfig) setDefaults() {
+	if c.MaxRecords <= 0 || c.MaxRecords > DefaultMaxRecords {
+		c.MaxRecords = DefaultMaxRecords
+	}
+	if c.IdleTimeBetweenReads <= 0 {
+		c.IdleTimeBetweenReads = DefaultIdleTimeBetweenRead
+	}
+	if c.MaxPendingBatches <= 0 {
+		c.MaxPendingBatches = DefaultMaxPendingBatches
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if c.MaxPendingRecords <= 0 {
+		c.MaxPendingRecords = DefaultMaxPendingRecords
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+}
+
+// Poller reads one shard with GetRecords in a background goroutine that
+// prefetches while the consumer works. Start it once, call Next from one
+// goroutine, Close it when done.
+type Poller struct {
+	api KinesisAPI
+	cfg PollerConfig
+	log *zap.Logger
+	rng kpl.HashRange
+
+	dataCh  chan struct{} // signalled (cap 1) when a batch is queued or the loop ends
+	spaceCh chan struct{} // signalled (cap 1) when a batch is taken
+
+	mu      sync.Mutex
+	queue   []queued
+	bytes   int
+	records int
+	loopEnd bool  // the fetch loop has returned
+	loopErr error // why, when it was not a shard end
+	ended   bool  // the ShardEnd batch was returned by Next
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+type queued struct {
+	batch   record.Batch
+	bytes   int
+	records int
+}
+
+// NewPoller returns a Poller for cfg.Shard. A *kinesis.Client satisfies api.
+func NewPoller(api KinesisAPI, cfg PollerConfig, log *zap.Logger) *Poller {
+	cfg.setDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("shardId", cfg.Shard.ID))
+	rng, err := kpl.ParseRange(cfg.Shard.StartingHashKey, cfg.Shard.EndingHashKey)
+	if err != nil {
+		log.Warn("shard hash range unusable; KPL de-aggregation will not filter", zap.Error(err))
+		rng = kpl.FullRange
+	}
+	return &Poller{
+		api: api, cfg: cfg, log: log, rng: rng,
+		dataCh:  make(chan struct{}, 1),
+		spaceCh: make(chan struct{}, 1),
+	}
+}
+
+// Start launches the prefetch goroutine. It runs until the shard ends, ctx is
+// done or Close is called. Start is a no-op when already started or closed.
+func (p *Poller) Start(ctx context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started || p.closed {
+		return
+	}
+	p.started = true
+	ctx, p.cancel = context.WithCancel(ctx)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		err := p.run(ctx)
+		p.mu.Lock()
+		p.loopEnd, p.loopErr = true, err
+		p.mu.Unlock()
+		signal(p.dataCh)
+	}()
+}
+
+// Close stops the prefetch goroutine and waits for it. It is idempotent.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	cancel := p.cancel
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	p.wg.Wait()
+	return nil
+}
+
+// Next returns the next batch: de-aggregated user records in shard order,
+// filtered to the shard's hash range (possibly none), with
+// MillisBehindLatest. The last batch of a closed shard has ShardEnd set and
+// the children Kinesis reported (none on kinesalite, or when the shard or
+// stream is gone); after it Next returns ErrShardEnded. Next blocks until a
+// batch is ready or ctx is done.
+func (p *Poller) Next(ctx context.Context) (record.Batch, error) {
+	for {
+		p.mu.Lock()
+		switch {
+		case !p.started:
+			p.mu.Unlock()
+			return record.Batch{}, ErrNotStarted
+		case p.closed:
+			p.mu.Unlock()
+			return record.Batch{}, ErrClosed
+		case len(p.queue) > 0:
+			q := p.queue[0]
+			p.queue[0] = queued{}
+			p.queue = p.queue[1:]
+			p.bytes -= q.bytes
+			p.records -= q.records
+			if q.batch.ShardEnd {
+				p.ended = true
+			}
+			p.mu.Unlock()
+			signal(p.spaceCh)
+			return q.batch, nil
+		case p.ended:
+			p.mu.Unlock()
+			return record.Batch{}, ErrShardEnded
+		case p.loopEnd:
+			err := p.loopErr
+			p.mu.Unlock()
+			if err == nil || errors.Is(err, context.Canceled) {
+				err = ErrClosed
+			}
+			return record.Batch{}, err
+		}
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return record.Batch{}, ctx.Err()
+		case <-p.dataCh:
+		}
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// push queues a batch for Next.
+func (p *Poller) push(b record.Batch, bytes, records int) {
+	p.mu.Lock()
+	p.queue = append(p.queue, queued{batch: b, bytes: bytes, records: records})
+	p.bytes += bytes
+	p.records += records
+	p.mu.Unlock()
+	signal(p.dataCh)
+}
+
+// waitSpace blocks while the prefetch queue is full. As in Java, a batch is
+// admitted when the queue is below every bound, so one batch may overshoot.
+func (p *Poller) waitSpace(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		full := len(p.queue) >= p.cfg.MaxPendingBatches || p.bytes >= p.cfg.MaxPendingBytes || p.records >= p.cfg.MaxPendingRecords
+		p.mu.Unlock()
+		if !full {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.spaceCh:
+		}
+	}
+}
+
+// fetchState is the prefetch loop's position and pacing state.
+type fetchState struct {
+	iterator    string
+	lastSeq     string    // sequence number of the last Kinesis record fetched
+	lastSuccess time.Time // end of the last successful GetRecords
+	lastMBL     *int64
+	throttles   int // consecutive ProvisionedThroughputExceeded
+	failures    int // consecutive other GetRecords failures on this iterator
+	restarts    int // iterator re-creations since the last successful GetRecords
+}
+
+// run is the prefetch loop.
+func (p *Poller) run(ctx context.Context) error {
+	if err := p.cfg.Start.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidStart, err)
+	}
+	if p.cfg.Start.IsShardEnd() {
+		p.push(record.Batch{ShardEnd: true}, 0, 0)
+		return nil
+	}
+	if p.cfg.Start.Sequence == seqnum.AtTimestamp && p.cfg.InitialTimestamp.IsZero() {
+		return fmt.Errorf("%w: AT_TIMESTAMP checkpoint without an initial timestamp", ErrInvalidStart)
+	}
+	var st fetchState
+	for {
+		if st.iterator == "" {
+			it, err := p.getIterator(ctx, st.lastSeq)
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case isNotFound(err):
+				p.log.Warn("shard or stream not found; treating as shard end with no children", zap.Error(err))
+				p.push(record.Batch{ShardEnd: true}, 0, 0)
+				return nil
+			case err != nil:
+				p.log.Warn("GetShardIterator failed; retrying", zap.Error(err))
+				if err := sleep(ctx, p.cfg.IdleTimeBetweenReads); err != nil {
+					return err
+				}
+				continue
+			}
+			st.iterator, st.failures = it, 0
+		}
+		if err := p.waitSpace(ctx); err != nil {
+			return err
+		}
+		if err := sleep(ctx, p.pace(&st)); err != nil {
+			return err
+		}
+		done, err := p.fetch(ctx, &st)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// pace returns how long to wait before the next GetRecords (Java
+// KinesisSleepTimeController): nothing before the first call, otherwise the
+// rest of the idle time since the last successful call, or of the
+// reduced-TPS threshold while caught up.
+func (p *Poller) pace(st *fetchState) time.Duration {
+	if st.lastSuccess.IsZero() {
+		return 0
+	}
+	since := time.Since(st.lastSuccess)
+	wait := p.cfg.IdleTimeBetweenReads - since
+	if th := p.cfg.MillisBehindLatestThresholdForReducedTps; th > 0 && st.lastMBL != nil &&
+		time.Duration(*st.lastMBL)*time.Millisecond < th && th-since > wait {
+		wait = th - since
+	}
+	return wait
+}
+
+// fetch performs one GetRecords and queues its batch. done is true when the
+// shard ended (the final batch was queued).
+func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err error) {
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	out, err := p.api.GetRecords(cctx, &kinesis.GetRecordsInput{
+		ShardIterator: aws.String(st.iterator),
+		Limit:         aws.Int32(int32(p.cfg.MaxRecords)), //nolint:gosec // bounded by 10000
+	})
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if err := p.onFetchError(ctx, st, err); !errors.Is(err, errShardEndQueued) {
+			return false, err
+		}
+		return true, nil
+	}
+	st.lastSuccess = time.Now()
+	if st.throttles > 0 {
+		p.log.Info("GetRecords no longer throttled", zap.Int("consecutiveThrottles", st.throttles))
+	}
+	st.throttles, st.failures, st.restarts = 0, 0, 0
+	next := aws.ToString(out.NextShardIterator)
+	if !validResponse(next, out.ChildShards) {
+		// Java retries the same iterator (and drops the records) on an
+		// inconsistent response.
+		p.log.Warn("GetRecords response inconsistent (NextShardIterator vs ChildShards); retrying the same iterator",
+			zap.Bool("nextShardIterator", next != ""), zap.Int("childShards", len(out.ChildShards)))
+		return false, sleep(ctx, p.cfg.IdleTimeBetweenReads)
+	}
+	st.lastMBL = out.MillisBehindLatest
+	batch, bytes := p.convert(out.Records)
+	batch.MillisBehindLatest = out.MillisBehindLatest
+	if n := len(out.Records); n > 0 {
+		st.lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
+	}
+	if next == "" {
+		batch.ShardEnd = true
+		for _, c := range out.ChildShards {
+			cs := record.ChildShard{ShardID: aws.ToString(c.ShardId), ParentShardIDs: append([]string(nil), c.ParentShards...)}
+			if c.HashKeyRange != nil {
+				cs.StartingHashKey = aws.ToString(c.HashKeyRange.StartingHashKey)
+				cs.EndingHashKey = aws.ToString(c.HashKeyRange.EndingHashKey)
+			}
+			batch.ChildShards = append(batch.ChildShards, cs)
+		}
+		p.log.Info("shard end reached", zap.Int("childShards", len(batch.ChildShards)))
+	}
+	p.push(batch, bytes, len(out.Records))
+	st.iterator = next
+	return next == "", nil
+}
+
+// onFetchError classifies a failed GetRecords and waits as Java does.
+func (p *Poller) onFetchError(ctx context.Context, st *fetchState, err error) error {
+	var expired *types.ExpiredIteratorException
+	var invalid *types.InvalidArgumentException
+	var throttled *types.ProvisionedThroughputExceededException
+	switch {
+	case isNotFound(err):
+		p.log.Warn("shard or stream not found; treating as shard end with no children", zap.Error(err))
+		p.push(record.Batch{ShardEnd: true}, 0, 0)
+		return errShardEndQueued
+	case errors.As(err, &expired), errors.As(err, &invalid):
+		p.log.Info("shard iterator unusable; re-creating it", zap.String("after", st.lastSeq), zap.Error(err))
+		st.iterator = ""
+		st.restarts++
+		if st.restarts > 1 { // do not spin if re-created iterators keep failing
+			return sleep(ctx, p.cfg.IdleTimeBetweenReads)
+		}
+		return nil
+	case errors.As(err, &throttled):
+		st.throttles++
+		if st.throttles > maxConsecutiveWarnThrottles {
+			p.log.Error("GetRecords throttled", zap.Int("consecutiveThrottles", st.throttles), zap.Error(err))
+		} else {
+			p.log.Warn("GetRecords throttled", zap.Int("consecutiveThrottles", st.throttles), zap.Error(err))
+		}
+	default:
+		st.failures++
+		p.log.Warn("GetRecords failed; retrying", zap.Int("consecutiveFailures", st.failures), zap.Error(err))
+		if st.failures >= maxFailuresPerIterator {
+			st.iterator = ""
+		}
+	}
+	return sleep(ctx, p.cfg.IdleTimeBetweenReads)
+}
+
+// errShardEndQueued ends the loop after a synthetic shard end was queued.
+var errShardEndQueued = errors.New("shard end queued")
+
+// validResponse is Java's GetRecords validity rule with one relaxation: a
+// null NextShardIterator with no ChildShards is accepted as shard end
+// (kinesalite never reports children; the caller lists them instead).
+func validResponse(next string, children []types.ChildShard) bool {
+	if next != "" {
+		return len(children) == 0
+	}
+	for _, c := range children {
+		if len(c.ParentShards) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// convert turns Kinesis records into de-aggregated user records and returns
+// the raw data size.
+func (p *Poller) convert(recs []types.Record) (record.Batch, int) {
+	var b record.Batch
+	if len(recs) == 0 {
+		return b, 0
+	}
+	b.Records = make([]record.Record, 0, len(recs))
+	bytes := 0
+	for _, kr := range recs {
+		bytes += len(kr.Data)
+		r := record.Record{
+			Data:           kr.Data,
+			PartitionKey:   aws.ToString(kr.PartitionKey),
+			SequenceNumber: aws.ToString(kr.SequenceNumber),
+		}
+		if kr.ApproximateArrivalTimestamp != nil {
+			r.ApproximateArrivalTimestamp = *kr.ApproximateArrivalTimestamp
+		}
+		var status kpl.Status
+		var err error
+		b.Records, status, err = p.rng.Deaggregate(b.Records, r)
+		switch status {
+		case kpl.OutOfRange:
+			p.log.Warn("KPL aggregate has a sub-record outside the shard's hash range; whole aggregate dropped (as Java)",
+				zap.String("sequenceNumber", r.SequenceNumber))
+		case kpl.Truncated:
+			p.log.Error("KPL aggregate partly unreadable; later sub-records lost (as Java)",
+				zap.String("sequenceNumber", r.SequenceNumber), zap.Error(err))
+		case kpl.Corrupt:
+			p.log.Debug("record has the KPL magic but is not a valid aggregate; delivered as a plain record",
+				zap.String("sequenceNumber", r.SequenceNumber))
+		}
+	}
+	return b, bytes
+}
+
+// getIterator creates the shard iterator: from the start position until a
+// record has been fetched, then AFTER_SEQUENCE_NUMBER the last fetched one.
+func (p *Poller) getIterator(ctx context.Context, lastSeq string) (string, error) {
+	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(p.cfg.Shard.ID)}
+	if p.cfg.StreamName != "" {
+		in.StreamName = aws.String(p.cfg.StreamName)
+	} else {
+		in.StreamARN = aws.String(p.cfg.StreamARN)
+	}
+	switch start := p.cfg.Start.Sequence; {
+	case lastSeq != "":
+		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
+		in.StartingSequenceNumber = aws.String(lastSeq)
+	case start == seqnum.TrimHorizon:
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	case start == seqnum.Latest:
+		in.ShardIteratorType = types.ShardIteratorTypeLatest
+	case start == seqnum.AtTimestamp:
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(p.cfg.InitialTimestamp)
+	default:
+		// Re-read the checkpointed record: its later KPL sub-records may be
+		// unprocessed; DropUpTo removes the processed ones.
+		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
+		in.StartingSequenceNumber = aws.String(start)
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	out, err := p.api.GetShardIterator(cctx, in)
+	if err != nil {
+		return "", fmt.Errorf("GetShardIterator %s %s: %w", p.cfg.Shard.ID, in.ShardIteratorType, err)
+	}
+	it := aws.ToString(out.ShardIterator)
+	if it == "" {
+		// A closed shard past its end has no iterator: shard end.
+		return "", fmt.Errorf("GetShardIterator %s: %w", p.cfg.Shard.ID, errNoIterator)
+	}
+	return it, nil
+}
+
+var errNoIterator = &types.ResourceNotFoundException{Message: aws.String("no shard iterator returned")}
+
+func isNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return true
+	}
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "ResourceNotFoundException"
+}
+
+// DropUpTo returns the records whose extended sequence number is greater
+// than checkpoint (the KCL's ≤-checkpoint filter before processRecords). A
+// sentinel checkpoint other than SHARD_END keeps everything. Records whose
+// sequence number cannot be compared are kept. The result may share recs'
+// backing array; recs itself is not modified.
+func DropUpTo(recs []record.Record, checkpoint seqnum.ESN) []record.Record {
+	keep := func(r *record.Record) bool {
+		c, err := seqnum.Compare(r.ESN(), checkpoint)
+		return err != nil || c > 0
+	}
+	for i := range recs {
+		if !keep(&recs[i]) {
+			continue
+		}
+		// recs[i] is the first kept record; usually all later ones are too.
+		j := i + 1
+		for j < len(recs) && keep(&recs[j]) {
+			j++
+		}
+		if j == len(recs) {
+			return recs[i:]
+		}
+		out := append([]record.Record(nil), recs[i:j]...)
+		for _, r := range recs[j:] {
+			if keep(&r) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	return nil
+}
