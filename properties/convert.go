@@ -30,7 +30,7 @@ func parseInt(v string, min, max int64) (int64, error) {
 
 func rangeErr(min, max int64) error {
 	switch {
-	case max == math.MaxInt64 || max == math.MaxInt32:
+	case max >= math.MaxInt32:
 		return fmt.Errorf("must be >= %d", min)
 	case min == math.MinInt64 || min == math.MinInt32:
 		return fmt.Errorf("must be <= %d", max)
