@@ -174,6 +174,14 @@ func itemString(m map[string]types.AttributeValue) map[string]string {
 			out[k] = fmt.Sprint("SS:", x.Value)
 		case *types.AttributeValueMemberB:
 			out[k] = fmt.Sprint("B:", x.Value)
+		case *types.AttributeValueMemberM:
+			out[k] = fmt.Sprint("M:", itemString(x.Value))
+		case *types.AttributeValueMemberL:
+			l := map[string]types.AttributeValue{}
+			for i, e := range x.Value {
+				l[fmt.Sprintf("%04d", i)] = e
+			}
+			out[k] = fmt.Sprint("L:", itemString(l))
 		default:
 			out[k] = fmt.Sprintf("%T:%v", v, v)
 		}

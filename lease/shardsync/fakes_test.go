@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"testing"
 
 	"github.com/aws/smithy-go"
 

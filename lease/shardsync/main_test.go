@@ -300,3 +300,33 @@ func (e *env) leaseSet(t *testing.T) map[string]lease.Lease {
 	}
 	return m
 }
+
+// setParents overwrites a lease's parentShardId set.
+func (e *env) setParents(t *testing.T, key string, parents ...string) {
+	t.Helper()
+	_, err := e.ddb.UpdateItem(ctxT(t, 10*time.Second), &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(e.store.Table()),
+		Key:                       map[string]ddbtypes.AttributeValue{"leaseKey": &ddbtypes.AttributeValueMemberS{Value: key}},
+		UpdateExpression:          aws.String("SET parentShardId = :p"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":p": &ddbtypes.AttributeValueMemberSS{Value: parents}},
+	})
+	if err != nil {
+		t.Fatalf("set parents of %s: %v", key, err)
+	}
+}
+
+// waitStreamGone polls until the stream is reported missing.
+func waitStreamGone(t *testing.T, e *env) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := e.kin.DescribeStreamSummary(ctxT(t, 10*time.Second), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(e.stream)})
+		if IsNotFound(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s still there: %v", e.stream, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
