@@ -14,7 +14,6 @@ import (
 	"github.com/multilangd/multilangd/shard"
 )
 
-
 // fakeStore is an in-memory Store.
 type fakeStore struct {
 	mu       sync.Mutex
