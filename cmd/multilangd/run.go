@@ -2,21 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/awsclient"
+	"github.com/multilangd/multilangd/daemon/assemble"
 	"github.com/multilangd/multilangd/properties"
 )
 
-// errDaemonNotAvailable is returned until the daemon package is wired in.
-var errDaemonNotAvailable = errors.New("the multilangd daemon is not yet available in this build; the configuration is valid (see `multilangd validate`)")
-
-// runDaemon runs the worker until ctx is cancelled. Stub: engineer F replaces
-// this file wholesale.
+// runDaemon runs the worker until ctx is cancelled, then stops gracefully
+// (shutdownRequested, leaseLost, lease release) and returns nil.
 func runDaemon(ctx context.Context, cfg *properties.Config, log *zap.Logger) error {
-	_ = ctx
-	_ = cfg
-	_ = log
-	return errDaemonNotAvailable
+	clients, err := awsclient.New(ctx, cfg, log.Named("aws"))
+	if err != nil {
+		return err
+	}
+	return assemble.Run(ctx, cfg, assemble.Clients{Kinesis: clients.Kinesis, DynamoDB: clients.DynamoDB}, log)
 }

@@ -1,0 +1,178 @@
+// Package assemble builds a daemon.Scheduler from a properties.Config and
+// the real implementations (lease store and coordinator, shard sync and
+// cleanup, polling retrieval, subprocess children) and runs it. It owns the
+// mapping from KCL properties to each part's settings and nothing else.
+package assemble
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/multilangd/multilangd/daemon"
+	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/lease/shardsync"
+	"github.com/multilangd/multilangd/properties"
+	"github.com/multilangd/multilangd/retrieval"
+	"github.com/multilangd/multilangd/seqnum"
+	"github.com/multilangd/multilangd/shard"
+	"github.com/multilangd/multilangd/subprocess"
+)
+
+// EnvLeaseCleanupInterval overrides the lease cleaner's intervals (a Go
+// duration, e.g. "5s"). Java does not expose these through properties; the
+// override exists for tests and demos, where the defaults (1 min / 5 min /
+// 30 min) are too slow to watch.
+const EnvLeaseCleanupInterval = "MULTILANGD_LEASE_CLEANUP_INTERVAL"
+
+// Clients are the AWS clients the daemon needs.
+type Clients struct {
+	Kinesis  *kinesis.Client
+	DynamoDB *dynamodb.Client
+}
+
+// Run creates the lease table if needed, builds every part and runs the
+// scheduler until ctx is done (then stops gracefully).
+func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger) error {
+	if cfg.RetrievalMode == properties.RetrievalFanout {
+		log.Warn("enhanced fan-out is not implemented yet; polling instead (see docs/compatibility.md)")
+	}
+	if len(cfg.WorkerID) == 0 {
+		return fmt.Errorf("workerId is empty")
+	}
+	store := lease.NewDynamoStore(c.DynamoDB, cfg.TableName, log.Named("lease"))
+	if err := store.CreateTableIfNotExists(ctx, lease.TableOptions{
+		Provisioned:        cfg.LeaseTableBillingProvisioned,
+		ReadCapacity:       int64(cfg.InitialLeaseTableReadCapacity),
+		WriteCapacity:      int64(cfg.InitialLeaseTableWriteCapacity),
+		DeletionProtection: cfg.LeaseTableDeletionProtection,
+		PollInterval:       time.Second,
+	}); err != nil {
+		return fmt.Errorf("lease table %s: %w", cfg.TableName, err)
+	}
+
+	coord := lease.NewCoordinator(store, lease.CoordinatorConfig{
+		WorkerID:                      cfg.WorkerID,
+		FailoverTime:                  cfg.FailoverTime,
+		MaxLeasesForWorker:            cfg.MaxLeasesForWorker,
+		MaxLeasesToStealAtOneTime:     cfg.MaxLeasesToStealAtOneTime,
+		EnablePriorityLeaseAssignment: cfg.EnablePriorityLeaseAssignment,
+		MaxLeaseRenewalThreads:        cfg.MaxLeaseRenewalThreads,
+	}, log.Named("coordinator"))
+
+	lister := retrieval.NewLister(c.Kinesis, cfg.StreamName, cfg.StreamARN, retrieval.ListerConfig{Backoff: cfg.ListShardsBackoffTime, MaxAttempts: cfg.MaxListShardsRetryAttempts}, log.Named("lister"))
+	syncCfg := shardsync.Config{
+		InitialPosition:                  string(cfg.InitialPosition),
+		InitialTimestamp:                 cfg.InitialTimestamp,
+		IgnoreUnexpectedChildShards:      cfg.IgnoreUnexpectedChildShards,
+		ShardSyncInterval:                cfg.ShardSyncInterval,
+		CleanupLeasesUponShardCompletion: cfg.CleanupLeasesUponShardCompletion,
+	}
+	if v := os.Getenv(EnvLeaseCleanupInterval); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%s=%q: want a positive Go duration", EnvLeaseCleanupInterval, v)
+		}
+		syncCfg.CleanupInterval, syncCfg.CompletedCleanupInterval, syncCfg.GarbageCleanupInterval = d, d, d
+	}
+	syncer := shardsync.New(store, lister, syncCfg, log.Named("shardsync"))
+	cleaner := shardsync.NewCleaner(store, lister, syncCfg, log.Named("cleaner"))
+
+	skipSync := false
+	if cfg.SkipShardSyncAtWorkerInitializationIfLeasesExist {
+		ls, err := store.ListLeases(ctx)
+		if err != nil {
+			return fmt.Errorf("listing leases: %w", err)
+		}
+		skipSync = len(ls) > 0
+	}
+
+	var timeout time.Duration
+	if cfg.TimeoutInSeconds != nil {
+		// Java: 0 (or garbage) times out at once; keep that a tiny timeout.
+		timeout = max(time.Duration(*cfg.TimeoutInSeconds)*time.Second, time.Millisecond)
+	}
+	stderrLevel := zapcore.InfoLevel
+	if cfg.ChildStderrLevel != "" {
+		if l, err := zapcore.ParseLevel(cfg.ChildStderrLevel); err == nil {
+			stderrLevel = l
+		}
+	}
+	childLog := log.Named("child")
+	children := func(ctx context.Context, shardID string) (daemon.Child, error) {
+		ch, err := subprocess.Start(ctx, subprocess.Config{
+			Command:            cfg.ExecutableName,
+			ShardID:            shardID,
+			Timeout:            timeout,
+			ChildShutdownGrace: cfg.ChildShutdownGrace,
+			StderrLevel:        stderrLevel,
+			Logger:             childLog,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return child{ch}, nil
+	}
+
+	pollLog := log.Named("poller")
+	sources := func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
+		info := shard.Info{
+			ID:              l.ShardIDOf(),
+			StartingHashKey: l.StartingHashKey,
+			EndingHashKey:   l.EndingHashKey,
+		}
+		if len(l.ParentShardIDs) > 0 {
+			info.ParentShardID = l.ParentShardIDs[0]
+		}
+		if len(l.ParentShardIDs) > 1 {
+			info.AdjacentParentShardID = l.ParentShardIDs[1]
+		}
+		p := retrieval.NewPoller(c.Kinesis, retrieval.PollerConfig{
+			StreamName:           cfg.StreamName,
+			StreamARN:            cfg.StreamARN,
+			Shard:                info,
+			Start:                start,
+			InitialTimestamp:     cfg.InitialTimestamp,
+			MaxRecords:           cfg.MaxRecords,
+			IdleTimeBetweenReads: cfg.IdleTimeBetweenReads,
+		}, pollLog.With(zap.String("shardId", info.ID)))
+		p.Start(ctx)
+		return p, nil
+	}
+
+	s, err := daemon.New(daemon.Config{
+		WorkerID:                                 cfg.WorkerID,
+		ParentShardPollInterval:                  cfg.ParentShardPollInterval,
+		TaskBackoff:                              cfg.TaskBackoffTime,
+		MaxChildFailures:                         cfg.MaxChildFailures,
+		Cooldown:                                 2 * cfg.FailoverTime,
+		CallProcessRecordsEvenForEmptyRecordList: cfg.CallProcessRecordsEvenForEmptyRecordList,
+		ShutdownGrace:                            max(cfg.ShutdownGrace, 20*time.Second),
+		InitBackoff:                              cfg.SchedulerInitializationBackoffTime,
+		SkipInitialSync:                          skipSync,
+	}, daemon.Deps{
+		Coordinator: coordinator{coord},
+		Store:       store,
+		Syncer:      syncer,
+		Cleaner:     cleaner,
+		Sources:     sources,
+		Children:    children,
+		Log:         log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("multilangd starting",
+		zap.String("applicationName", cfg.ApplicationName),
+		zap.String("streamName", cfg.StreamName),
+		zap.String("leaseTable", cfg.TableName),
+		zap.String("workerId", cfg.WorkerID),
+		zap.String("executableName", cfg.ExecutableName))
+	return s.Run(ctx)
+}
