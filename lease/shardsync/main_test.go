@@ -22,6 +22,7 @@ import (
 	"github.com/multilangd/multilangd/internal/testenv"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/record"
+	"github.com/multilangd/multilangd/retrieval"
 	"github.com/multilangd/multilangd/shard"
 )
 
@@ -110,7 +111,8 @@ func newEnv(t *testing.T, p pair) *env {
 	n := seq.Add(1)
 	e := &env{p: p, kin: ke.Kinesis(), ddb: de.DynamoDB(), stream: fmt.Sprintf("ss-%d-%d", time.Now().UnixNano()%1e9, n)}
 	e.store = newTable(t, e.ddb)
-	e.lister = &kinesisLister{c: e.kin, stream: e.stream}
+	// The real lister (engineer E's retrieval.Lister), short LimitExceeded back-off.
+	e.lister = retrieval.NewLister(e.kin, e.stream, "", retrieval.ListerConfig{Backoff: 100 * time.Millisecond}, testLogger(t))
 	return e
 }
 
@@ -132,50 +134,6 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// kinesisLister is a minimal test-only ShardLister over the SDK: ListShards
-// with the ShardFilter and NextToken pagination.
-type kinesisLister struct {
-	c      *kinesis.Client
-	stream string
-}
-
-func (l *kinesisLister) ListShards(ctx context.Context, f shard.Filter) ([]shard.Info, error) {
-	in := &kinesis.ListShardsInput{StreamName: aws.String(l.stream)}
-	if f.Type != "" {
-		sf := &types.ShardFilter{Type: types.ShardFilterType(f.Type)}
-		if f.Type == "AT_TIMESTAMP" {
-			sf.Timestamp = aws.Time(time.UnixMilli(f.TimestampMillis))
-		}
-		in.ShardFilter = sf
-	}
-	var out []shard.Info
-	for {
-		page, err := l.c.ListShards(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("list shards %s: %w", l.stream, err)
-		}
-		for _, s := range page.Shards {
-			out = append(out, shardInfo(s))
-		}
-		if page.NextToken == nil {
-			return out, nil
-		}
-		in = &kinesis.ListShardsInput{NextToken: page.NextToken}
-	}
-}
-
-func shardInfo(s types.Shard) shard.Info {
-	i := shard.Info{ID: aws.ToString(s.ShardId), ParentShardID: aws.ToString(s.ParentShardId), AdjacentParentShardID: aws.ToString(s.AdjacentParentShardId)}
-	if s.HashKeyRange != nil {
-		i.StartingHashKey, i.EndingHashKey = aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey)
-	}
-	if s.SequenceNumberRange != nil {
-		i.StartingSequenceNumber = aws.ToString(s.SequenceNumberRange.StartingSequenceNumber)
-		i.EndingSequenceNumber = aws.ToString(s.SequenceNumberRange.EndingSequenceNumber)
-	}
-	return i
 }
 
 // createStream creates the env's stream with n shards.

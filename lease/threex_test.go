@@ -1,0 +1,159 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
+)
+
+// java35Table fills st with what a Java 3.5 single-table fleet leaves
+// behind: Leader, Migration3.0, TableMigration3.5, worker metrics and three
+// leases of java3-w1.
+func java35Table(t *testing.T, st *DynamoStore, leaderDuration string) []string {
+	t.Helper()
+	putRaw(t, st, map[string]types.AttributeValue{"leaseKey": s(LeaderKey), "entityType": s("LEADER"), "ownerName": s("java3-w1"),
+		"leaseDuration": s(leaderDuration), "recordVersionNumber": s(uuid.NewString())})
+	putRaw(t, st, map[string]types.AttributeValue{"leaseKey": s(MigrationKey), "entityType": s("CLIENT_VERSION_MIGRATION"),
+		"cv": s(ClientVersion3X), "mb": s("java3-w1"), "mts": n("1700000000000"),
+		"h": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"cv": s(ClientVersionUpgr), "mb": s("java3-w1"), "mts": n("1600000000000")}}}}})
+	putRaw(t, st, map[string]types.AttributeValue{"leaseKey": s(TableMigrationKey), "entityType": s("TABLE_MIGRATION"),
+		"tm": s("TABLE_MIGRATION_STATUS_COMPLETE"), "mb": s("java3-w1"), "mts": n("1700000000000")})
+	putRaw(t, st, map[string]types.AttributeValue{"leaseKey": s("java3-w1"), "entityType": s("WORKER_METRIC_STATS"),
+		"lut": n("1700000000"), "sup": n("1"), "slu": n("1700000000"),
+		"sts": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"C": &types.AttributeValueMemberL{Value: []types.AttributeValue{n("10"), n("20")}}}},
+		"opr": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"C": &types.AttributeValueMemberL{Value: []types.AttributeValue{n("100")}}}}})
+	var keys []string
+	for _, k := range []string{"shardId-000000000000", "shardId-000000000001", "shardId-000000000002"} {
+		putRaw(t, st, map[string]types.AttributeValue{"leaseKey": s(k), "leaseOwner": s("java3-w1"), "leaseCounter": n("17"),
+			"ownerSwitchesSinceCheckpoint": n("0"), "checkpoint": s("TRIM_HORIZON"), "checkpointSubSequenceNumber": n("0"),
+			"entityType": s("LEASE"), "throughputKBps": n("0.25"), "startingHashKey": s(hk0), "endingHashKey": s(hkX)})
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+var nonLeaseKeys = []string{LeaderKey, MigrationKey, TableMigrationKey, "java3-w1"}
+
+// TestIntegrationJava35Table (spec §9 item 13 and issue item 1): a 3.5
+// single-table lease table is scanned without error; while the Java 3.x
+// leader heartbeats nothing is taken; once its lock is dead the expired
+// leases are taken as in 2.x; non-lease items are never modified; renewals
+// carry the 3.x checkpointOwner clause.
+func TestIntegrationJava35Table(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		st := newTable(t, b)
+		keys := java35Table(t, st, "2000")
+		ls, err := st.ListLeases(ctxT(t, 10*time.Second))
+		if err != nil || len(ls) != 3 {
+			t.Fatalf("ListLeases = %d leases, %v", len(ls), err)
+		}
+		cs, err := st.CoordinatorState(ctxT(t, 10*time.Second))
+		if err != nil || !cs.ThreeX() || !cs.LeaderElected() || cs.Leader == nil || cs.Leader.LeaseDuration != 2*time.Second {
+			t.Fatalf("coordinator state %+v %v", cs, err)
+		}
+
+		hbCtx, stopHB := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { // the Java leader's lock heartbeat
+			defer wg.Done()
+			for {
+				select {
+				case <-hbCtx.Done():
+					return
+				case <-time.After(300 * time.Millisecond):
+				}
+				_, _ = st.client.UpdateItem(hbCtx, &dynamodb.UpdateItemInput{TableName: aws.String(st.table), Key: keyOf(LeaderKey),
+					UpdateExpression:          aws.String("SET recordVersionNumber = :r"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{":r": s(uuid.NewString())}})
+			}
+		}()
+		defer func() { stopHB(); wg.Wait() }()
+
+		var mu sync.Mutex
+		var skipped int
+		c := newCoord(t, st, "go-a", func(c *CoordinatorConfig) {
+			c.TakerPeriod, c.RenewerPeriod = 300*time.Millisecond, 200*time.Millisecond
+			c.OnTake = func(r TakeResult) {
+				mu.Lock()
+				if r.Skipped == "java-3x-leader-live" {
+					skipped++
+				}
+				mu.Unlock()
+			}
+		})
+		runCoord(t, c)
+		// Well past failover and the lock duration: still nothing taken.
+		waitFor(t, 30*time.Second, "refusals", func() bool { mu.Lock(); defer mu.Unlock(); return skipped >= 15 })
+		if len(c.Held()) != 0 || ownerCounts(t, st)["java3-w1"] != 3 {
+			t.Fatal("took leases while a Java 3.x leader heartbeats")
+		}
+		stopHB()
+		wg.Wait()
+		before := map[string]map[string]string{}
+		for _, k := range nonLeaseKeys {
+			before[k] = itemString(getRaw(t, st, k))
+		}
+		waitFor(t, 20*time.Second, "leases taken after the leader died", func() bool { return len(c.Held()) == 3 })
+		for _, k := range nonLeaseKeys {
+			if after := itemString(getRaw(t, st, k)); fmtMap(after) != fmtMap(before[k]) {
+				t.Fatalf("non-lease item %s modified:\n%v\n%v", k, before[k], after)
+			}
+		}
+		// W9 by a (new) Java leader: leaseOwner := next, checkpointOwner := us,
+		// counter unchanged. The 3.x renew condition fails, the lease is lost.
+		h := heldKeys(c)[keys[0]]
+		_, err = st.client.UpdateItem(ctxT(t, 10*time.Second), &dynamodb.UpdateItemInput{TableName: aws.String(st.table), Key: keyOf(keys[0]),
+			UpdateExpression:          aws.String("SET leaseOwner = :n, checkpointOwner = :me"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":n": s("java3-w2"), ":me": s("go-a")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-h.Ctx.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("3.x hand-off not noticed by the renewer")
+		}
+		if !errors.Is(context.Cause(h.Ctx), ErrLeaseLost) {
+			t.Fatalf("cause %v", context.Cause(h.Ctx))
+		}
+	})
+}
+
+func fmtMap(m map[string]string) string { return fmt.Sprint(m) } // fmt sorts map keys
+
+func TestJava3xLeaderLive(t *testing.T) {
+	c := NewCoordinator(nil, CoordinatorConfig{WorkerID: "me"}, nil)
+	t0 := time.Unix(100, 0)
+	lock := func(rvn string, released bool) CoordinatorState {
+		return CoordinatorState{ClientVersion: ClientVersion3X, Leader: &LeaderLock{Owner: "j", LeaseDuration: 2 * time.Second, RecordVersionNumber: rvn, Released: released}}
+	}
+	steps := []struct {
+		cs   CoordinatorState
+		at   time.Duration
+		live bool
+	}{
+		{lock("a", false), 0, true},
+		{lock("a", false), 2 * time.Second, true}, // not longer than leaseDuration yet
+		{lock("b", false), 3 * time.Second, true}, // heartbeat seen
+		{lock("b", false), 5 * time.Second, true},
+		{lock("b", false), 5*time.Second + time.Millisecond, false}, // unchanged > 2 s: dead
+		{lock("b", true), 6 * time.Second, false},                   // released
+		{CoordinatorState{ClientVersion: ClientVersionUpgr, Leader: &LeaderLock{RecordVersionNumber: "z"}}, 7 * time.Second, false}, // 2.x-compatible mode
+		{CoordinatorState{}, 8 * time.Second, false},
+	}
+	for i, st := range steps {
+		if got := c.java3xLeaderLive(st.cs, t0.Add(st.at)); got != st.live {
+			t.Fatalf("step %d: live = %v, want %v", i, got, st.live)
+		}
+	}
+}
