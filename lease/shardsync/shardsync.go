@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -105,6 +106,11 @@ type Config struct {
 	// the same hash-range hole before a sync (default 3).
 	AuditorConfidenceThreshold int
 
+	// InitialSyncMinWait (default 1 s), InitialSyncMaxWait (default 30 s)
+	// and InitialSyncCheckInterval (default 3 s) shape InitialSync's random
+	// wait for another worker to fill an empty table.
+	InitialSyncMinWait, InitialSyncMaxWait, InitialSyncCheckInterval time.Duration
+
 	// ListAttempts (default 3) and ListRetryDelay (default 1 s) bound the
 	// empty-table listing retries until the hash range is complete.
 	ListAttempts   int
@@ -134,6 +140,12 @@ func (c Config) withDefaults() Config {
 	def(&c.AuditorInitialDelay, 60*time.Second)
 	def(&c.AuditorPeriod, 120*time.Second)
 	def(&c.ListRetryDelay, time.Second)
+	def(&c.InitialSyncMinWait, time.Second)
+	def(&c.InitialSyncMaxWait, 30*time.Second)
+	def(&c.InitialSyncCheckInterval, 3*time.Second)
+	if c.InitialSyncMaxWait < c.InitialSyncMinWait {
+		c.InitialSyncMaxWait = c.InitialSyncMinWait
+	}
 	def(&c.CleanupInterval, 60*time.Second)
 	def(&c.CompletedCleanupInterval, 5*time.Minute)
 	def(&c.GarbageCleanupInterval, 30*time.Minute)
@@ -235,6 +247,39 @@ func (s *Syncer) streamLeases(ctx context.Context) ([]lease.Lease, error) {
 func (s *Syncer) Sync(ctx context.Context) error {
 	_, err := s.sync(ctx)
 	return err
+}
+
+// InitialSync is the worker start-up step of Java Scheduler.initialize
+// (shouldInitiateLeaseSync): when the stream has no leases it waits a random
+// time in [InitialSyncMinWait, InitialSyncMaxWait), re-checking every
+// InitialSyncCheckInterval, so that workers started together do not all
+// list the stream; if the table is still empty then, it runs Sync. A table
+// that has leases is left to the periodic auditor. synced reports whether
+// a sync ran.
+func (s *Syncer) InitialSync(ctx context.Context) (synced bool, err error) {
+	wait := s.cfg.InitialSyncMinWait
+	if span := s.cfg.InitialSyncMaxWait - s.cfg.InitialSyncMinWait; span > 0 {
+		wait += rand.N(span)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		ls, err := s.streamLeases(ctx)
+		if err != nil {
+			return false, err
+		}
+		if len(ls) > 0 {
+			return false, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		s.log.Info("lease table is still empty; checking again", zap.Duration("in", min(left, s.cfg.InitialSyncCheckInterval)))
+		if err := sleep(ctx, min(left, s.cfg.InitialSyncCheckInterval)); err != nil {
+			return false, err
+		}
+	}
+	return true, s.Sync(ctx)
 }
 
 // sync is Sync returning the keys it created.

@@ -321,3 +321,23 @@ func TestMultiStreamKeys(t *testing.T) {
 		t.Fatalf("multi-stream lease = %+v", l)
 	}
 }
+
+// TestInitialSync: an empty table is synced after the random wait; a
+// table another worker filled meanwhile (or already had leases) is not.
+func TestInitialSync(t *testing.T) {
+	r := ranges(1)
+	listing := []shard.Info{mkShard(0, -1, -1, r[0], "1", "")}
+	cfg := Config{InitialSyncMinWait: time.Millisecond, InitialSyncMaxWait: 5 * time.Millisecond, InitialSyncCheckInterval: time.Millisecond}
+
+	st := newFakeStore()
+	synced, err := New(st, &fakeLister{shards: listing}, cfg, nil).InitialSync(context.Background())
+	if err != nil || !synced || len(st.keys()) != 1 {
+		t.Fatalf("empty table: synced=%v err=%v leases=%v", synced, err, st.keys())
+	}
+
+	lst := &fakeLister{shards: listing}
+	synced, err = New(st, lst, cfg, nil).InitialSync(context.Background())
+	if err != nil || synced || len(lst.calls()) != 0 {
+		t.Fatalf("non-empty table: synced=%v err=%v listings=%d", synced, err, len(lst.calls()))
+	}
+}
