@@ -35,6 +35,8 @@ type cli struct {
 	getenv         func(string) string
 	// signals, when non-nil, replaces OS signal delivery (tests).
 	signals chan os.Signal
+	// daemon runs the worker; runDaemon unless a test replaces it.
+	daemon func(ctx context.Context, cfg *properties.Config, log *zap.Logger) error
 }
 
 // exitCodeError carries a specific exit code through cobra.
@@ -48,7 +50,7 @@ func (e *exitCodeError) Unwrap() error { return e.err }
 
 // run executes the command line and returns the process exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, daemon: runDaemon}
 	return c.execute(args)
 }
 
@@ -188,7 +190,7 @@ func (c *cli) runRoot(cmd *cobra.Command, args []string) error {
 
 	ctx, stop := c.signalContext(cmd.Context(), log)
 	defer stop()
-	if err := runDaemon(ctx, cfg, log); err != nil {
+	if err := c.daemon(ctx, cfg, log); err != nil {
 		log.Error("daemon stopped with an error", zap.Error(err))
 		return &exitCodeError{code: exitError, err: err}
 	}
