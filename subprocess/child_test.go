@@ -599,3 +599,55 @@ func TestResolveCommandPath(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseKillsChildIgnoringEOFAndSIGTERM(t *testing.T) {
+	for _, cancelled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancelled=%v", cancelled), func(t *testing.T) {
+			c, _, logs := startFake(t, "ignore-eof", fakeOpts{grace: 300 * time.Millisecond})
+			ctx := context.Background()
+			if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.LeaseLost(ctx); err != nil {
+				t.Fatal(err)
+			}
+			closeCtx, cancel := context.WithCancel(ctx)
+			if cancelled {
+				cancel() // skip the grace periods: SIGKILL at once
+			}
+			defer cancel()
+			if err := c.Close(closeCtx); err != nil {
+				t.Fatal(err)
+			}
+			assertGone(t, c.PID())
+			ended := logs.FilterMessage("child process ended").All()
+			if len(ended) != 1 || ended[0].ContextMap()["exitCode"] != int64(-1) ||
+				!strings.Contains(ended[0].ContextMap()["status"].(string), "killed") {
+				t.Errorf("end log = %v", ended)
+			}
+		})
+	}
+}
+
+func TestConcurrentActionIsBusy(t *testing.T) {
+	c, tr, _ := startFake(t, "hang", fakeOpts{grace: 300 * time.Millisecond})
+	ctx := context.Background()
+	if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- c.ProcessRecords(ctx, testRecords(1, 10), nil, &fakeCheckpointer{}) }()
+	for { // until processRecords is on its way to the child
+		if sent, _ := tr.get(); len(sent) == 2 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.LeaseLost(ctx); !errors.Is(err, ErrBusy) {
+		t.Errorf("concurrent action = %v, want ErrBusy", err)
+	}
+	c.Kill()
+	if err := <-errc; !errors.Is(err, ErrClosed) {
+		t.Errorf("in-flight action = %v, want ErrClosed", err)
+	}
+}

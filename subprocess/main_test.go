@@ -92,6 +92,10 @@ func fakeChild(scenario string) int {
 			if scenario == "exit3-at-close" {
 				return 3
 			}
+			if scenario == "ignore-eof" {
+				signal.Ignore(syscall.SIGTERM)
+				time.Sleep(time.Hour)
+			}
 			return 0
 		}
 		if line == "" {
