@@ -28,7 +28,10 @@ import (
 // (else ErrMissingMergeParent) and both parent leases must be present or
 // both absent; otherwise ErrMergeParentPending is returned and the caller
 // retries later (Java: with probability 1/30 per attempt it gives the parent
-// lease up instead, so that another worker retries).
+// lease up instead, so that another worker retries). Unlike Java the check is
+// skipped when the child lease already exists, since nothing is created then
+// (a re-run on a lease already at SHARD_END whose sibling parent was cleaned
+// up would otherwise be deferred forever).
 func (s *Syncer) CreateChildLeases(ctx context.Context, parent lease.Lease, children []record.ChildShard) error {
 	parentShard := parent.ShardIDOf()
 	log := s.log.With(zap.String("leaseKey", parent.Key))
@@ -43,7 +46,10 @@ func (s *Syncer) CreateChildLeases(ctx context.Context, parent lease.Lease, chil
 		}
 		children = found
 	}
-	if len(children) == 1 {
+	if len(children) == 1 && !s.leaseExists(ctx, children[0].ShardID) {
+		// The merge check only guards creation: when the child lease already
+		// exists (the other parent got there first, or this is a re-run on a
+		// lease already at SHARD_END) there is nothing to defer.
 		child := children[0]
 		if len(child.ParentShardIDs) != 2 {
 			return fmt.Errorf("%w: shard %s, child %s, parents %v", ErrMissingMergeParent, parentShard, child.ShardID, child.ParentShardIDs)
@@ -90,6 +96,13 @@ func (s *Syncer) CreateChildLeases(ctx context.Context, parent lease.Lease, chil
 		return fmt.Errorf("shardsync: update childShardIds of %s: %w", parent.Key, err)
 	}
 	return nil
+}
+
+// leaseExists reports whether the lease of shardID exists; a read error
+// counts as "no" so that the caller's own reads surface it.
+func (s *Syncer) leaseExists(ctx context.Context, shardID string) bool {
+	l, err := s.store.GetLease(ctx, s.keys.key(shardID))
+	return err == nil && l != nil
 }
 
 // childrenFromListing finds the children of shardID in a full listing by

@@ -46,6 +46,8 @@ func TestChecklist18_CreateChildLeases_Fake(t *testing.T) {
 			wantCreated: []string{sid(5)}, wantChildIDs: []string{sid(5)}},
 		{name: "merge with the other parent lease missing", store: []lease.Lease{parent}, children: merged,
 			wantErr: ErrMergeParentPending},
+		{name: "merge child already created by the other parent", store: []lease.Lease{parent, {Key: sid(5), Checkpoint: seqnum.New("3", 0)}}, children: merged,
+			wantCreated: nil, wantChildIDs: []string{sid(5)}},
 		{name: "merge with both parent leases absent", store: nil, children: merged,
 			wantCreated: []string{sid(5)}, wantChildIDs: []string{sid(5)}},
 		{name: "only child with one parent", store: []lease.Lease{parent}, children: []record.ChildShard{{ShardID: sid(9), ParentShardIDs: []string{sid(0)}}},
