@@ -139,11 +139,10 @@ type Coordinator struct {
 	threeX     atomic.Bool
 
 	// taker-goroutine state
-	obs         map[string]observation
-	leaderRVN   string
-	leaderSeen  time.Time
-	refusing    bool
-	leaderState string
+	obs        map[string]observation
+	leaderRVN  string
+	leaderSeen time.Time
+	refusing   bool
 
 	leaderMu     sync.Mutex
 	leaderAt     time.Time

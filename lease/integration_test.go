@@ -311,11 +311,15 @@ type faultStore struct {
 	Store
 	loseRenewResponse atomic.Int32 // renew lands, but the caller sees an error
 	checkpointErr     atomic.Value // error returned by UpdateCheckpoint instead of writing
+	failRenew         atomic.Bool  // renew does not reach DynamoDB and fails transiently
 }
 
 var errResponseLost = errors.New("injected: response lost")
 
 func (f *faultStore) RenewLease(ctx context.Context, l Lease, threeX bool) error {
+	if f.failRenew.Load() {
+		return errResponseLost
+	}
 	err := f.Store.RenewLease(ctx, l, threeX)
 	if err == nil && f.loseRenewResponse.Add(-1) >= 0 {
 		return errResponseLost
