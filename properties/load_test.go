@@ -541,3 +541,21 @@ func TestSuggest(t *testing.T) {
 		t.Fatalf("suggest(streamname) = %q", s)
 	}
 }
+
+// TestDocsListEveryKey keeps docs/configuration.md complete.
+func TestDocsListEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, k := range KnownKeys() {
+		name := k
+		if strings.HasPrefix(k, "awsCredentialsProvider") {
+			name = "A" + k[1:]
+		}
+		if !strings.Contains(doc, "`"+name+"`") {
+			t.Errorf("docs/configuration.md does not mention `%s`", name)
+		}
+	}
+}
