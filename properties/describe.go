@@ -81,6 +81,9 @@ func (c *Config) Settings() []Setting {
 		pos += " " + c.InitialTimestamp.UTC().Format(time.RFC3339)
 	}
 	add("initialPositionInStream", pos)
+	if c.InitialPosition == PositionAtTimestamp {
+		out[len(out)-1].Line = c.Lines["initialPositionInStreamExtended"]
+	}
 
 	sec = "lease management"
 	add("failoverTimeMillis", ms(c.FailoverTime))

@@ -187,6 +187,11 @@ func (c *cli) runRoot(cmd *cobra.Command, args []string) error {
 	for _, w := range cfg.Warnings {
 		log.Warn(w.Message, zap.String("file", w.File), zap.Int("line", w.Line), zap.String("key", w.Key))
 	}
+	log.Info("configuration loaded",
+		zap.String("file", cfg.Source), zap.String("applicationName", cfg.ApplicationName),
+		zap.String("stream", cfg.StreamName), zap.String("region", cfg.RegionName),
+		zap.String("workerId", cfg.WorkerID), zap.String("retrievalMode", string(cfg.RetrievalMode)),
+		zap.String("executableName", cfg.ExecutableName), zap.String("version", versionString()))
 
 	ctx, stop := c.signalContext(cmd.Context(), log)
 	defer stop()
