@@ -1,8 +1,9 @@
 // Package lease owns the KCL-compatible DynamoDB lease table: the item codec,
 // every conditional write the Java KCL issues (create, renew, take/steal,
-// checkpoint, meta-info update, delete) plus release, the renewer, the taker,
-// the checkpointer, shard sync, the parent gate and lease cleanup. It knows
-// nothing of child processes.
+// checkpoint, meta-info update, delete) plus release, the renewer, the taker
+// (Coordinator), the checkpointer, the KCL 2.x deterministic leader and the
+// detection of a Java 3.x fleet. Shard sync, the parent gate and lease
+// cleanup live in lease/shardsync. It knows nothing of child processes.
 package lease
 
 import (

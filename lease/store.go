@@ -146,8 +146,8 @@ func (s *DynamoStore) do(ctx context.Context, op string, fn func(ctx context.Con
 	return fmt.Errorf("%s: %w", op, last)
 }
 
-// ListLeases scans the whole table (paginated). Non-lease items (3.5
-// entityType) are skipped silently, malformed lease items with a warning.
+// ListLeases scans the whole table (paginated, consistent). Non-lease items
+// (3.5 entityType) are skipped silently, malformed lease items with a warning.
 func (s *DynamoStore) ListLeases(ctx context.Context) ([]Lease, error) {
 	var out []Lease
 	var start map[string]types.AttributeValue
@@ -155,7 +155,9 @@ func (s *DynamoStore) ListLeases(ctx context.Context) ([]Lease, error) {
 		var page *dynamodb.ScanOutput
 		err := s.do(ctx, "scan "+s.table, func(ctx context.Context) error {
 			var err error
-			page, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.table), ExclusiveStartKey: start})
+			// Consistent (Java scans eventually consistent): the taker then never
+			// judges expiry on a stale counter. Compatible; costs 2x read units.
+			page, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
 			return err
 		})
 		if err != nil {
