@@ -149,8 +149,40 @@ AwsCredentialsProvider = SystemPropertyCredentialsProvider, EnvironmentVariableC
 			if testenv.ProcessAlive(pk) || testenv.ProcessAlive(pd) {
 				t.Fatalf("emulator still alive after Stop: %d %d", pk, pd)
 			}
+			if left := groupMembers(pk, pd); len(left) > 0 {
+				t.Fatalf("processes left in the emulators' process groups: %v", left)
+			}
 		})
 	}
+}
+
+// groupMembers lists live processes whose process group is one of pgids
+// (an emulator's children, such as DynamoDB Local's JVM).
+func groupMembers(pgids ...int) []string {
+	var out []string
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		// fields after ")": state ppid pgrp ...
+		fields := strings.Fields(s[i+1:])
+		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
+			continue
+		}
+		for _, g := range pgids {
+			if fields[2] == fmt.Sprint(g) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 func TestRegionResolution(t *testing.T) {
@@ -330,5 +362,27 @@ func TestAnonymousIsUnsigned(t *testing.T) {
 	}
 	if _, ok := c.KinesisConfig.Credentials.(aws.AnonymousCredentials); !ok {
 		t.Fatalf("credentials %T", c.KinesisConfig.Credentials)
+	}
+}
+
+func TestPerClientCredentials(t *testing.T) {
+	dir := isolateEnv(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	writeProfile("ddb", "AKIDDDB")(t, dir)
+	cfg := writeProps(t, dir, "regionName = us-east-1\nAwsCredentialsProvider = EnvironmentVariableCredentialsProvider\nawscredentialsproviderDynamoDB = ProfileCredentialsProvider|ddb\n")
+	c, err := New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		p    aws.CredentialsProvider
+		want string
+	}{{"kinesis", c.KinesisConfig.Credentials, "AKIDENV"}, {"dynamodb", c.DynamoDBConfig.Credentials, "AKIDDDB"}, {"cloudwatch", c.CloudWatchConfig.Credentials, "AKIDENV"}} {
+		creds, err := tt.p.Retrieve(context.Background())
+		if err != nil || creds.AccessKeyID != tt.want {
+			t.Errorf("%s: %q %v, want %q", tt.name, creds.AccessKeyID, err, tt.want)
+		}
 	}
 }
