@@ -138,8 +138,11 @@ func (s *DynamoStore) do(ctx context.Context, op string, fn func(ctx context.Con
 		}
 		w, retry := classify(err)
 		last = w
-		if !retry || ctx.Err() != nil {
+		if !retry {
 			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (last error: %w)", op, ctx.Err(), last)
 		}
 		s.log.Debug("retrying lease table request", zap.String("op", op), zap.Int("attempt", attempt+1), zap.Error(err))
 	}
