@@ -237,8 +237,17 @@ func KnownKeys() []string {
 
 // ---- setter constructors ----
 
+// str keeps the value exactly as written, like Java: trailing whitespace
+// becomes part of a name (and so of the lease table name), which is worth a
+// warning but must not be "fixed" or a mixed fleet would split.
 func str(f func(*Config) *string) setter {
-	return func(l *loader, e Entry) error { *f(l.cfg) = e.Value; return nil }
+	return func(l *loader, e Entry) error {
+		if strings.TrimSpace(e.Value) != e.Value && e.Key != "executableName" && e.Key != "processingLanguage" {
+			l.warn(e, fmt.Sprintf("value %q has surrounding whitespace, kept as written (as in Java)", e.Value))
+		}
+		*f(l.cfg) = e.Value
+		return nil
+	}
 }
 
 func integer(min, max int64, f func(*Config) *int) setter {

@@ -367,6 +367,7 @@ func TestWarnings(t *testing.T) {
 		{"ARN region differs", "regionName = eu-west-1\nstreamArn = arn:aws:kinesis:us-east-1:123456789012:stream/s", 6, "streamArn", "differs from regionName"},
 		{"v1 credentials alias", "AwsCredentialsProviderDynamoDB = com.amazonaws.auth.DefaultAWSCredentialsProviderChain", 5, "AwsCredentialsProviderDynamoDB", "read as DefaultCredentialsProvider"},
 		{"system property in chain", "AwsCredentialsProviderDynamoDB = SystemPropertyCredentialsProvider,DefaultCredentialsProvider", 5, "AwsCredentialsProviderDynamoDB", "never yields credentials"},
+		{"name with trailing whitespace", "tableName = leases  ", 5, "tableName", "surrounding whitespace, kept as written"},
 		{"args dropped", "AwsCredentialsProviderDynamoDB = EnvironmentVariableCredentialsProvider|x", 5, "AwsCredentialsProviderDynamoDB", "takes no arguments"},
 	}
 	for _, tt := range tests {
