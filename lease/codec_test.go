@@ -2,8 +2,10 @@ package lease
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -231,4 +233,50 @@ func TestParseMultiStreamKey(t *testing.T) {
 			t.Errorf("MultiStreamKey round trip %q", tt.key)
 		}
 	}
+}
+
+// TestIntegrationGoldenItemsThroughDynamoDB writes the Java-shaped golden
+// items into a real table (DynamoDB normalises numbers such as 1.0E-4) and
+// reads them back with ListLeases and GetLease: leases decode as in
+// TestUnmarshalJavaItems, non-lease and malformed items are skipped.
+func TestIntegrationGoldenItemsThroughDynamoDB(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		st := newTable(t, be)
+		want := map[string]Lease{}
+		for i, g := range goldenItems() {
+			item := map[string]types.AttributeValue{}
+			for k, v := range g.item {
+				item[k] = v
+			}
+			if g.err == ErrMalformed { // distinct keys for the malformed ones
+				item["leaseKey"] = s(fmt.Sprintf("odd-%d", i))
+			}
+			putRaw(t, st, item)
+			if g.err == nil {
+				want[g.want.Key] = g.want
+			}
+		}
+		ls, err := st.ListLeases(ctxT(t, 10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ls) != len(want) {
+			t.Fatalf("ListLeases returned %d leases, want %d", len(ls), len(want))
+		}
+		for _, l := range ls {
+			if !reflect.DeepEqual(l, want[l.Key]) {
+				t.Fatalf("%s:\n got %+v\nwant %+v", l.Key, l, want[l.Key])
+			}
+			g, err := st.GetLease(ctxT(t, 10*time.Second), l.Key)
+			if err != nil || !reflect.DeepEqual(*g, l) {
+				t.Fatalf("GetLease(%s) = %+v, %v", l.Key, g, err)
+			}
+		}
+		if _, err := st.GetLease(ctxT(t, 10*time.Second), LeaderKey); !errors.Is(err, ErrNotLease) {
+			t.Fatalf("GetLease(Leader) err = %v, want ErrNotLease", err)
+		}
+		if l, err := st.GetLease(ctxT(t, 10*time.Second), "absent"); l != nil || err != nil {
+			t.Fatalf("GetLease(absent) = %v, %v", l, err)
+		}
+	})
 }

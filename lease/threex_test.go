@@ -157,3 +157,40 @@ func TestJava3xLeaderLive(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationLegacyCoordinatorStateTable: KCL 3.0–3.4 keep Leader and
+// Migration3.0 in <app>-CoordinatorState (key attribute "key"); a missing
+// legacy table is ignored.
+func TestIntegrationLegacyCoordinatorStateTable(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		st := newTable(t, be)
+		if cs, err := st.WithCoordinatorStateTable(st.table + "-CoordinatorState").CoordinatorState(ctxT(t, 10*time.Second)); err != nil || cs.ThreeX() || cs.Leader != nil {
+			t.Fatalf("missing legacy table: %+v %v", cs, err)
+		}
+		legacy := st.table + "-CS"
+		_, err := st.client.CreateTable(ctxT(t, 10*time.Second), &dynamodb.CreateTableInput{
+			TableName: aws.String(legacy), BillingMode: types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("key"), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("key"), KeyType: types.KeyTypeHash}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := NewDynamoStore(be.emu.DynamoDB(), legacy, testLogger(t))
+		if err := ls.CreateTableIfNotExists(ctxT(t, 30*time.Second), TableOptions{PollInterval: 50 * time.Millisecond}); err != nil {
+			t.Fatal(err) // waits for ACTIVE; the key schema differs but is accepted as is
+		}
+		for _, item := range []map[string]types.AttributeValue{
+			{"key": s(MigrationKey), "cv": s(ClientVersion3XRoll)},
+			{"key": s(LeaderKey), "ownerName": s("j"), "leaseDuration": s("120000"), "recordVersionNumber": s("r1"), "isReleased": s("1")},
+		} {
+			if _, err := st.client.PutItem(ctxT(t, 10*time.Second), &dynamodb.PutItemInput{TableName: aws.String(legacy), Item: item}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cs, err := st.WithCoordinatorStateTable(legacy).CoordinatorState(ctxT(t, 10*time.Second))
+		if err != nil || cs.ClientVersion != ClientVersion3XRoll || cs.Leader == nil || !cs.Leader.Released || cs.Leader.LeaseDuration != 2*time.Minute {
+			t.Fatalf("legacy state %+v (leader %+v) %v", cs, cs.Leader, err)
+		}
+	})
+}
