@@ -80,7 +80,7 @@ wait_http() {
 kinesis() {
   curl -sS -X POST "$KINESIS" \
     -H "Content-Type: application/x-amz-json-1.1" \
-    -H "X-Amz-Target: Kinesis_20131202.$1" \
+    -H "X-Amz-Target: Kinesis_20131202.$1" -H "X-Amz-Date: 20260101T000000Z" \
     -H "Authorization: AWS4-HMAC-SHA256 Credential=demo/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=00" \
     -d "$2"
 }
@@ -96,7 +96,8 @@ wait_http "$KINESIS"
 wait_http "$DYNAMODB"
 
 say "creating stream $STREAM with $SHARDS shards"
-kinesis CreateStream "{\"StreamName\":\"$STREAM\",\"ShardCount\":$SHARDS}" >/dev/null
+out=$(kinesis CreateStream "{\"StreamName\":\"$STREAM\",\"ShardCount\":$SHARDS}")
+case $out in *__type*) echo "demo: CreateStream failed: $out" >&2; exit 1 ;; esac
 for ((i = 0; i < 100; i++)); do
   kinesis DescribeStreamSummary "{\"StreamName\":\"$STREAM\"}" | grep -q '"ACTIVE"' && break
   sleep 0.1
@@ -137,7 +138,7 @@ else
       n=$((n+1))
       d=$(printf "demo record %d at %s" "$n" "$(date +%T)" | base64 | tr -d "\n")
       curl -sS -o /dev/null -X POST "'"$KINESIS"'" -H "Content-Type: application/x-amz-json-1.1" \
-        -H "X-Amz-Target: Kinesis_20131202.PutRecord" \
+        -H "X-Amz-Target: Kinesis_20131202.PutRecord" -H "X-Amz-Date: 20260101T000000Z" \
         -H "Authorization: AWS4-HMAC-SHA256 Credential=demo/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=00" \
         -d "{\"StreamName\":\"'"$STREAM"'\",\"PartitionKey\":\"pk-$n\",\"Data\":\"$d\"}"
       sleep '"$(awk "BEGIN{print 1/$RATE}")"'
