@@ -28,6 +28,14 @@ func (c *Config) Settings() []Setting {
 	add := func(key, value string) {
 		out = append(out, Setting{Section: sec, Key: key, Value: value, Line: c.Lines[key]})
 	}
+	// credentials keys are shown as users write them
+	addCreds := func(key string, ps []CredentialsProvider) {
+		parts := make([]string, len(ps))
+		for j, p := range ps {
+			parts[j] = p.Redacted()
+		}
+		out = append(out, Setting{Section: sec, Key: "A" + key[1:], Value: strings.Join(parts, ", "), Line: c.Lines[key]})
+	}
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	b := strconv.FormatBool
 	i := strconv.Itoa
@@ -36,13 +44,6 @@ func (c *Config) Settings() []Setting {
 			return none
 		}
 		return s
-	}
-	creds := func(ps []CredentialsProvider) string {
-		parts := make([]string, len(ps))
-		for j, p := range ps {
-			parts[j] = p.Redacted()
-		}
-		return strings.Join(parts, ", ")
 	}
 
 	sec = "daemon"
@@ -71,9 +72,9 @@ func (c *Config) Settings() []Setting {
 	add("kinesisEndpoint", orNone(c.KinesisEndpoint, "(AWS)"))
 	add("dynamoDBEndpoint", orNone(c.DynamoDBEndpoint, "(AWS)"))
 	add("cloudWatchClient.endpointOverride", orNone(c.CloudWatchEndpoint, "(AWS)"))
-	add(keyCredentials, creds(c.CredentialsKinesis))
-	add(keyCredentialsDynamoDB, creds(c.CredentialsDynamoDB))
-	add(keyCredentialsCloudWatch, creds(c.CredentialsCloudWatch))
+	addCreds(keyCredentials, c.CredentialsKinesis)
+	addCreds(keyCredentialsDynamoDB, c.CredentialsDynamoDB)
+	addCreds(keyCredentialsCloudWatch, c.CredentialsCloudWatch)
 
 	sec = "initial position"
 	pos := string(c.InitialPosition)
@@ -129,7 +130,7 @@ func (c *Config) Settings() []Setting {
 	add("allowThroughputOvershoot", b(c.AllowThroughputOvershoot))
 	add("varianceBalancingFrequency", i(c.VarianceBalancingFrequency))
 	add("workerMetricsEMAAlpha", strconv.FormatFloat(c.WorkerMetricsEMAAlpha, 'g', -1, 64))
-	add("staleWorkerMetricsEntryCleanupDuration", c.StaleWorkerMetricsEntryCleanupDuration.String())
+	add("staleWorkerMetricsEntryCleanupDuration", isoString(c.StaleWorkerMetricsEntryCleanupDuration))
 	for _, t := range []struct {
 		prefix string
 		tc     TableConfig
@@ -191,4 +192,33 @@ func (c *Config) Settings() []Setting {
 	add("childShutdownGraceMillis", ms(c.ChildShutdownGrace))
 	add("maxChildFailures", i(c.MaxChildFailures))
 	return out
+}
+
+// isoString formats d as an ISO-8601 duration (P1D, PT12H, PT1M30.5S).
+func isoString(d time.Duration) string {
+	if d == 0 {
+		return "PT0S"
+	}
+	var b strings.Builder
+	b.WriteString("P")
+	if days := d / (24 * time.Hour); days > 0 {
+		fmt.Fprintf(&b, "%dD", days)
+		d -= days * 24 * time.Hour
+	}
+	if d == 0 {
+		return b.String()
+	}
+	b.WriteString("T")
+	if h := d / time.Hour; h > 0 {
+		fmt.Fprintf(&b, "%dH", h)
+		d -= h * time.Hour
+	}
+	if m := d / time.Minute; m > 0 {
+		fmt.Fprintf(&b, "%dM", m)
+		d -= m * time.Minute
+	}
+	if d > 0 {
+		b.WriteString(strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "S")
+	}
+	return b.String()
 }

@@ -560,3 +560,15 @@ func TestDocsListEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestISOString(t *testing.T) {
+	for _, in := range []string{"P1D", "PT12H", "PT1M30.5S", "P2DT3H4M5S", "PT0S"} {
+		d, err := parseISODuration(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := isoString(d); got != in {
+			t.Errorf("isoString(%v) = %q, want %q", d, got, in)
+		}
+	}
+}
