@@ -47,6 +47,10 @@ func ResolveCommand(command, dir string) (path string, argv []string, err error)
 			return "", nil, fmt.Errorf("working directory: %w", err)
 		}
 	}
+	// An absolute base keeps the result independent of the child's Dir.
+	if base, err = filepath.Abs(base); err != nil {
+		return "", nil, fmt.Errorf("working directory: %w", err)
+	}
 	prog := argv[0]
 	if strings.Contains(prog, "/") {
 		p := prog
