@@ -131,6 +131,9 @@ func (c *Coordinator) checkpoint(ctx context.Context, key, token string, cp seqn
 		return cpErr(ErrShutdown, ErrLeaseLost, "Can't update checkpoint - lease for this shard expired locally")
 	}
 	err := c.store.UpdateCheckpoint(ctx, l, cp)
+	if errors.Is(err, ErrConditionFailed) && c.landed(ctx, key, l.Counter+1, &cp) {
+		err = nil // an earlier attempt whose response was lost wrote it
+	}
 	switch {
 	case err == nil:
 		c.mu.Lock()

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
+
+	"github.com/multilangd/multilangd/seqnum"
 )
 
 // CoordinatorConfig configures a Coordinator. Zero durations and counts take
@@ -476,6 +478,9 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 			l = *cur
 		}
 		err := c.store.TakeLease(ctx, l, c.cfg.WorkerID)
+		if errors.Is(err, ErrConditionFailed) && c.landed(ctx, l.Key, l.Counter+1, nil) {
+			err = nil // an earlier attempt whose response was lost took it
+		}
 		if err != nil {
 			res.Untaken++
 			if !errors.Is(err, ErrConditionFailed) && ctx.Err() == nil {
@@ -494,6 +499,18 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 		c.log.Info("took lease", zap.String("leaseKey", l.Key), zap.String("previousOwner", prev), zap.Bool("steal", res.Steal))
 	}
 	return res, nil
+}
+
+// landed reports whether a conditional write of ours that got a CCF had in
+// fact landed on an earlier attempt (lost response, retried by the SDK or the
+// store): the item is owned by us at exactly counter want (and carries
+// checkpoint cp when given).
+func (c *Coordinator) landed(ctx context.Context, key string, want int64, cp *seqnum.ESN) bool {
+	cur, err := c.store.GetLease(ctx, key)
+	if err != nil || cur == nil || cur.Owner != c.cfg.WorkerID || cur.Counter != want {
+		return false
+	}
+	return cp == nil || cur.Checkpoint == *cp
 }
 
 // Release gives up a held lease in DynamoDB (beyond Java): condition

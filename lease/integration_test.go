@@ -312,6 +312,17 @@ type faultStore struct {
 	loseRenewResponse atomic.Int32 // renew lands, but the caller sees an error
 	checkpointErr     atomic.Value // error returned by UpdateCheckpoint instead of writing
 	failRenew         atomic.Bool  // renew does not reach DynamoDB and fails transiently
+	// doubleWrite: take and checkpoint are sent twice, as when a response is
+	// lost and the request retried; the caller sees the second answer (CCF).
+	doubleWrite atomic.Bool
+}
+
+func (f *faultStore) TakeLease(ctx context.Context, l Lease, owner string) error {
+	err := f.Store.TakeLease(ctx, l, owner)
+	if err == nil && f.doubleWrite.Load() {
+		return f.Store.TakeLease(ctx, l, owner)
+	}
+	return err
 }
 
 var errResponseLost = errors.New("injected: response lost")
@@ -331,7 +342,11 @@ func (f *faultStore) UpdateCheckpoint(ctx context.Context, l Lease, cp seqnum.ES
 	if e, ok := f.checkpointErr.Load().(error); ok && e != nil {
 		return e
 	}
-	return f.Store.UpdateCheckpoint(ctx, l, cp)
+	err := f.Store.UpdateCheckpoint(ctx, l, cp)
+	if err == nil && f.doubleWrite.Load() {
+		return f.Store.UpdateCheckpoint(ctx, l, cp)
+	}
+	return err
 }
 
 // TestIntegrationSpuriousRenew (spec §9 item 8): a renew whose response is
@@ -409,6 +424,44 @@ func TestIntegrationExpiryTiming(t *testing.T) {
 		waitFor(t, testFailover+10*time.Second, "taken after expiry", func() bool { return len(c.Held()) == 1 })
 		if gap := time.Since(time.Unix(0, lastRenew.Load())); gap < testFailover {
 			t.Fatalf("taken %s after the owner's last renew, before failover %s", gap, testFailover)
+		}
+	})
+}
+
+// TestIntegrationRetriedWriteLanded: a take or checkpoint whose first attempt
+// landed but whose response was lost gets a CCF on the retry; the follow-up
+// read shows our write (owner = me, counter N+1, same checkpoint), so it
+// counts as a success instead of an untaken / lost lease.
+func TestIntegrationRetriedWriteLanded(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		st := newTable(t, b)
+		createLeases(t, st, 1)
+		fs := &faultStore{Store: st}
+		fs.doubleWrite.Store(true)
+		var res []TakeResult
+		var mu sync.Mutex
+		c := newCoord(t, fs, "go-a", func(c *CoordinatorConfig) {
+			c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = 30*time.Second, time.Hour, time.Hour
+			c.OnTake = func(r TakeResult) { mu.Lock(); res = append(res, r); mu.Unlock() }
+		})
+		runCoord(t, c)
+		waitFor(t, 10*time.Second, "first taker run", func() bool { mu.Lock(); defer mu.Unlock(); return len(res) == 1 })
+		if len(c.Held()) != 1 || res[0].Taken != 1 {
+			t.Fatalf("take with a lost response: held %d, result %+v", len(c.Held()), res[0])
+		}
+		h := c.Held()[0]
+		cp := c.Checkpointer(h)
+		cp.SetLargestPermitted(seqnum.New("42", 0))
+		if err := cp.Checkpoint(ctxT(t, 10*time.Second), nil, nil); err != nil {
+			t.Fatalf("checkpoint with a lost response: %v", err)
+		}
+		if h.Ctx.Err() != nil {
+			t.Fatal("lease dropped")
+		}
+		fs.doubleWrite.Store(false)
+		cp.SetLargestPermitted(seqnum.New("43", 0))
+		if err := cp.Checkpoint(ctxT(t, 10*time.Second), nil, nil); err != nil {
+			t.Fatalf("next checkpoint (counter in sync): %v", err)
 		}
 	})
 }
