@@ -651,3 +651,47 @@ func TestConcurrentActionIsBusy(t *testing.T) {
 		t.Errorf("in-flight action = %v, want ErrClosed", err)
 	}
 }
+
+func TestLateCheckpointUsesNextActionsCheckpointer(t *testing.T) {
+	c, tr, _ := startFake(t, "late-checkpoint", fakeOpts{})
+	ctx := context.Background()
+	if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
+		t.Fatal(err)
+	}
+	first := &fakeCheckpointer{}
+	if err := c.ProcessRecords(ctx, testRecords(1, 10), nil, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LeaseLost(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if first.n() != 0 {
+		t.Errorf("late checkpoint went to the earlier action's checkpointer")
+	}
+	sent, _ := tr.get()
+	want := `{"action":"checkpoint","sequenceNumber":"5","subSequenceNumber":null,"error":"InvalidStateException"}` + "\n"
+	if len(sent) != 4 || sent[2] != `{"action":"leaseLost"}`+"\n" || sent[3] != want {
+		t.Errorf("sent = %q", sent)
+	}
+}
+
+func TestStdoutFloodBetweenActionsNeverBlocksChild(t *testing.T) {
+	c, _, logs := startFake(t, "flood-after-status", fakeOpts{})
+	ctx := context.Background()
+	if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ProcessRecords(ctx, testRecords(1, 10), nil, &fakeCheckpointer{}); err != nil {
+		t.Fatal(err)
+	}
+	// No action is in flight; the child can only finish if stdout is drained.
+	for logs.FilterField(zap.String("line", "flood done")).Len() == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.LeaseLost(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := logs.FilterMessage("skipping unexpected line on child stdout").Len(); n != 10<<10 {
+		t.Errorf("%d skipped lines logged, want %d", n, 10<<10)
+	}
+}

@@ -143,6 +143,28 @@ func fakeChild(scenario string) int {
 				continue
 			}
 			time.Sleep(time.Hour)
+		case "late-checkpoint":
+			// A checkpoint request after the status: Java handles it during
+			// the next action, with that action's checkpointer.
+			status(a)
+			if a == "processRecords" {
+				send(`{"action":"checkpoint","sequenceNumber":"5"}`)
+				next, _ := readLine()  // the next action (leaseLost) ...
+				reply, _ := readLine() // ... then the reply
+				fmt.Fprintln(os.Stderr, "late reply:", reply)
+				status(strings.TrimSuffix(strings.TrimPrefix(next, `{"action":"`), `"}`))
+			}
+		case "flood-after-status":
+			// 10 MB on stdout between actions: must not block the child.
+			status(a)
+			if a == "processRecords" {
+				chunk := strings.Repeat("y", 1023) + "\n"
+				for i := 0; i < 10<<10; i++ {
+					out.WriteString(chunk)
+				}
+				out.Flush()
+				fmt.Fprintln(os.Stderr, "flood done")
+			}
 		case "slow-checkpoints":
 			// Checkpoints every 300ms for 2.4s: each message restarts the timeout.
 			if a == "processRecords" {
