@@ -40,24 +40,31 @@ type takeParams struct {
 func planTake(p takeParams, leases []Lease, obs map[string]observation, now time.Time, rnd *rand.Rand) ([]Lease, TakeResult) {
 	var res TakeResult
 	res.TotalLeases = len(leases)
-	var available, veryOld []Lease
+	// Indices into leases keep this allocation-light on large tables.
+	var available, veryOld []int
 	counts := map[string]int{}
-	byOwner := map[string][]Lease{}
-	for _, l := range leases {
+	for i := range leases {
+		l := &leases[i]
 		o := obs[l.Key]
-		isAvail := l.Owner == "" || o.expired(now, p.failover)
-		if isAvail {
+		if l.Owner == "" || o.expired(now, p.failover) {
 			res.Expired++
 			if !p.held[l.Key] {
-				available = append(available, l)
+				available = append(available, i)
 			}
 		} else {
 			counts[l.Owner]++
-			byOwner[l.Owner] = append(byOwner[l.Owner], l)
 		}
 		if p.priority && o.olderThan(now, p.veryOldThreshold) && !p.held[l.Key] {
-			veryOld = append(veryOld, l)
+			veryOld = append(veryOld, i)
 		}
+	}
+	pick := func(idx []int, n int) []Lease {
+		rnd.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+		out := make([]Lease, n)
+		for i := range out {
+			out[i] = leases[idx[i]]
+		}
+		return out
 	}
 	if _, ok := counts[p.me]; !ok {
 		counts[p.me] = 0
@@ -83,9 +90,8 @@ func planTake(p takeParams, leases []Lease, obs map[string]observation, now time
 		if n <= 0 {
 			return nil, res
 		}
-		rnd.Shuffle(len(veryOld), func(i, j int) { veryOld[i], veryOld[j] = veryOld[j], veryOld[i] })
 		res.LeasesToTake = n
-		return veryOld[:n], res
+		return pick(veryOld, n), res
 	}
 	needed := target - myCount
 	res.Needed = max(needed, 0)
@@ -93,10 +99,9 @@ func planTake(p takeParams, leases []Lease, obs map[string]observation, now time
 		return nil, res
 	}
 	if len(available) > 0 {
-		rnd.Shuffle(len(available), func(i, j int) { available[i], available[j] = available[j], available[i] })
 		n := min(needed, len(available))
 		res.LeasesToTake = n
-		return available[:n], res
+		return pick(available, n), res
 	}
 	// Steal from the most-loaded worker.
 	most, mostCount := "", -1
@@ -119,9 +124,14 @@ func planTake(p takeParams, leases []Lease, obs map[string]observation, now time
 	if n <= 0 {
 		return nil, res
 	}
-	cand := byOwner[most]
-	rnd.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
+	var cand []int
+	for i := range leases {
+		l := &leases[i]
+		if l.Owner == most && !(l.Owner == "" || obs[l.Key].expired(now, p.failover)) {
+			cand = append(cand, i)
+		}
+	}
 	res.Steal = true
 	res.LeasesToTake = n
-	return cand[:n], res
+	return pick(cand, n), res
 }
