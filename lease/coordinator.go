@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -300,14 +302,15 @@ func (c *Coordinator) drop(h *heldLease, cause error) {
 	}
 }
 
-// Held returns a snapshot of the held leases.
+// Held returns a snapshot of the held leases, sorted by lease key.
 func (c *Coordinator) Held() []*Held {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	out := make([]*Held, 0, len(c.held))
 	for _, h := range c.held {
 		out = append(out, &Held{Lease: h.lease, Token: h.token, Ctx: h.ctx})
 	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Held) int { return strings.Compare(a.Lease.Key, b.Lease.Key) })
 	return out
 }
 
