@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/multilangd/multilangd/internal/testenv"
 	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/retrieval/kpl"
 	"github.com/multilangd/multilangd/seqnum"
 )
 
@@ -340,8 +342,23 @@ func TestTwoDaemonsShareAndTakeOver(t *testing.T) {
 // Show: split one shard and merge two others while records flow: no record
 // lost, no child-shard record delivered before its parents' last record was
 // checkpointed, old leases cleaned up.
+// It runs on kinesis-local + DynamoDB Local (children from GetRecords
+// ChildShards) and on kinesalite + dynalite (no ChildShards: children from
+// ListShards).
 func TestSplitAndMergeWhileRecordsFlow(t *testing.T) {
-	e := newEnv(t, testenv.KinesisLocal, testenv.DynamoDBLocal, 3)
+	for _, emu := range []struct {
+		name     string
+		kin, ddb testenv.Kind
+	}{
+		{"kinesis-local", testenv.KinesisLocal, testenv.DynamoDBLocal},
+		{"kinesalite", testenv.Kinesalite, testenv.Dynalite},
+	} {
+		t.Run(emu.name, func(t *testing.T) { testSplitAndMerge(t, emu.kin, emu.ddb) })
+	}
+}
+
+func testSplitAndMerge(t *testing.T, kin, ddb testenv.Kind) {
+	e := newEnv(t, kin, ddb, 3)
 	ctx := context.Background()
 	out := filepath.Join(e.dir, "out.jsonl")
 	d := e.startDaemon("daemon", e.props("app", map[string]string{"idleTimeBetweenReadsInMillis": "300"}), out)
@@ -413,6 +430,34 @@ func TestSplitAndMergeWhileRecordsFlow(t *testing.T) {
 	if children == 0 {
 		t.Fatal("no child shard delivered anything")
 	}
+	// Stronger: no child process for a child shard started before each of
+	// its parents was checkpointed at SHARD_END (the daemon's own log order).
+	logb, err := os.ReadFile(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(logb), "\n")
+	lineOf := func(shardID, msg string) int {
+		for i, l := range lines {
+			if strings.Contains(l, msg) && strings.Contains(l, `"shardId": "`+shardID+`"`) {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, s := range all.Shards {
+		started := lineOf(aws.ToString(s.ShardId), "child process started")
+		for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
+			if p == nil || started < 0 {
+				continue
+			}
+			ended := lineOf(aws.ToString(p), "shard ended; lease checkpointed at SHARD_END")
+			if ended < 0 || ended > started {
+				t.Errorf("child %s started (log line %d) before parent %s reached SHARD_END (log line %d)",
+					aws.ToString(s.ShardId), started, aws.ToString(p), ended)
+			}
+		}
+	}
 
 	// Old leases are cleaned up once the children have checkpointed.
 	parents := map[string]bool{aws.ToString(sh[0].ShardId): true, aws.ToString(sh[1].ShardId): true, aws.ToString(sh[2].ShardId): true}
@@ -426,4 +471,61 @@ func TestSplitAndMergeWhileRecordsFlow(t *testing.T) {
 	}, d)
 	var left []lease.Lease = e.leases()
 	t.Logf("leases after resharding:\n%s", fmtLeases(left))
+}
+
+// Issue item 1 (architecture decision 3): a child that keeps crashing only
+// affects its own shard; after maxChildFailures consecutive failures its
+// lease is released, and the daemon keeps running the other shards.
+func TestCrashingChildIsIsolated(t *testing.T) {
+	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 2)
+	ids := e.put(putOptions{n: 400})
+	props := e.props("app", map[string]string{"executableName": binAggChild, "maxChildFailures": "3"})
+	out := filepath.Join(e.dir, "out.jsonl")
+	d := e.startDaemon("daemon", props, out, "AGGCHILD_MODE=normal", "AGGCHILD_CRASH_SHARD=shardId-000000000000")
+
+	// The records the healthy shard owns, from the shard hash ranges.
+	ls, err := e.kc.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String(e.stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var healthyIDs []string
+	for i, id := range ids {
+		h := kpl.PartitionKeyHash(fmt.Sprintf("pk-%d", i))
+		for _, s := range ls.Shards {
+			if aws.ToString(s.ShardId) != "shardId-000000000001" {
+				continue
+			}
+			rng, err := kpl.ParseRange(aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rng.Contains(h) {
+				healthyIDs = append(healthyIDs, id)
+			}
+		}
+	}
+	if len(healthyIDs) == 0 || len(healthyIDs) == len(ids) {
+		t.Fatalf("unexpected hash distribution: %d of %d on shard 1", len(healthyIDs), len(ids))
+	}
+
+	waitFor(t, 60*time.Second, "the healthy shard done and the crashing shard released", func() bool {
+		got := readOutput(t, out)
+		for _, r := range got {
+			if r.ShardID == "shardId-000000000000" {
+				t.Fatalf("a record of the crashing shard was delivered: %+v", r)
+			}
+		}
+		if len(missing(healthyIDs, got)) > 0 {
+			return false
+		}
+		logb, _ := os.ReadFile(d.log)
+		return strings.Contains(string(logb), "releasing lease after repeated failures")
+	}, d)
+	time.Sleep(2 * time.Second)
+	if d.exited() {
+		t.Fatalf("daemon exited because of one child: %v", d.err)
+	}
+	if code := d.stop(40 * time.Second); code != 0 {
+		t.Fatalf("exit code after SIGTERM = %d, want 0", code)
+	}
 }

@@ -6,7 +6,9 @@
 // AGGCHILD_MODE=normal it checkpoints (sequenceNumber, subSequenceNumber) of
 // the last record of each batch. With AGGCHILD_MODE=partial it stops at the
 // first record whose subSequenceNumber is $AGGCHILD_STOP_SUB, checkpoints
-// exactly that record and then hangs (the test kills the daemon).
+// exactly that record and then hangs (the test kills the daemon). With
+// AGGCHILD_CRASH_SHARD=<shardId> it exits 3 on the first processRecords of
+// that shard.
 package main
 
 import (
@@ -84,6 +86,7 @@ func main() {
 		os.Exit(1)
 	}
 	mode := os.Getenv("AGGCHILD_MODE")
+	crash := os.Getenv("AGGCHILD_CRASH_SHARD")
 	stopSub, _ := strconv.ParseInt(os.Getenv("AGGCHILD_STOP_SUB"), 10, 64)
 	for {
 		m, ok := next()
@@ -94,6 +97,10 @@ func main() {
 		case "initialize":
 			shard = m.ShardID
 		case "processRecords":
+			if crash != "" && crash == shard {
+				fmt.Fprintf(os.Stderr, "aggchild: crashing on purpose on %s\n", shard)
+				os.Exit(3)
+			}
 			for _, r := range m.Records {
 				b, _ := json.Marshal(out{shard, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data})
 				f.Write(append(b, '\n'))
