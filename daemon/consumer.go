@@ -237,7 +237,13 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 		if p.lastDelivered.Sequence != "" {
 			cp.SetLargestPermitted(p.lastDelivered)
 		}
-		return false, outcomeShardEnd, c.shardEnd(hardCtx, child, cp, *l, p.children)
+		if err := c.shardEnd(hardCtx, child, cp, *l, p.children); err != nil {
+			if c.runCtx.Err() != nil {
+				return false, c.endSession(hardCtx, child, cp), nil
+			}
+			return false, 0, err
+		}
+		return false, outcomeShardEnd, nil
 	}
 
 	src, err := c.s.deps.Sources(c.runCtx, *l, l.Checkpoint)
@@ -277,7 +283,14 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 		if b.ShardEnd {
 			c.setState(ShuttingDown)
 			c.pending = &shardEndPending{lastDelivered: c.lastDelivered, children: b.ChildShards}
-			return progressed, outcomeShardEnd, c.shardEnd(hardCtx, child, cp, *l, b.ChildShards)
+			if err := c.shardEnd(hardCtx, child, cp, *l, b.ChildShards); err != nil {
+				if c.runCtx.Err() != nil {
+					// Lease loss takes precedence over a shard end in progress.
+					return progressed, c.endSession(hardCtx, child, cp), nil
+				}
+				return progressed, 0, err
+			}
+			return progressed, outcomeShardEnd, nil
 		}
 	}
 }

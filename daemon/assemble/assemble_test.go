@@ -1,0 +1,145 @@
+package assemble
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/multilangd/multilangd/awsclient"
+	"github.com/multilangd/multilangd/internal/testenv"
+	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/properties"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// Idle keep-alive connections of the SDK's shared HTTP transport.
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// TestRunAgainstEmulators runs the assembled daemon in-process against
+// kinesalite + dynalite with the real Node sample child: every record is
+// delivered and checkpointed, and a cancelled context stops it gracefully
+// (leases released, nil error, no goroutine left).
+func TestRunAgainstEmulators(t *testing.T) {
+	kin := testenv.StartT(t, testenv.Kinesalite)
+	ddb := testenv.StartT(t, testenv.Dynalite)
+	testenv.CreateStreamT(t, kin.Kinesis(), "assemble", 2)
+
+	const n = 300
+	var entries []ktypes.PutRecordsRequestEntry
+	for i := 0; i < n; i++ {
+		entries = append(entries, ktypes.PutRecordsRequestEntry{
+			PartitionKey: aws.String(fmt.Sprintf("pk-%d", i)), Data: []byte(fmt.Sprintf("rec-%d", i))})
+	}
+	if _, err := kin.Kinesis().PutRecords(context.Background(), &kinesis.PutRecordsInput{
+		StreamName: aws.String("assemble"), Records: entries}); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	t.Setenv("AWS_ACCESS_KEY_ID", testenv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.SecretKey)
+	t.Setenv("NODE_PATH", testenv.NodeModules())
+	t.Setenv("KCL_SAMPLE_OUTPUT", out)
+	props := filepath.Join(dir, "app.properties")
+	content := strings.Join([]string{
+		"executableName = node " + filepath.Join(testenv.RepoRoot(), "samples", "node", "sample_kcl_app.js"),
+		"streamName = assemble",
+		"applicationName = assemble-app",
+		"initialPositionInStream = TRIM_HORIZON",
+		"regionName = us-east-1",
+		"AwsCredentialsProvider = EnvironmentVariableCredentialsProvider",
+		"kinesisEndpoint = " + kin.Endpoint,
+		"dynamoDBEndpoint = " + ddb.Endpoint,
+		"retrievalMode = POLLING",
+		"idleTimeBetweenReadsInMillis = 200",
+		"failoverTimeMillis = 3000",
+		"workerId = w1",
+	}, "\n") + "\n"
+	if err := os.WriteFile(props, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := properties.Load(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zaptest.NewLogger(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clients, err := awsclient.New(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, Clients{Kinesis: clients.Kinesis, DynamoDB: clients.DynamoDB}, log)
+	}()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for countLines(t, out) < n {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned early: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d records delivered", countLines(t, out), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	ls, err := lease.NewDynamoStore(ddb.DynamoDB(), "assemble-app", log).ListLeases(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 2 {
+		t.Fatalf("%d leases, want 2", len(ls))
+	}
+	for _, l := range ls {
+		if l.Owner != "" {
+			t.Errorf("lease %s still owned by %q after the graceful stop", l.Key, l.Owner)
+		}
+		if l.Checkpoint.IsSentinel() {
+			t.Errorf("lease %s never checkpointed", l.Key)
+		}
+	}
+	for _, hc := range []any{clients.Kinesis.Options().HTTPClient, clients.DynamoDB.Options().HTTPClient} {
+		if c, ok := hc.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+	}
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		n++
+	}
+	return n
+}
