@@ -236,7 +236,7 @@ func TestPollerIteratorRecovery(t *testing.T) {
 				case n == 0:
 					return open(), nil
 				}
-				return open(kRecords(fmt.Sprint(200+n))...), nil
+				return open(kRecords(fmt.Sprint(200 + n))...), nil
 			}}
 			p := startPoller(t, f, PollerConfig{Start: tc.start})
 			got := nextRecords(t, p, 3)
