@@ -72,6 +72,8 @@ type env struct {
 	stream string
 	app    string
 	dir    string
+	// logLevel is the daemon's --log-level (default debug).
+	logLevel string
 }
 
 func newEnv(t *testing.T, kinKind, ddbKind testenv.Kind, shards int32) *env {
@@ -99,7 +101,15 @@ func newEnv(t *testing.T, kinKind, ddbKind testenv.Kind, shards int32) *env {
 		}
 	}
 	e.kc = e.kin.Kinesis()
-	name := strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, t.Name())
+	if len(name) > 100 {
+		name = name[:100]
+	}
 	e.stream = "s-" + name
 	e.app = "app-" + name
 	testenv.CreateStreamT(t, e.kc, e.stream, shards)
@@ -171,7 +181,11 @@ func (e *env) startDaemon(name, props, output string, extraEnv ...string) *daemo
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	d.cmd = exec.Command(binDaemon, "-p", props, "--log-level", "debug")
+	level := e.logLevel
+	if level == "" {
+		level = "debug"
+	}
+	d.cmd = exec.Command(binDaemon, "-p", props, "--log-level", level)
 	d.cmd.Dir = e.dir
 	d.cmd.Stdout, d.cmd.Stderr = lf, lf
 	d.cmd.Env = append(os.Environ(),
