@@ -47,6 +47,9 @@ type Options struct {
 	// Aggregate packs RecordsPerAggregate user records into each Kinesis
 	// record in the KPL aggregated format.
 	Aggregate bool
+	// AggregateEvery, when Aggregate is false, makes every n-th Kinesis
+	// record an aggregate and the others plain records (0 = none).
+	AggregateEvery int
 	// RecordsPerAggregate defaults to 10.
 	RecordsPerAggregate int
 	// Payload returns the data of user record i (0-based). Nil gives
@@ -88,7 +91,7 @@ func (o *Options) setDefaults() error {
 	if o.Stream == "" && o.StreamARN == "" {
 		return errors.New("producer: no stream name or ARN")
 	}
-	if o.Count < 0 || o.Rate < 0 {
+	if o.Count < 0 || o.Rate < 0 || o.AggregateEvery < 0 {
 		return errors.New("producer: negative count or rate")
 	}
 	if o.PartitionKeys <= 0 {
@@ -141,6 +144,7 @@ type run struct {
 	st           Stats
 	start        time.Time
 	next         int // index of the next user record
+	entries      int // Kinesis records built so far
 	lastProgress time.Time
 }
 
@@ -189,55 +193,44 @@ func (p *run) progress() {
 		time.Since(p.start).Round(time.Second), p.st.UserRecords, p.st.KinesisRecords)
 }
 
+// aggregateEntry reports whether the next Kinesis record is an aggregate.
+func (p *run) aggregateEntry() bool {
+	if p.o.Aggregate {
+		return true
+	}
+	return p.o.AggregateEvery > 0 && p.entries%p.o.AggregateEvery == p.o.AggregateEvery-1
+}
+
 // build makes the PutRecords entries for user records p.next … p.next+n−1.
 func (p *run) build(n int) ([]types.PutRecordsRequestEntry, error) {
 	var entries []types.PutRecordsRequestEntry
-	if !p.o.Aggregate {
-		for i := p.next; i < p.next+n; i++ {
+	end := p.next + n
+	for i := p.next; i < end; p.entries++ {
+		if !p.aggregateEntry() {
 			entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(p.o.PartitionKey(i)), Data: p.o.Payload(i)})
+			i++
+			continue
 		}
-		return entries, nil
-	}
-	var group []kpl.UserRecord
-	var ehk string
-	flush := func() error {
+		// Every sub-record carries the container's explicit hash key, so the
+		// aggregate lies wholly inside whatever shard it lands in, even
+		// across a reshard (the KCL drops an aggregate with any sub-record
+		// outside the shard's range).
+		pk := p.o.PartitionKey(i)
+		ehk := kpl.PartitionKeyHash(pk).String()
+		group := []kpl.UserRecord{{PartitionKey: pk, ExplicitHashKey: ehk, Data: p.o.Payload(i)}}
+		i++
+		for ; i < end && len(group) < p.o.RecordsPerAggregate; i++ {
+			u := kpl.UserRecord{PartitionKey: p.o.PartitionKey(i), ExplicitHashKey: ehk, Data: p.o.Payload(i)}
+			if kpl.AggregatedSize(append(group, u)) > maxRecordBytes-len(pk) {
+				break // the next aggregate takes it
+			}
+			group = append(group, u)
+		}
 		data, err := kpl.Aggregate(group)
 		if err != nil {
-			return fmt.Errorf("producer: aggregate: %w", err)
+			return nil, fmt.Errorf("producer: aggregate: %w", err)
 		}
-		entries = append(entries, types.PutRecordsRequestEntry{
-			PartitionKey: aws.String(group[0].PartitionKey), ExplicitHashKey: aws.String(ehk), Data: data})
-		group = group[:0]
-		return nil
-	}
-	for i := p.next; i < p.next+n; i++ {
-		pk := p.o.PartitionKey(i)
-		if len(group) == 0 {
-			// Every sub-record carries the container's explicit hash key, so
-			// the aggregate is wholly inside whatever shard it lands in, even
-			// across a reshard (the KCL drops an aggregate with any sub-record
-			// outside the shard's range).
-			ehk = kpl.PartitionKeyHash(pk).String()
-		}
-		u := kpl.UserRecord{PartitionKey: pk, ExplicitHashKey: ehk, Data: p.o.Payload(i)}
-		if len(group) > 0 && kpl.AggregatedSize(append(group, u)) > maxRecordBytes-len(group[0].PartitionKey) {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-			ehk = kpl.PartitionKeyHash(pk).String()
-			u.ExplicitHashKey = ehk
-		}
-		group = append(group, u)
-		if len(group) == p.o.RecordsPerAggregate {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if len(group) > 0 {
-		if err := flush(); err != nil {
-			return nil, err
-		}
+		entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(pk), ExplicitHashKey: aws.String(ehk), Data: data})
 	}
 	return entries, nil
 }

@@ -104,6 +104,7 @@ func TestProduceFake(t *testing.T) {
 	}{
 		{name: "plain", opts: Options{Count: 1234}, wantKinesis: 1234, wantCalls: 3},
 		{name: "aggregated", opts: Options{Count: 1234, Aggregate: true, RecordsPerAggregate: 10}, wantKinesis: 124, wantCalls: 1},
+		{name: "every 3rd is an aggregate", opts: Options{Count: 26, AggregateEvery: 3, RecordsPerAggregate: 5}, wantKinesis: 12, wantCalls: 1},
 		{name: "small batches", opts: Options{Count: 10, BatchSize: 3}, wantKinesis: 10, wantCalls: 4},
 		{name: "rejected entries re-sent", opts: Options{Count: 20},
 			reject: func(call, i int) bool { return call == 0 && i%3 == 0 }, wantKinesis: 20, wantCalls: 2},
@@ -203,18 +204,24 @@ func TestProduceEmulators(t *testing.T) {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			t.Parallel()
 			c := testenv.StartT(t, tc.kind).Kinesis()
-			for _, aggregate := range []bool{false, true} {
-				stream := fmt.Sprintf("produce-%v", aggregate)
+			modes := []struct {
+				name  string
+				every int
+				all   bool
+			}{{"plain", 0, false}, {"aggregated", 0, true}, {"mixed", 3, false}}
+			for _, m := range modes {
+				stream := "produce-" + m.name
 				testenv.CreateStreamT(t, c, stream, 3)
 				ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 				defer cancel()
-				st, err := Produce(ctx, c, Options{Stream: stream, Count: tc.count, Aggregate: aggregate, RecordsPerAggregate: 7, PartitionKeys: 50})
+				st, err := Produce(ctx, c, Options{Stream: stream, Count: tc.count, Aggregate: m.all, AggregateEvery: m.every,
+					RecordsPerAggregate: 7, PartitionKeys: 50})
 				if err != nil {
 					t.Fatal(err)
 				}
 				got := readAll(ctx, t, c, stream, st.KinesisRecords)
 				if fmt.Sprint(got) != fmt.Sprint(wantWords(tc.count)) {
-					t.Fatalf("aggregate=%v: read back %d records, want %d", aggregate, len(got), tc.count)
+					t.Fatalf("%s: read back %d records, want %d", m.name, len(got), tc.count)
 				}
 			}
 		})
