@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -62,7 +63,16 @@ func printLeases(ctx context.Context, w io.Writer, cfg *properties.Config) error
 	if err != nil {
 		return err
 	}
-	store := lease.NewDynamoStore(clients.DynamoDB, cfg.TableName, zap.NewNop())
+	return writeLeaseTable(ctx, w, cfg, lease.NewDynamoStore(clients.DynamoDB, cfg.TableName, zap.NewNop()))
+}
+
+// rawItemSource reads every item of the lease table (lease.DynamoStore).
+type rawItemSource interface {
+	RawItems(ctx context.Context) ([]map[string]types.AttributeValue, error)
+}
+
+// writeLeaseTable prints the aligned lease table, sorted by lease key.
+func writeLeaseTable(ctx context.Context, w io.Writer, cfg *properties.Config, store rawItemSource) error {
 	items, err := store.RawItems(ctx)
 	if err != nil {
 		return fmt.Errorf("reading lease table %s: %w", cfg.TableName, err)
