@@ -262,6 +262,13 @@ func (s *Scheduler) reconcile(hardCtx context.Context) {
 	var release []string
 
 	s.mu.Lock()
+	for k := range s.finished {
+		if _, ok := byKey[k]; !ok {
+			// Deleted by the cleaner or taken elsewhere; should it come back,
+			// a new consumer just confirms SHARD_END without a child.
+			delete(s.finished, k)
+		}
+	}
 	for k, c := range s.consumers {
 		if h, ok := byKey[k]; !ok || h.Token != c.held.Token {
 			c.leaseGone()
