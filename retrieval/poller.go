@@ -142,12 +142,13 @@ type queued struct {
 }
 
 // NewPoller returns a Poller for cfg.Shard. A *kinesis.Client satisfies api.
+// log should already carry the shard's identity (e.g. a shardId field); the
+// Poller adds none.
 func NewPoller(api KinesisAPI, cfg PollerConfig, log *zap.Logger) *Poller {
 	cfg.setDefaults()
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.With(zap.String("shardId", cfg.Shard.ID))
 	rng, err := kpl.ParseRange(cfg.Shard.StartingHashKey, cfg.Shard.EndingHashKey)
 	if err != nil {
 		log.Warn("shard hash range unusable; KPL de-aggregation will not filter", zap.Error(err))

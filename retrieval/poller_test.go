@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/multilangd/multilangd/record"
@@ -176,7 +177,7 @@ func startPoller(t *testing.T, api KinesisAPI, cfg PollerConfig) *Poller {
 	if cfg.IdleTimeBetweenReads == 0 {
 		cfg.IdleTimeBetweenReads = time.Millisecond
 	}
-	p := NewPoller(api, cfg, zaptest.NewLogger(t))
+	p := NewPoller(api, cfg, zaptest.NewLogger(t).With(zap.String("shardId", cfg.Shard.ID)))
 	p.Start(context.Background())
 	t.Cleanup(func() { _ = p.Close() })
 	return p
