@@ -58,7 +58,8 @@ type CoordinatorConfig struct {
 	// OnTake, if set, is called after every taker run (metrics, tests).
 	OnTake func(TakeResult)
 	// OnLost, if set, is called when a held lease is dropped because it was
-	// lost (not when released or on stop).
+	// lost (not when released or on stop), before its context is cancelled.
+	// It must not block.
 	OnLost func(key string, cause error)
 }
 
@@ -296,10 +297,11 @@ func (c *Coordinator) drop(h *heldLease, cause error) {
 		delete(c.held, key)
 	}
 	c.mu.Unlock()
-	h.cancel(cause)
+	// OnLost runs before the cancel so it happens-before <-Ctx.Done().
 	if errors.Is(cause, ErrLeaseLost) && c.cfg.OnLost != nil {
 		c.cfg.OnLost(key, cause)
 	}
+	h.cancel(cause)
 }
 
 // Held returns a snapshot of the held leases, sorted by lease key.
