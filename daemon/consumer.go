@@ -356,9 +356,14 @@ func (c *consumer) shardEndWithoutChild(l lease.Lease) error {
 }
 
 func (c *consumer) closeChild(hardCtx context.Context, child Child) {
-	// Closing must finish even after the hard deadline: it reaps the process.
+	// Before the hard deadline the child gets its grace (stdin EOF, wait,
+	// SIGTERM, SIGKILL); after it, a cancelled ctx makes Close kill at once.
+	// Either way Close reaps the process.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(hardCtx), c.s.cfg.ChildCloseTimeout)
 	defer cancel()
+	if hardCtx.Err() != nil {
+		cancel()
+	}
 	if err := child.Close(ctx); err != nil {
 		c.log.Debug("child close", zap.Error(err))
 	}
