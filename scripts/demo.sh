@@ -125,25 +125,10 @@ shutdownGraceMillis = 5000
 workerId = demo-worker-node
 EOF
 say "properties (from samples/node/sample.properties):"
-sed 's/^/    /' "$PROPS"
+grep -v -E "^[[:space:]]*(#|$)" "$PROPS" | sed "s/^/    /"
 
-say "producing ~$RATE records/s (every 5th put is a KPL aggregate)"
-if "$BIN" put --help >/dev/null 2>&1 && ! "$BIN" put --help 2>&1 | grep -q "not yet available"; then
-  start producer "$BIN" put -p "$PROPS" --rate "$RATE" --aggregate-every 5 >"$WORK/producer.log" 2>&1
-else
-  # Fallback producer (plain records) while `multilangd put` is unavailable.
-  start producer bash -c '
-    n=0
-    while true; do
-      n=$((n+1))
-      d=$(printf "demo record %d at %s" "$n" "$(date +%T)" | base64 | tr -d "\n")
-      curl -sS -o /dev/null -X POST "'"$KINESIS"'" -H "Content-Type: application/x-amz-json-1.1" \
-        -H "X-Amz-Target: Kinesis_20131202.PutRecord" -H "X-Amz-Date: 20260101T000000Z" \
-        -H "Authorization: AWS4-HMAC-SHA256 Credential=demo/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=00" \
-        -d "{\"StreamName\":\"'"$STREAM"'\",\"PartitionKey\":\"pk-$n\",\"Data\":\"$d\"}"
-      sleep '"$(awk "BEGIN{print 1/$RATE}")"'
-    done' >"$WORK/producer.log" 2>&1
-fi
+say "producing ~$RATE records/s with 'multilangd put' (every 5th Kinesis record is a KPL aggregate of 4)"
+start producer "$BIN" put -p "$PROPS" --rate "$RATE" --aggregate-every 5 --records-per-aggregate 4 --partition-keys 64 >"$WORK/producer.log" 2>&1
 
 say "starting multilangd with the Node sample (child stderr lines are logged with their shardId)"
 # Run from samples/node so that "executableName = node sample_kcl_app.js"
