@@ -169,11 +169,13 @@ func (c *consumer) runStates(hardCtx context.Context) outcome {
 			failures, backoff = 0, cfg.TaskBackoff
 		}
 		failures++
+		c.s.deps.Metrics.TaskFailed(c.shardID)
 		c.log.Error("shard consumer task failed", zap.Error(err), zap.Int("consecutiveFailures", failures),
 			zap.Duration("backoff", backoff))
 		if cfg.MaxChildFailures > 0 && failures >= cfg.MaxChildFailures {
 			c.log.Error("releasing lease after repeated failures so another worker can try",
 				zap.Int("failures", failures))
+			c.s.deps.Metrics.LeaseReleased(c.shardID)
 			if err := c.s.deps.Coordinator.Release(hardCtx, c.key); err != nil {
 				c.log.Warn("releasing lease failed", zap.Error(err))
 			}
@@ -278,6 +280,7 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 			if err := child.ProcessRecords(hardCtx, recs, b.MillisBehindLatest, cp); err != nil {
 				return progressed, 0, fmt.Errorf("processRecords: %w", err)
 			}
+			c.s.deps.Metrics.RecordsProcessed(c.shardID, len(recs), b.MillisBehindLatest)
 			progressed = true
 		}
 		if b.ShardEnd {

@@ -83,6 +83,8 @@ type Deps struct {
 	Sources     SourceFactory
 	Children    ChildFactory
 	Log         *zap.Logger
+	// Metrics is optional.
+	Metrics Metrics
 }
 
 func (d *Deps) validate() error {
@@ -122,6 +124,42 @@ type Scheduler struct {
 	finished  map[string]bool      // shard completed here: never restart
 	cooldown  map[string]time.Time // released after failures: until
 	wg        sync.WaitGroup       // consumer goroutines
+	phase     phase                // guarded by mu
+}
+
+// phase is the scheduler's life-cycle stage, for health checks.
+type phase int
+
+const (
+	phaseStarting phase = iota
+	phaseRunning
+	phaseStopping
+	phaseStopped
+)
+
+// ErrNotRunning is returned by Healthy while the scheduler is starting or stopping.
+var ErrNotRunning = errors.New("daemon: scheduler not running")
+
+// Healthy returns nil while the scheduler runs (after the start-up shard
+// sync, before a stop), ErrNotRunning otherwise.
+func (s *Scheduler) Healthy() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.phase {
+	case phaseRunning:
+		return nil
+	case phaseStarting:
+		return fmt.Errorf("%w: starting", ErrNotRunning)
+	case phaseStopping:
+		return fmt.Errorf("%w: stopping", ErrNotRunning)
+	}
+	return fmt.Errorf("%w: stopped", ErrNotRunning)
+}
+
+func (s *Scheduler) setPhase(p phase) {
+	s.mu.Lock()
+	s.phase = p
+	s.mu.Unlock()
 }
 
 // ShardStatus is one consumer's state, for logs and health.
@@ -138,6 +176,9 @@ func New(cfg Config, deps Deps) (*Scheduler, error) {
 	cfg.setDefaults()
 	if deps.Log == nil {
 		deps.Log = zap.NewNop()
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = nopMetrics{}
 	}
 	return &Scheduler{
 		cfg:       cfg,
@@ -206,6 +247,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}()
 
+	s.setPhase(phaseRunning)
 	s.log.Info("scheduler started", zap.String("workerId", s.cfg.WorkerID))
 	tick := time.NewTicker(s.cfg.DispatchInterval)
 	defer tick.Stop()
@@ -225,6 +267,7 @@ loop:
 		}
 	}
 
+	s.setPhase(phaseStopping)
 	s.shutdown(hardCtx, hardCancel)
 	bgCancel()
 	coordCancel()
@@ -232,6 +275,7 @@ loop:
 	if err := <-coordDone; err != nil && runErr == nil && !errors.Is(err, context.Canceled) {
 		s.log.Debug("lease coordinator returned", zap.Error(err))
 	}
+	s.setPhase(phaseStopped)
 	s.log.Info("scheduler stopped")
 	return runErr
 }

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,14 +33,35 @@ func recs(seqs ...string) []record.Record {
 	return out
 }
 
+// fakeMetrics counts metric events.
+type fakeMetrics struct {
+	mu                        sync.Mutex
+	records, failed, released int
+}
+
+func (m *fakeMetrics) RecordsProcessed(_ string, n int, _ *int64) {
+	m.mu.Lock()
+	m.records += n
+	m.mu.Unlock()
+}
+func (m *fakeMetrics) TaskFailed(string)    { m.mu.Lock(); m.failed++; m.mu.Unlock() }
+func (m *fakeMetrics) LeaseReleased(string) { m.mu.Lock(); m.released++; m.mu.Unlock() }
+
+func (m *fakeMetrics) get() (records, failed, released int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.records, m.failed, m.released
+}
+
 type harness struct {
-	t      *testing.T
-	w      *world
-	coord  *fakeCoord
-	kids   *childFactory
-	s      *Scheduler
-	cancel context.CancelFunc
-	done   chan error
+	metrics *fakeMetrics
+	t       *testing.T
+	w       *world
+	coord   *fakeCoord
+	kids    *childFactory
+	s       *Scheduler
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 func start(t *testing.T, b childBehaviour, batches map[string][]record.Batch, leases ...lease.Lease) *harness {
@@ -47,7 +70,7 @@ func start(t *testing.T, b childBehaviour, batches map[string][]record.Batch, le
 	for _, l := range leases {
 		w.add(l)
 	}
-	h := &harness{t: t, w: w, coord: newFakeCoord(w), kids: &childFactory{w: w, b: b}}
+	h := &harness{t: t, w: w, coord: newFakeCoord(w), kids: &childFactory{w: w, b: b}, metrics: &fakeMetrics{}}
 	s, err := New(Config{
 		WorkerID:                w.leasesOwner(),
 		DispatchInterval:        10 * time.Millisecond,
@@ -65,6 +88,7 @@ func start(t *testing.T, b childBehaviour, batches map[string][]record.Batch, le
 		Sources:     sourcesFrom(w, batches),
 		Children:    h.kids.factory(),
 		Log:         zaptest.NewLogger(t),
+		Metrics:     h.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +154,12 @@ func TestShardEndLifecycle(t *testing.T) {
 	})
 	if got := h.w.checkpoint("s1"); !got.IsShardEnd() {
 		t.Fatalf("checkpoint = %s, want SHARD_END", got)
+	}
+	if err := h.s.Healthy(); err != nil {
+		t.Fatalf("Healthy while running: %v", err)
+	}
+	if n, _, _ := h.metrics.get(); n != 4 {
+		t.Fatalf("RecordsProcessed counted %d records, want 4", n)
 	}
 	ev := h.w.Events()
 	want := []string{"init s1 TRIM_HORIZON/0 child1", "source s1 at TRIM_HORIZON", "rec s1 100", "rec s1 101",
@@ -202,6 +232,9 @@ func TestGracefulStopReleases(t *testing.T) {
 	h.coord.grant("s1", "t1")
 	h.eventually("processed", func() bool { return h.hasEvent("checkpoint s1 100") })
 	h.stop()
+	if err := h.s.Healthy(); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("Healthy after stop = %v, want ErrNotRunning", err)
+	}
 	ev := h.w.Events()
 	tail := ev[len(ev)-4:]
 	want := []string{"shutdownRequested s1", "checkpoint s1 100", "leaseLost s1", "release s1"}
@@ -248,6 +281,10 @@ func TestChildFailuresBackOffThenRelease(t *testing.T) {
 			}
 			if n := count(h.w.Events(), "init "); n != tt.inits {
 				t.Fatalf("%d initializations, want %d: %v", n, tt.inits, h.w.Events())
+			}
+			_, failed, released := h.metrics.get()
+			if wantFailed := map[bool]int{false: 2, true: 3}[tt.released]; failed != wantFailed || (released == 1) != tt.released {
+				t.Fatalf("metrics: %d failures, %d releases", failed, released)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -146,6 +147,11 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		return p, nil
 	}
 
+	reg := prometheus.NewRegistry()
+	var s *daemon.Scheduler
+	metrics := newPromMetrics(reg,
+		func() []daemon.ShardStatus { return s.Status() },
+		func() int { return len(coord.Held()) })
 	s, err := daemon.New(daemon.Config{
 		WorkerID:                                 cfg.WorkerID,
 		ParentShardPollInterval:                  cfg.ParentShardPollInterval,
@@ -164,9 +170,17 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		Sources:     sources,
 		Children:    children,
 		Log:         log,
+		Metrics:     metrics,
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.MetricsListenAddress != "" {
+		srv, err := startHTTP(cfg.MetricsListenAddress, reg, s.Healthy, log.Named("http"))
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
 	}
 	log.Info("multilangd starting",
 		zap.String("applicationName", cfg.ApplicationName),

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +53,11 @@ func TestRunAgainstEmulators(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", port)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
 	t.Setenv("AWS_ACCESS_KEY_ID", testenv.AccessKey)
@@ -71,6 +78,7 @@ func TestRunAgainstEmulators(t *testing.T) {
 		"idleTimeBetweenReadsInMillis = 200",
 		"failoverTimeMillis = 3000",
 		"workerId = w1",
+		"metricsListenAddress = " + metricsAddr,
 	}, "\n") + "\n"
 	if err := os.WriteFile(props, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -103,6 +111,17 @@ func TestRunAgainstEmulators(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The operator endpoints while running.
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if body, code := get(t, hc, "http://"+metricsAddr+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz = %d %q while running", code, body)
+	}
+	body, _ := get(t, hc, "http://"+metricsAddr+"/metrics")
+	for _, want := range []string{"multilangd_records_processed_total", "multilangd_leases_held 2", `multilangd_shard_consumers{state="PROCESSING"} 2`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run after cancel: %v", err)
@@ -127,6 +146,17 @@ func TestRunAgainstEmulators(t *testing.T) {
 			c.CloseIdleConnections()
 		}
 	}
+}
+
+func get(t *testing.T, c *http.Client, url string) (string, int) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), resp.StatusCode
 }
 
 func countLines(t *testing.T, path string) int {
