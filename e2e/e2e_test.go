@@ -529,3 +529,51 @@ func TestCrashingChildIsIsolated(t *testing.T) {
 		t.Fatalf("exit code after SIGTERM = %d, want 0", code)
 	}
 }
+
+// Issue item 4: a processor that answers shardEnded without checkpointing
+// does not leave the shard stuck (Java retries on the already shut-down
+// processor forever): the step is retried with a new child, the parent
+// reaches SHARD_END and its children are processed.
+func TestShardEndWithoutCheckpointIsRetried(t *testing.T) {
+	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 1)
+	ctx := context.Background()
+	ids := e.put(putOptions{start: 0, n: 50})
+	out := filepath.Join(e.dir, "out.jsonl")
+	props := e.props("app", map[string]string{"executableName": binAggChild})
+	d := e.startDaemon("daemon", props, out, "AGGCHILD_MODE=normal", "AGGCHILD_SKIP_SHARD_END_ONCE="+filepath.Join(e.dir, "skipped"))
+	waitFor(t, 60*time.Second, "first records", func() bool { return countDistinct(readOutput(t, out)) == len(ids) }, d)
+
+	ls, err := e.kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(e.stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := ls.Shards[0]
+	start, _ := new(big.Int).SetString(aws.ToString(parent.HashKeyRange.StartingHashKey), 10)
+	end, _ := new(big.Int).SetString(aws.ToString(parent.HashKeyRange.EndingHashKey), 10)
+	mid := new(big.Int).Rsh(new(big.Int).Add(start, end), 1)
+	if _, err := e.kc.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(e.stream),
+		ShardToSplit: parent.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
+		t.Fatalf("split: %v", err)
+	}
+	if err := testenv.WaitStreamActive(ctx, e.kc, e.stream); err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, e.put(putOptions{start: 50, n: 50})...)
+	waitFor(t, 90*time.Second, "all records, children included", func() bool {
+		return countDistinct(readOutput(t, out)) == len(ids)
+	}, d)
+	logb, err := os.ReadFile(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logb), "application didn't checkpoint at end of shard") {
+		t.Fatal("the first shardEnded was not refused (marker not used?)")
+	}
+	if n := strings.Count(string(logb), "not checkpointing at shard end"); n != 1 {
+		t.Fatalf("child skipped the shard-end checkpoint %d times, want 1", n)
+	}
+	got := readOutput(t, out)
+	if len(got) != len(ids) {
+		t.Errorf("%d deliveries for %d records: the retry re-read the parent", len(got), len(ids))
+	}
+}

@@ -9,7 +9,8 @@
 // first record whose subSequenceNumber is $AGGCHILD_STOP_SUB, checkpoints
 // exactly that record and then hangs (the test kills the daemon). With
 // AGGCHILD_CRASH_SHARD=<shardId> it exits 3 on the first processRecords of
-// that shard.
+// that shard. With AGGCHILD_SKIP_SHARD_END_ONCE=<marker file> the first
+// shardEnded (across processes) is answered without a checkpoint.
 package main
 
 import (
@@ -71,6 +72,20 @@ func next() (msg, bool) {
 	}
 }
 
+// skipOnce reports true the first time it is called with a marker path
+// (creating the marker), false afterwards and when path is empty.
+func skipOnce(path string) bool {
+	if path == "" {
+		return false
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
 func checkpoint(seq *string, sub *int64) {
 	send(map[string]any{"action": "checkpoint", "sequenceNumber": seq, "subSequenceNumber": sub})
 	m, ok := next()
@@ -122,7 +137,13 @@ func main() {
 				seq, sub := m.Records[n-1].SequenceNumber, m.Records[n-1].SubSequenceNumber
 				checkpoint(&seq, &sub)
 			}
-		case "shardEnded", "shutdownRequested":
+		case "shardEnded":
+			if skipOnce(os.Getenv("AGGCHILD_SKIP_SHARD_END_ONCE")) {
+				fmt.Fprintf(os.Stderr, "aggchild: not checkpointing at shard end on %s (once)\n", shard)
+				break
+			}
+			checkpoint(nil, nil)
+		case "shutdownRequested":
 			checkpoint(nil, nil)
 		case "leaseLost":
 		default:
