@@ -154,15 +154,23 @@ func (p *run) loop(ctx context.Context) error {
 		perEntry = p.o.RecordsPerAggregate
 	}
 	for p.o.Count == 0 || p.next < p.o.Count {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		n := p.o.BatchSize * perEntry // user records this batch
 		if p.o.Count > 0 {
 			n = min(n, p.o.Count-p.next)
 		}
 		if p.o.Rate > 0 {
-			// Records due by now; wait for at least one.
+			// Records due by now; wait for at least one, or for a whole
+			// aggregate when the next Kinesis record is one.
+			need := 1
+			if p.aggregateEntry() {
+				need = min(p.o.RecordsPerAggregate, n)
+			}
 			due := int(time.Since(p.start).Seconds()*p.o.Rate) - p.next
-			if due <= 0 {
-				wait := time.Until(p.start.Add(time.Duration(float64(p.next+1) / p.o.Rate * float64(time.Second))))
+			if due < need {
+				wait := time.Until(p.start.Add(time.Duration(float64(p.next+need) / p.o.Rate * float64(time.Second))))
 				if err := sleep(ctx, wait); err != nil {
 					return err
 				}
@@ -170,7 +178,7 @@ func (p *run) loop(ctx context.Context) error {
 			}
 			n = min(n, due)
 		}
-		entries, err := p.build(n)
+		entries, n, err := p.build(n)
 		if err != nil {
 			return err
 		}
@@ -201,11 +209,18 @@ func (p *run) aggregateEntry() bool {
 	return p.o.AggregateEvery > 0 && p.entries%p.o.AggregateEvery == p.o.AggregateEvery-1
 }
 
-// build makes the PutRecords entries for user records p.next … p.next+n−1.
-func (p *run) build(n int) ([]types.PutRecordsRequestEntry, error) {
+// build makes the PutRecords entries for up to n user records from p.next
+// and returns how many it used: an aggregate is not started with fewer than
+// RecordsPerAggregate records unless they are the run's last ones.
+func (p *run) build(n int) ([]types.PutRecordsRequestEntry, int, error) {
 	var entries []types.PutRecordsRequestEntry
 	end := p.next + n
-	for i := p.next; i < end; p.entries++ {
+	i := p.next
+	for ; i < end; p.entries++ {
+		last := p.o.Count > 0 && end == p.o.Count
+		if p.aggregateEntry() && len(entries) > 0 && end-i < p.o.RecordsPerAggregate && !last {
+			break // the next call fills it
+		}
 		if !p.aggregateEntry() {
 			entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(p.o.PartitionKey(i)), Data: p.o.Payload(i)})
 			i++
@@ -228,11 +243,11 @@ func (p *run) build(n int) ([]types.PutRecordsRequestEntry, error) {
 		}
 		data, err := kpl.Aggregate(group)
 		if err != nil {
-			return nil, fmt.Errorf("producer: aggregate: %w", err)
+			return nil, 0, fmt.Errorf("producer: aggregate: %w", err)
 		}
 		entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(pk), ExplicitHashKey: aws.String(ehk), Data: data})
 	}
-	return entries, nil
+	return entries, i - p.next, nil
 }
 
 // put sends entries in PutRecords calls within the API limits, re-sending

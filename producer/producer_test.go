@@ -116,6 +116,8 @@ func TestProduceFake(t *testing.T) {
 				return nil
 			}, wantKinesis: 5, wantCalls: 2},
 		{name: "rate limited", opts: Options{Count: 30, Rate: 1000}, wantKinesis: 30, wantCalls: -1},
+		{name: "rate limited aggregates are full", opts: Options{Count: 40, Rate: 2000, AggregateEvery: 2, RecordsPerAggregate: 9},
+			wantKinesis: 8, wantCalls: -1}, // 1+9, 1+9, 1+9, 1+9
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,7 +160,7 @@ func TestProduceErrors(t *testing.T) {
 	// An open-ended run ends cleanly with its context.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	st, err := Produce(ctx, &fakePut{}, Options{Stream: "x", Rate: 100})
+	st, err := Produce(ctx, &fakePut{}, Options{Stream: "x"})
 	if err != nil || st.UserRecords == 0 {
 		t.Fatalf("open-ended run: %+v, %v", st, err)
 	}
