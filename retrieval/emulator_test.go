@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -425,4 +426,63 @@ func BenchmarkPollerKinesalite(b *testing.B) {
 		}
 		b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "records/s")
 	})
+}
+
+// faultyKinesis injects errors into chosen GetRecords calls of a real client.
+type faultyKinesis struct {
+	KinesisAPI
+	mu    sync.Mutex
+	calls int
+	fail  map[int]error
+}
+
+func (f *faultyKinesis) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, o ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	f.mu.Lock()
+	n := f.calls
+	f.calls++
+	err := f.fail[n]
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return f.KinesisAPI.GetRecords(ctx, in, o...)
+}
+
+// TestIteratorRecoveryKinesalite: expired/invalid iterators and repeated
+// unknown failures mid-stream neither lose nor repeat records.
+func TestIteratorRecoveryKinesalite(t *testing.T) {
+	e := emu{kind: testenv.Kinesalite, c: testenv.StartT(t, testenv.Kinesalite).Kinesis()}
+	const stream = "recovery"
+	testenv.CreateStreamT(t, e.c, stream, 1)
+	sh := listShards(t, e, stream)[0]
+	var want []string
+	for i := 0; i < 30; i++ {
+		d := fmt.Sprintf("r%02d", i)
+		put(t, e, stream, "pk", "", []byte(d))
+		want = append(want, d)
+	}
+	unknown := errors.New("HTTP 500 UnknownError")
+	cases := []struct {
+		name string
+		fail map[int]error
+	}{
+		{"expired mid-stream", map[int]error{2: &types.ExpiredIteratorException{Message: aws.String("expired")}}},
+		{"expired first call", map[int]error{0: &types.ExpiredIteratorException{Message: aws.String("expired")}}},
+		{"invalid argument twice", map[int]error{1: &types.InvalidArgumentException{Message: aws.String("x")}, 2: &types.InvalidArgumentException{Message: aws.String("x")}}},
+		{"unknown failures re-create", map[int]error{3: unknown, 4: unknown, 5: unknown}},
+		{"throttled", map[int]error{1: &types.ProvisionedThroughputExceededException{Message: aws.String("slow")}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &faultyKinesis{KinesisAPI: e.c, fail: tc.fail}
+			p := NewPoller(api, PollerConfig{StreamName: stream, Shard: sh, Start: seqnum.Sentinel(seqnum.TrimHorizon),
+				MaxRecords: 4, IdleTimeBetweenReads: 5 * time.Millisecond}, zaptest.NewLogger(t))
+			p.Start(context.Background())
+			defer p.Close()
+			got, _ := readUntil(t, p, func(r []record.Record) bool { return len(r) >= len(want) })
+			if fmt.Sprint(datas(got)) != fmt.Sprint(want) {
+				t.Fatalf("got %v", datas(got))
+			}
+		})
+	}
 }
