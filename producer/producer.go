@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -283,7 +284,11 @@ func (p *run) putBatch(ctx context.Context, batch []types.PutRecordsRequestEntry
 		} else {
 			in.StreamARN = aws.String(p.o.StreamARN)
 		}
-		out, err := p.client.PutRecords(ctx, in)
+		// Let an in-flight call finish briefly after ctx ends: kinesalite
+		// crashes when a client aborts a request.
+		cctx, cancel := graceContext(ctx, 30*time.Second, 2*time.Second)
+		out, err := p.client.PutRecords(cctx, in)
+		cancel()
 		if err != nil {
 			var nf *types.ResourceNotFoundException
 			var inv *types.InvalidArgumentException
@@ -313,6 +318,28 @@ func (p *run) putBatch(ctx context.Context, batch []types.PutRecordsRequestEntry
 			return err
 		}
 		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// graceContext returns a context that ends timeout from now, or grace after
+// ctx ends, whichever comes first.
+func graceContext(ctx context.Context, timeout, grace time.Duration) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	var mu sync.Mutex
+	var timer *time.Timer
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(grace, cancel)
+		mu.Unlock()
+	})
+	return rctx, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -205,7 +206,14 @@ func TestProduceEmulators(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			t.Parallel()
-			c := testenv.StartT(t, tc.kind).Kinesis()
+			em := testenv.StartT(t, tc.kind)
+			t.Cleanup(func() { // runs before the emulator stops
+				if t.Failed() {
+					b, _ := os.ReadFile(em.LogPath)
+					t.Logf("%s log:\n%s", tc.kind, b)
+				}
+			})
+			c := em.Kinesis()
 			modes := []struct {
 				name  string
 				every int

@@ -122,7 +122,10 @@ func (l *Lister) ListShards(ctx context.Context, f shard.Filter) ([]shard.Info, 
 func (l *Lister) page(ctx context.Context, in *kinesis.ListShardsInput) (*kinesis.ListShardsOutput, error) {
 	var lastErr error
 	for attempt := 1; attempt <= l.cfg.MaxAttempts; attempt++ {
-		out, err := l.client.ListShards(ctx, in)
+		// An in-flight call survives cancellation briefly (see graceContext).
+		cctx, cancel := graceContext(ctx, DefaultRequestTimeout, closeGrace)
+		out, err := l.client.ListShards(cctx, in)
+		cancel()
 		if err == nil {
 			return out, nil
 		}

@@ -354,7 +354,7 @@ func (p *Poller) pace(st *fetchState) time.Duration {
 // fetch performs one GetRecords and queues its batch. done is true when the
 // shard ended (the final batch was queued).
 func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err error) {
-	cctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	cctx, cancel := p.requestContext(ctx)
 	out, err := p.api.GetRecords(cctx, &kinesis.GetRecordsInput{
 		ShardIterator: aws.String(st.iterator),
 		Limit:         aws.Int32(int32(p.cfg.MaxRecords)), //nolint:gosec // bounded by 10000
@@ -443,6 +443,40 @@ func (p *Poller) onFetchError(ctx context.Context, st *fetchState, err error) er
 // errShardEndQueued ends the loop after a synthetic shard end was queued.
 var errShardEndQueued = errors.New("shard end queued")
 
+// closeGrace is how long an in-flight Kinesis call may continue after the
+// Poller's context ends.
+const closeGrace = 2 * time.Second
+
+// requestContext returns the context for one Kinesis call: bounded by
+// RequestTimeout and cancelled only closeGrace after ctx ends, so that
+// closing a Poller normally lets an in-flight call finish instead of
+// aborting it (kinesalite crashes when a client aborts a request).
+func (p *Poller) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return graceContext(ctx, p.cfg.RequestTimeout, closeGrace)
+}
+
+// graceContext returns a context that ends timeout from now, or grace after
+// ctx ends, whichever comes first.
+func graceContext(ctx context.Context, timeout, grace time.Duration) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	var mu sync.Mutex
+	var timer *time.Timer
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(grace, cancel)
+		mu.Unlock()
+	})
+	return rctx, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+}
+
 // validResponse is Java's GetRecords validity rule with one relaxation: a
 // null NextShardIterator with no ChildShards is accepted as shard end
 // (kinesalite never reports children; the caller lists them instead).
@@ -521,7 +555,7 @@ func (p *Poller) getIterator(ctx context.Context, lastSeq string) (string, error
 		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
 		in.StartingSequenceNumber = aws.String(start)
 	}
-	cctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	cctx, cancel := p.requestContext(ctx)
 	defer cancel()
 	out, err := p.api.GetShardIterator(cctx, in)
 	if err != nil {
