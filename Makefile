@@ -50,6 +50,7 @@ bench: deps build
 fuzz:
 	$(GO) test ./properties -run '^$$' -fuzz FuzzLoad -fuzztime 30s
 	$(GO) test ./subprocess -run '^$$' -fuzz FuzzDecodeLine -fuzztime 30s
+	$(GO) test ./retrieval/kpl -run '^$$' -fuzz FuzzDeaggregate -fuzztime 30s
 
 clean:
 	rm -rf bin

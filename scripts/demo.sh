@@ -7,6 +7,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PRELOAD=$ROOT/internal/testenv/node_preload.js  # keeps the emulators alive when a client hangs up
 BIN=${MULTILANGD_BIN:-$ROOT/bin/multilangd}
 NM=${MULTILANGD_NPM_DIR:-$ROOT/testdata/npm/node_modules}
 DEMO_SECONDS=${DEMO_SECONDS:-0}
@@ -90,8 +91,8 @@ DPORT=$(free_port)
 KINESIS=http://127.0.0.1:$KPORT
 DYNAMODB=http://127.0.0.1:$DPORT
 say "starting kinesalite on $KINESIS and dynalite on $DYNAMODB (from $NM)"
-start kinesalite node "$NM/kinesalite/cli.js" --port "$KPORT" --createStreamMs 50 --shardLimit 100 >"$WORK/kinesalite.log" 2>&1
-start dynalite node "$NM/dynalite/cli.js" --host 127.0.0.1 --port "$DPORT" --createTableMs 50 >"$WORK/dynalite.log" 2>&1
+start kinesalite node -r "$PRELOAD" "$NM/kinesalite/cli.js" --port "$KPORT" --createStreamMs 50 --shardLimit 100 >"$WORK/kinesalite.log" 2>&1
+start dynalite node -r "$PRELOAD" "$NM/dynalite/cli.js" --host 127.0.0.1 --port "$DPORT" --createTableMs 50 >"$WORK/dynalite.log" 2>&1
 wait_http "$KINESIS"
 wait_http "$DYNAMODB"
 

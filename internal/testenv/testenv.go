@@ -82,6 +82,13 @@ func NodeModules() string {
 	return filepath.Join(RepoRoot(), "testdata", "npm", "node_modules")
 }
 
+// NodePreload returns the path of node_preload.js, loaded in front of
+// kinesalite and dynalite so a client that hangs up mid-request cannot crash
+// them (see the file's comment).
+func NodePreload() string {
+	return filepath.Join(RepoRoot(), "internal", "testenv", "node_preload.js")
+}
+
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -139,10 +146,10 @@ func start(ctx context.Context, kind Kind, opts StartOptions) (*Emulator, error)
 	var cmd *exec.Cmd
 	switch kind {
 	case Kinesalite:
-		cmd = exec.Command("node", filepath.Join(nm, "kinesalite", "cli.js"), "--port", strconv.Itoa(port),
+		cmd = exec.Command("node", "-r", NodePreload(), filepath.Join(nm, "kinesalite", "cli.js"), "--port", strconv.Itoa(port),
 			"--createStreamMs", ms, "--deleteStreamMs", ms, "--updateStreamMs", ms, "--shardLimit", "1000")
 	case Dynalite:
-		cmd = exec.Command("node", filepath.Join(nm, "dynalite", "cli.js"), "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		cmd = exec.Command("node", "-r", NodePreload(), filepath.Join(nm, "dynalite", "cli.js"), "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 			"--createTableMs", ms, "--deleteTableMs", ms, "--updateTableMs", ms)
 	case KinesisLocal:
 		tlsPort, err := FreePort()
