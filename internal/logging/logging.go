@@ -70,10 +70,11 @@ func NewTo(level, format string, sink zapcore.WriteSyncer) (*zap.Logger, error) 
 		enc = zapcore.NewJSONEncoder(ec)
 	} else {
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		ec.EncodeDuration = zapcore.StringDurationEncoder // "20s", not a bare 20
 		enc = zapcore.NewConsoleEncoder(ec)
 	}
 	core := zapcore.NewCore(enc, sink, lvl)
-	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel), zap.ErrorOutput(sink)), nil
+	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel), zap.ErrorOutput(sink)), nil
 }
 
 // Resolve picks the effective value: flag beats environment beats property

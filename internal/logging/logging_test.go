@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -80,5 +82,37 @@ func TestNewTo(t *testing.T) {
 	}
 	if _, err := New("info", "xml"); err == nil {
 		t.Error("New accepted a bad format")
+	}
+}
+
+func TestConsoleDurationsAndStacktraces(t *testing.T) {
+	tests := []struct {
+		name          string
+		log           func(*zap.Logger)
+		want, notWant string
+	}{
+		{"duration is a Go duration string", func(l *zap.Logger) { l.Info("stop", zap.Duration("deadline", 20*time.Second)) }, `"deadline": "20s"`, `"deadline": 20}`},
+		{"ERROR has no stack trace", func(l *zap.Logger) { l.Error("failed") }, "failed", "testing.tRunner"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log, err := NewTo("info", FormatConsole, zapcore.AddSync(&buf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.log(log)
+			out := buf.String()
+			if !strings.Contains(out, tt.want) || strings.Contains(out, tt.notWant) {
+				t.Errorf("output %q: want %q, not %q", out, tt.want, tt.notWant)
+			}
+		})
+	}
+	// DPanic and above keep their stack trace (production: DPanic does not panic).
+	var buf bytes.Buffer
+	log, _ := NewTo("info", FormatConsole, zapcore.AddSync(&buf))
+	log.DPanic("bug")
+	if !strings.Contains(buf.String(), "testing.tRunner") {
+		t.Errorf("DPanic without stack trace: %q", buf.String())
 	}
 }
