@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/retrieval/kpl"
 )
 
@@ -172,7 +172,7 @@ func (p *run) loop(ctx context.Context) error {
 			due := int(time.Since(p.start).Seconds()*p.o.Rate) - p.next
 			if due < need {
 				wait := time.Until(p.start.Add(time.Duration(float64(p.next+need) / p.o.Rate * float64(time.Second))))
-				if err := sleep(ctx, wait); err != nil {
+				if err := ctxutil.Sleep(ctx, wait); err != nil {
 					return err
 				}
 				continue
@@ -286,7 +286,7 @@ func (p *run) putBatch(ctx context.Context, batch []types.PutRecordsRequestEntry
 		}
 		// Let an in-flight call finish briefly after ctx ends: kinesalite
 		// crashes when a client aborts a request.
-		cctx, cancel := graceContext(ctx, 30*time.Second, 2*time.Second)
+		cctx, cancel := ctxutil.GraceContext(ctx, 30*time.Second, 2*time.Second)
 		out, err := p.client.PutRecords(cctx, in)
 		cancel()
 		if err != nil {
@@ -314,45 +314,9 @@ func (p *run) putBatch(ctx context.Context, batch []types.PutRecordsRequestEntry
 			p.st.Retried += len(failed)
 			batch = failed
 		}
-		if err := sleep(ctx, backoff); err != nil {
+		if err := ctxutil.Sleep(ctx, backoff); err != nil {
 			return err
 		}
 		backoff = min(2*backoff, 2*time.Second)
-	}
-}
-
-// graceContext returns a context that ends timeout from now, or grace after
-// ctx ends, whichever comes first.
-func graceContext(ctx context.Context, timeout, grace time.Duration) (context.Context, context.CancelFunc) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	var mu sync.Mutex
-	var timer *time.Timer
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		timer = time.AfterFunc(grace, cancel)
-		mu.Unlock()
-	})
-	return rctx, func() {
-		stop()
-		mu.Lock()
-		if timer != nil {
-			timer.Stop()
-		}
-		mu.Unlock()
-		cancel()
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/record"
 	"github.com/multilangd/multilangd/shard"
 )
@@ -122,8 +123,8 @@ func (l *Lister) ListShards(ctx context.Context, f shard.Filter) ([]shard.Info, 
 func (l *Lister) page(ctx context.Context, in *kinesis.ListShardsInput) (*kinesis.ListShardsOutput, error) {
 	var lastErr error
 	for attempt := 1; attempt <= l.cfg.MaxAttempts; attempt++ {
-		// An in-flight call survives cancellation briefly (see graceContext).
-		cctx, cancel := graceContext(ctx, DefaultRequestTimeout, closeGrace)
+		// An in-flight call survives cancellation briefly (see ctxutil.GraceContext).
+		cctx, cancel := ctxutil.GraceContext(ctx, DefaultRequestTimeout, closeGrace)
 		out, err := l.client.ListShards(cctx, in)
 		cancel()
 		if err == nil {
@@ -144,7 +145,7 @@ func (l *Lister) page(ctx context.Context, in *kinesis.ListShardsInput) (*kinesi
 		default:
 			return nil, fmt.Errorf("retrieval: ListShards %s: %w", l.stream(), err)
 		}
-		if err := sleep(ctx, l.cfg.Backoff); err != nil {
+		if err := ctxutil.Sleep(ctx, l.cfg.Backoff); err != nil {
 			return nil, err
 		}
 	}
@@ -187,19 +188,4 @@ func ChildrenFromListing(shards []shard.Info, parentID string) []record.ChildSha
 		}
 	}
 	return out
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

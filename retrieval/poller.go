@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/record"
 	"github.com/multilangd/multilangd/retrieval/kpl"
 	"github.com/multilangd/multilangd/seqnum"
@@ -314,7 +315,7 @@ func (p *Poller) run(ctx context.Context) error {
 				return nil
 			case err != nil:
 				p.log.Warn("GetShardIterator failed; retrying", zap.Error(err))
-				if err := sleep(ctx, p.cfg.IdleTimeBetweenReads); err != nil {
+				if err := ctxutil.Sleep(ctx, p.cfg.IdleTimeBetweenReads); err != nil {
 					return err
 				}
 				continue
@@ -324,7 +325,7 @@ func (p *Poller) run(ctx context.Context) error {
 		if err := p.waitSpace(ctx); err != nil {
 			return err
 		}
-		if err := sleep(ctx, p.pace(&st)); err != nil {
+		if err := ctxutil.Sleep(ctx, p.pace(&st)); err != nil {
 			return err
 		}
 		done, err := p.fetch(ctx, &st)
@@ -380,7 +381,7 @@ func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err erro
 		// inconsistent response.
 		p.log.Warn("GetRecords response inconsistent (NextShardIterator vs ChildShards); retrying the same iterator",
 			zap.Bool("nextShardIterator", next != ""), zap.Int("childShards", len(out.ChildShards)))
-		return false, sleep(ctx, p.cfg.IdleTimeBetweenReads)
+		return false, ctxutil.Sleep(ctx, p.cfg.IdleTimeBetweenReads)
 	}
 	st.lastMBL = out.MillisBehindLatest
 	batch, bytes := p.convert(out.Records)
@@ -420,7 +421,7 @@ func (p *Poller) onFetchError(ctx context.Context, st *fetchState, err error) er
 		st.iterator = ""
 		st.restarts++
 		if st.restarts > 1 { // do not spin if re-created iterators keep failing
-			return sleep(ctx, p.cfg.IdleTimeBetweenReads)
+			return ctxutil.Sleep(ctx, p.cfg.IdleTimeBetweenReads)
 		}
 		return nil
 	case errors.As(err, &throttled):
@@ -437,7 +438,7 @@ func (p *Poller) onFetchError(ctx context.Context, st *fetchState, err error) er
 			st.iterator = ""
 		}
 	}
-	return sleep(ctx, p.cfg.IdleTimeBetweenReads)
+	return ctxutil.Sleep(ctx, p.cfg.IdleTimeBetweenReads)
 }
 
 // errShardEndQueued ends the loop after a synthetic shard end was queued.
@@ -452,29 +453,7 @@ const closeGrace = 2 * time.Second
 // closing a Poller normally lets an in-flight call finish instead of
 // aborting it (kinesalite crashes when a client aborts a request).
 func (p *Poller) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return graceContext(ctx, p.cfg.RequestTimeout, closeGrace)
-}
-
-// graceContext returns a context that ends timeout from now, or grace after
-// ctx ends, whichever comes first.
-func graceContext(ctx context.Context, timeout, grace time.Duration) (context.Context, context.CancelFunc) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	var mu sync.Mutex
-	var timer *time.Timer
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		timer = time.AfterFunc(grace, cancel)
-		mu.Unlock()
-	})
-	return rctx, func() {
-		stop()
-		mu.Lock()
-		if timer != nil {
-			timer.Stop()
-		}
-		mu.Unlock()
-		cancel()
-	}
+	return ctxutil.GraceContext(ctx, p.cfg.RequestTimeout, closeGrace)
 }
 
 // validResponse is Java's GetRecords validity rule with one relaxation: a

@@ -522,26 +522,3 @@ func aggregate(t testing.TB, ehks ...string) []byte {
 	}
 	return b
 }
-
-func TestGraceContext(t *testing.T) {
-	parent, cancelParent := context.WithCancel(context.Background())
-	ctx, cancel := graceContext(parent, time.Minute, 50*time.Millisecond)
-	defer cancel()
-	cancelParent()
-	if ctx.Err() != nil {
-		t.Fatal("request context ended with its parent, before the grace period")
-	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("request context outlived the grace period")
-	}
-	// Released before the parent ends: nothing fires later.
-	parent2, cancelParent2 := context.WithCancel(context.Background())
-	ctx2, cancel2 := graceContext(parent2, time.Minute, time.Millisecond)
-	cancel2()
-	cancelParent2()
-	if ctx2.Err() == nil {
-		t.Fatal("cancel did not end the request context")
-	}
-}
