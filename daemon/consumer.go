@@ -219,7 +219,13 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 	if l.IsShardEnd() {
 		return false, outcomeShardEnd, c.shardEndWithoutChild(*l)
 	}
-	cp := c.s.deps.Coordinator.Checkpointer(c.held)
+	// The checkpointer starts from the checkpoint just read (spec §3.11), not
+	// from the lease as it was when taken: a retry after a child failure must
+	// neither re-deliver nor let the child move the checkpoint back below what
+	// an earlier child of this consumer already checkpointed.
+	h := c.held
+	h.Lease = *l
+	cp := c.s.deps.Coordinator.Checkpointer(h)
 
 	child, err := c.s.deps.Children(hardCtx, c.shardID)
 	if err != nil {
@@ -269,6 +275,11 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 				return progressed, c.endSession(hardCtx, child, cp), nil
 			}
 			return progressed, 0, fmt.Errorf("getting records: %w", err)
+		}
+		if c.runCtx.Err() != nil {
+			// Lost or stopping while the batch arrived: no processRecords after
+			// that (protocol §1.5); the next owner reads it from the checkpoint.
+			return progressed, c.endSession(hardCtx, child, cp), nil
 		}
 		recs := dropUpTo(b.Records, cp.LastCheckpoint())
 		if len(recs) > 0 {

@@ -114,7 +114,8 @@ func (f *fakeCoord) Held() []Held {
 }
 
 func (f *fakeCoord) Checkpointer(h Held) Checkpointer {
-	return &fakeCP{w: f.w, key: h.Lease.Key, held: h.Ctx, last: f.w.checkpoint(h.Lease.Key)}
+	// Like lease.Coordinator: last = largest = the given lease's checkpoint.
+	return &fakeCP{w: f.w, key: h.Lease.Key, held: h.Ctx, last: h.Lease.Checkpoint, largest: h.Lease.Checkpoint}
 }
 
 func (f *fakeCoord) Release(_ context.Context, key string) error {
@@ -234,16 +235,18 @@ func sourcesFrom(w *world, m map[string][]record.Batch) SourceFactory {
 // childBehaviour scripts a fake child.
 type childBehaviour struct {
 	failProcess  int  // fail the first N ProcessRecords calls (across children)
+	failCall     int  // fail the Nth ProcessRecords call (1-based, across children) without checkpointing
 	noShardEndCP int  // skip the SHARD_END checkpoint for the first N shardEnded
 	startFail    bool // every start fails
 	blockProcess bool // ProcessRecords blocks until ctx is done
 }
 
 type childFactory struct {
-	w  *world
-	mu sync.Mutex
-	b  childBehaviour
-	n  int
+	w     *world
+	mu    sync.Mutex
+	b     childBehaviour
+	n     int
+	calls int // ProcessRecords calls
 }
 
 func (f *childFactory) factory() ChildFactory {
@@ -276,8 +279,9 @@ func (c *fakeChild) ProcessRecords(ctx context.Context, recs []record.Record, _ 
 		c.w.event("rec %s %s", c.shard, r.ESN())
 	}
 	c.f.mu.Lock()
-	fail := c.f.b.failProcess > 0
-	if fail {
+	c.f.calls++
+	fail := c.f.b.failProcess > 0 || c.f.calls == c.f.b.failCall
+	if c.f.b.failProcess > 0 {
 		c.f.b.failProcess--
 	}
 	block := c.f.b.blockProcess

@@ -33,7 +33,9 @@ type Coordinator interface {
 	Run(ctx context.Context) error
 	// Held returns a snapshot of the leases currently held.
 	Held() []Held
-	// Checkpointer returns a fresh checkpointer for the held lease.
+	// Checkpointer returns a fresh checkpointer for the held lease whose last
+	// and largest permitted checkpoint are h.Lease.Checkpoint (the consumer
+	// passes the lease as just read, which may be newer than the snapshot).
 	Checkpointer(h Held) Checkpointer
 	// Release gives the lease up in DynamoDB and drops it locally.
 	Release(ctx context.Context, key string) error

@@ -355,3 +355,53 @@ func TestDropUpTo(t *testing.T) {
 		}
 	}
 }
+
+// A retry after a child failure starts its checkpointer from the checkpoint
+// the failed child wrote, not from the lease as taken: records up to it are
+// not re-delivered and cannot be checkpointed again (no regression).
+func TestRetryStartsFromLatestCheckpoint(t *testing.T) {
+	h := start(t, childBehaviour{failCall: 2}, map[string][]record.Batch{
+		"s1": {{Records: recs("100", "101")}, {Records: recs("102")}},
+	}, lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("retry checkpointed", func() bool { return h.hasEvent("checkpoint s1 102") })
+	ev := h.w.Events()
+	want := []string{"init s1 TRIM_HORIZON/0 child1", "source s1 at TRIM_HORIZON", "rec s1 100", "rec s1 101",
+		"checkpoint s1 101", "rec s1 102", "crash s1 child1",
+		"init s1 101/0 child2", "source s1 at 101", "rec s1 102", "checkpoint s1 102"}
+	if !slices.Equal(ev, want) {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(ev, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// losingSource loses the lease while it hands out the batch.
+type losingSource struct {
+	lose func()
+	b    record.Batch
+	done bool
+}
+
+func (s *losingSource) Next(ctx context.Context) (record.Batch, error) {
+	if s.done {
+		<-ctx.Done()
+		return record.Batch{}, ctx.Err()
+	}
+	s.done = true
+	s.lose()
+	return s.b, nil
+}
+func (s *losingSource) Close() error { return nil }
+
+// A batch that arrives as the lease is lost is not sent: leaseLost follows
+// initialize directly.
+func TestNoProcessRecordsAfterLeaseLoss(t *testing.T) {
+	h := start(t, childBehaviour{}, nil, lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.s.deps.Sources = func(context.Context, lease.Lease, seqnum.ESN) (RecordSource, error) {
+		return &losingSource{lose: func() { h.coord.lose("s1") }, b: record.Batch{Records: recs("100")}}, nil
+	}
+	h.coord.grant("s1", "t1")
+	h.eventually("leaseLost", func() bool { return h.hasEvent("leaseLost s1") })
+	if h.hasEvent("rec ") {
+		t.Fatalf("records delivered after the lease was lost: %v", h.w.Events())
+	}
+}

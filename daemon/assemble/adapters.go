@@ -24,7 +24,11 @@ func (a coordinator) Held() []daemon.Held {
 }
 
 func (a coordinator) Checkpointer(h daemon.Held) daemon.Checkpointer {
-	return a.c.Checkpointer(h.Ref.(*lease.Held))
+	// The consumer passes the lease as just read: start from its checkpoint,
+	// keeping the coordinator's token.
+	ref := *h.Ref.(*lease.Held)
+	ref.Lease = h.Lease
+	return a.c.Checkpointer(&ref)
 }
 
 func (a coordinator) Release(ctx context.Context, key string) error { return a.c.Release(ctx, key) }
