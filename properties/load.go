@@ -137,8 +137,25 @@ func (l *loader) fail(e Entry, err error) {
 	l.errs = append(l.errs, &Error{File: l.file, Line: e.Line, Key: e.Key, Value: e.Value, Msg: err.Error()})
 }
 
+// missing reports a required key that has no usable value, unless an error
+// about a line giving that key was already reported (the line is there but
+// its value was rejected: "missing" would only mislead).
 func (l *loader) missing(key, msg string) {
+	for _, e := range Errors(joinErrors(l.errs)) {
+		if e.Line > 0 && l.sameSetting(e.Key, key) {
+			return
+		}
+	}
 	l.errs = append(l.errs, &Error{File: l.file, Key: key, Msg: msg})
+}
+
+// sameSetting reports whether the key as written names the required key
+// (credentials keys are case-insensitive, as in Java).
+func (l *loader) sameSetting(written, key string) bool {
+	if strings.EqualFold(key, keyCredentials) {
+		return strings.EqualFold(written, keyCredentials)
+	}
+	return written == key
 }
 
 var credentialsWordRE = regexp.MustCompile(`(?i)awscredentialsprovider`)

@@ -29,7 +29,9 @@ func ReadEntries(file string, data []byte) ([]Entry, error) {
 	for _, ll := range logicalLines(data) {
 		key, value, err := splitKeyValue(ll.text)
 		if err != nil {
-			errs = append(errs, &Error{File: file, Line: ll.line, Msg: err.Error()})
+			// Name the entry as written (escapes undecoded).
+			rawKey, rawValue := splitRaw(ll.text)
+			errs = append(errs, &Error{File: file, Line: ll.line, Key: rawKey, Value: rawValue, Msg: err.Error()})
 			continue
 		}
 		entries = append(entries, Entry{Key: key, Value: value, Line: ll.line})
@@ -133,6 +135,25 @@ func logicalLines(data []byte) []logicalLine {
 
 // splitKeyValue mirrors Properties.load0 and loadConvert.
 func splitKeyValue(l []rune) (key, value string, err error) {
+	rawKey, rawValue := splitPoints(l)
+	if key, err = unescape(rawKey); err != nil {
+		return "", "", err
+	}
+	if value, err = unescape(rawValue); err != nil {
+		return "", "", err
+	}
+	return key, value, nil
+}
+
+// splitRaw returns the key and value of a logical line as written, escapes
+// undecoded, for error messages about lines that cannot be decoded.
+func splitRaw(l []rune) (key, value string) {
+	k, v := splitPoints(l)
+	return string(k), string(v)
+}
+
+// splitPoints finds the key and the value of a logical line (Properties.load0).
+func splitPoints(l []rune) (key, value []rune) {
 	limit := len(l)
 	keyLen, valueStart := 0, limit
 	hasSep, precedingBS := false, false
@@ -164,13 +185,7 @@ func splitKeyValue(l []rune) (key, value string, err error) {
 		}
 		valueStart++
 	}
-	if key, err = unescape(l[:keyLen]); err != nil {
-		return "", "", err
-	}
-	if value, err = unescape(l[valueStart:]); err != nil {
-		return "", "", err
-	}
-	return key, value, nil
+	return l[:keyLen], l[valueStart:]
 }
 
 // unescape mirrors Properties.loadConvert.
