@@ -1,10 +1,21 @@
 package assemble
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/multilangd/multilangd/daemon"
+	"github.com/multilangd/multilangd/internal/testenv"
 	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/properties"
 	"github.com/multilangd/multilangd/seqnum"
 )
 
@@ -21,5 +32,64 @@ func TestCheckpointerStartsFromPassedLease(t *testing.T) {
 	}
 	if ref.Lease.Checkpoint != seqnum.Sentinel(seqnum.TrimHorizon) {
 		t.Fatal("the coordinator's snapshot was modified")
+	}
+}
+
+// A Java KCL 3.0–3.4 fleet keeps Migration3.0 and Leader in
+// <applicationName>-CoordinatorState; the assembled store must see them there.
+func TestStoreSeesJava34CoordinatorStateTable(t *testing.T) {
+	ddb := testenv.StartT(t, testenv.Dynalite)
+	client := ddb.DynamoDB()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	props := filepath.Join(t.TempDir(), "app.properties")
+	if err := os.WriteFile(props, []byte("executableName = x\nstreamName = s\napplicationName = app34\nregionName = us-east-1\nAwsCredentialsProvider = DefaultCredentialsProvider\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := properties.Load(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := "app34-CoordinatorState"
+	if _, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		AttributeDefinitions: []dtypes.AttributeDefinition{{AttributeName: aws.String("key"), AttributeType: dtypes.ScalarAttributeTypeS}},
+		KeySchema:            []dtypes.KeySchemaElement{{AttributeName: aws.String("key"), KeyType: dtypes.KeyTypeHash}},
+		BillingMode:          dtypes.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitTableActive(ctx, t, client, table)
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]dtypes.AttributeValue{
+		"key": &dtypes.AttributeValueMemberS{Value: lease.MigrationKey},
+		"cv":  &dtypes.AttributeValueMemberS{Value: lease.ClientVersion3X},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	st := newStore(cfg, client, zaptest.NewLogger(t))
+	if err := st.CreateTableIfNotExists(ctx, lease.TableOptions{PollInterval: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := st.CoordinatorState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cs.ThreeX() {
+		t.Fatalf("coordinator state %+v: the %s table was not read", cs, table)
+	}
+}
+
+func waitTableActive(ctx context.Context, t *testing.T, c *dynamodb.Client, table string) {
+	t.Helper()
+	for {
+		out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+		if err == nil && out.Table.TableStatus == dtypes.TableStatusActive {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("table %s never active: %v", table, err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

@@ -38,6 +38,14 @@ type Clients struct {
 	DynamoDB *dynamodb.Client
 }
 
+// newStore returns the lease store; it also looks for a Java KCL 3.0–3.4
+// fleet's coordinator state in coordinatorStateTableName (default
+// <applicationName>-CoordinatorState), which 3.5 moved into the lease table.
+func newStore(cfg *properties.Config, client *dynamodb.Client, log *zap.Logger) *lease.DynamoStore {
+	return lease.NewDynamoStore(client, cfg.TableName, log.Named("lease")).
+		WithCoordinatorStateTable(cfg.CoordinatorStateTable.TableName)
+}
+
 // Run creates the lease table if needed, builds every part and runs the
 // scheduler until ctx is done (then stops gracefully).
 func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger) error {
@@ -47,7 +55,7 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 	if len(cfg.WorkerID) == 0 {
 		return fmt.Errorf("workerId is empty")
 	}
-	store := lease.NewDynamoStore(c.DynamoDB, cfg.TableName, log.Named("lease"))
+	store := newStore(cfg, c.DynamoDB, log)
 	if err := store.CreateTableIfNotExists(ctx, lease.TableOptions{
 		Provisioned:        cfg.LeaseTableBillingProvisioned,
 		ReadCapacity:       int64(cfg.InitialLeaseTableReadCapacity),
