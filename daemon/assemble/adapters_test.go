@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/multilangd/multilangd/internal/testenv"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/properties"
+	"github.com/multilangd/multilangd/retrieval"
 	"github.com/multilangd/multilangd/seqnum"
+	"github.com/multilangd/multilangd/shard"
 )
 
 // The checkpointer starts from the lease the consumer passes (just read), not
@@ -91,5 +94,30 @@ func waitTableActive(ctx context.Context, t *testing.T, c *dynamodb.Client, tabl
 			t.Fatalf("table %s never active: %v", table, err)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// Every polling property reaches the poller, and the lease's shard identity
+// (hash range for KPL filtering, parents) is carried over.
+func TestPollerConfigFromProperties(t *testing.T) {
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cfg := &properties.Config{
+		StreamName: "s", StreamARN: "arn:aws:kinesis:us-east-1:1:stream/s",
+		InitialTimestamp: ts, MaxRecords: 500, IdleTimeBetweenReads: 300 * time.Millisecond,
+		MillisBehindLatestThresholdForReducedTps: 2 * time.Second,
+	}
+	l := lease.Lease{Key: "shardId-000000000002", StartingHashKey: "0", EndingHashKey: "99",
+		ParentShardIDs: []string{"shardId-000000000000", "shardId-000000000001"}}
+	start := seqnum.New("123", 4)
+	got := pollerConfig(cfg, l, start)
+	want := retrieval.PollerConfig{
+		StreamName: "s", StreamARN: cfg.StreamARN,
+		Shard: shard.Info{ID: "shardId-000000000002", StartingHashKey: "0", EndingHashKey: "99",
+			ParentShardID: "shardId-000000000000", AdjacentParentShardID: "shardId-000000000001"},
+		Start: start, InitialTimestamp: ts, MaxRecords: 500, IdleTimeBetweenReads: 300 * time.Millisecond,
+		MillisBehindLatestThresholdForReducedTps: 2 * time.Second,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("pollerConfig =\n%+v\nwant\n%+v", got, want)
 	}
 }

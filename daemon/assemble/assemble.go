@@ -131,26 +131,8 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 
 	pollLog := log.Named("poller")
 	sources := func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
-		info := shard.Info{
-			ID:              l.ShardIDOf(),
-			StartingHashKey: l.StartingHashKey,
-			EndingHashKey:   l.EndingHashKey,
-		}
-		if len(l.ParentShardIDs) > 0 {
-			info.ParentShardID = l.ParentShardIDs[0]
-		}
-		if len(l.ParentShardIDs) > 1 {
-			info.AdjacentParentShardID = l.ParentShardIDs[1]
-		}
-		p := retrieval.NewPoller(c.Kinesis, retrieval.PollerConfig{
-			StreamName:           cfg.StreamName,
-			StreamARN:            cfg.StreamARN,
-			Shard:                info,
-			Start:                start,
-			InitialTimestamp:     cfg.InitialTimestamp,
-			MaxRecords:           cfg.MaxRecords,
-			IdleTimeBetweenReads: cfg.IdleTimeBetweenReads,
-		}, pollLog.With(zap.String("shardId", info.ID)))
+		pc := pollerConfig(cfg, l, start)
+		p := retrieval.NewPoller(c.Kinesis, pc, pollLog.With(zap.String("shardId", pc.Shard.ID)))
 		p.Start(ctx)
 		return p, nil
 	}
@@ -197,4 +179,29 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		zap.String("workerId", cfg.WorkerID),
 		zap.String("executableName", cfg.ExecutableName))
 	return s.Run(ctx)
+}
+
+// pollerConfig maps the polling properties onto one shard's poller.
+func pollerConfig(cfg *properties.Config, l lease.Lease, start seqnum.ESN) retrieval.PollerConfig {
+	info := shard.Info{
+		ID:              l.ShardIDOf(),
+		StartingHashKey: l.StartingHashKey,
+		EndingHashKey:   l.EndingHashKey,
+	}
+	if len(l.ParentShardIDs) > 0 {
+		info.ParentShardID = l.ParentShardIDs[0]
+	}
+	if len(l.ParentShardIDs) > 1 {
+		info.AdjacentParentShardID = l.ParentShardIDs[1]
+	}
+	return retrieval.PollerConfig{
+		StreamName:                               cfg.StreamName,
+		StreamARN:                                cfg.StreamARN,
+		Shard:                                    info,
+		Start:                                    start,
+		InitialTimestamp:                         cfg.InitialTimestamp,
+		MaxRecords:                               cfg.MaxRecords,
+		IdleTimeBetweenReads:                     cfg.IdleTimeBetweenReads,
+		MillisBehindLatestThresholdForReducedTps: cfg.MillisBehindLatestThresholdForReducedTps,
+	}
 }
