@@ -35,7 +35,8 @@ children and a state:
   OWNED      a worker holds the lease
   UNOWNED    nobody holds it; the next taker run picks it up
 
-Non-lease items a KCL 3.x fleet keeps in the same table are counted, not shown.`,
+Non-lease items a KCL 3.x fleet keeps in the same table are counted, not shown;
+malformed lease items (which every worker skips) are listed with the reason.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := file
@@ -78,14 +79,19 @@ func writeLeaseTable(ctx context.Context, w io.Writer, cfg *properties.Config, s
 		return fmt.Errorf("reading lease table %s: %w", cfg.TableName, err)
 	}
 	var leases []lease.Lease
+	var malformed []error
 	other := 0
 	for _, it := range items {
 		l, err := lease.UnmarshalItem(it)
-		if err != nil || (l.EntityType != "" && l.EntityType != lease.EntityTypeLease) {
+		switch {
+		case errors.Is(err, lease.ErrNotLease):
 			other++
-			continue
+		case err != nil:
+			// Skipped by every worker (spec leases.md §1.6): show why, by key.
+			malformed = append(malformed, err)
+		default:
+			leases = append(leases, l)
 		}
-		leases = append(leases, l)
 	}
 	sort.Slice(leases, func(i, j int) bool { return leases[i].Key < leases[j].Key })
 	fmt.Fprintf(w, "lease table %s (application %s, stream %s): %d leases\n", cfg.TableName, cfg.ApplicationName, cfg.StreamName, len(leases))
@@ -100,6 +106,12 @@ func writeLeaseTable(ctx context.Context, w io.Writer, cfg *properties.Config, s
 	}
 	if other > 0 {
 		fmt.Fprintf(w, "%d non-lease item(s) (KCL 3.x metadata) not shown\n", other)
+	}
+	if len(malformed) > 0 {
+		fmt.Fprintf(w, "%d malformed lease item(s), skipped by every worker:\n", len(malformed))
+		for _, err := range malformed {
+			fmt.Fprintf(w, "  %v\n", err)
+		}
 	}
 	return nil
 }

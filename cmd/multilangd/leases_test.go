@@ -47,8 +47,16 @@ func TestLeaseTableAgainstDynalite(t *testing.T) {
 		}
 	}
 	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("app"), Item: map[string]types.AttributeValue{
-		"leaseKey": &types.AttributeValueMemberS{Value: "Migration3.0"},
-		"cv":       &types.AttributeValueMemberS{Value: "CLIENT_VERSION_3X"},
+		"leaseKey":   &types.AttributeValueMemberS{Value: "Migration3.0"},
+		"entityType": &types.AttributeValueMemberS{Value: "CLIENT_VERSION_MIGRATION"},
+		"cv":         &types.AttributeValueMemberS{Value: "CLIENT_VERSION_3X"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	// A lease item workers cannot read (no checkpoint) is listed, not hidden.
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("app"), Item: map[string]types.AttributeValue{
+		"leaseKey":     &types.AttributeValueMemberS{Value: "shardId-000000000009"},
+		"leaseCounter": &types.AttributeValueMemberN{Value: "3"},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +75,7 @@ func TestLeaseTableAgainstDynalite(t *testing.T) {
 		{"shardId-000000000002", "OWNED"},
 		{"shardId-000000000003", "UNOWNED"},
 	}
-	if len(lines) != 1+len(want)+1 {
+	if len(lines) != 1+len(want)+3 {
 		t.Fatalf("got %d lines:\n%s", len(lines), out)
 	}
 	for i, w := range want {
@@ -76,7 +84,8 @@ func TestLeaseTableAgainstDynalite(t *testing.T) {
 			t.Errorf("line %d = %q, want %s … %s", i+1, l, w.prefix, w.state)
 		}
 	}
-	for _, s := range []string{"4968/3", "worker-a", "shardId-000000000002,shardId-000000000003", "1 non-lease item(s)"} {
+	for _, s := range []string{"4968/3", "worker-a", "shardId-000000000002,shardId-000000000003", "1 non-lease item(s)",
+		"1 malformed lease item(s)", "shardId-000000000009: checkpoint (S) missing"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("output lacks %q", s)
 		}
