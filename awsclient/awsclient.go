@@ -1,6 +1,7 @@
 // Package awsclient builds the Kinesis, DynamoDB and CloudWatch clients the
 // daemon uses from a properties.Config: per-client region (override, else
-// regionName, else the SDK default chain), endpoint overrides, and the KCL
+// regionName, else the SDK default chain including EC2 instance metadata),
+// endpoint overrides, and the KCL
 // credentials-provider chains mapped to aws-sdk-go-v2 providers.
 package awsclient
 
@@ -9,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -35,7 +38,11 @@ type Clients struct {
 
 // ErrNoRegion is returned when a client has no region: neither its override,
 // regionName nor the SDK default chain (AWS_REGION, profile) gives one.
-var ErrNoRegion = errors.New("no AWS region: set regionName in the properties file or AWS_REGION in the environment")
+var ErrNoRegion = errors.New("no AWS region (none from the environment, the shared config or EC2 instance metadata): set regionName in the properties file or AWS_REGION in the environment")
+
+// imdsRegionTimeout bounds the EC2 instance-metadata region lookup, which
+// off EC2 only waits for a connection that never comes.
+const imdsRegionTimeout = 2 * time.Second
 
 // New builds the clients. It does not contact AWS: credentials are resolved
 // on first use, trying the providers of each chain in order.
@@ -56,6 +63,11 @@ func New(ctx context.Context, cfg *properties.Config, log *zap.Logger) (*Clients
 	base, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS SDK configuration: %w", err)
+	}
+	if base.Region == "" && (cfg.KinesisRegion == "" || cfg.DynamoDBRegion == "" || cfg.CloudWatchRegion == "") {
+		// The Java SDK's default region chain ends with instance metadata;
+		// LoadDefaultConfig stops before it.
+		base.Region = imdsRegion(ctx, base, log)
 	}
 	b := &builder{base: base, log: log, chains: map[string]aws.CredentialsProvider{}}
 
@@ -95,6 +107,20 @@ func New(ctx context.Context, cfg *properties.Config, log *zap.Logger) (*Clients
 		zap.String("dynamoDBRegion", dc.Region), zap.String("dynamoDBEndpoint", cfg.DynamoDBEndpoint),
 		zap.String("cloudWatchRegion", cc.Region), zap.String("cloudWatchEndpoint", cfg.CloudWatchEndpoint))
 	return c, nil
+}
+
+// imdsRegion asks EC2 instance metadata for the region ("" when there is
+// none, e.g. off EC2 or with AWS_EC2_METADATA_DISABLED=true).
+func imdsRegion(ctx context.Context, base aws.Config, log *zap.Logger) string {
+	ctx, cancel := context.WithTimeout(ctx, imdsRegionTimeout)
+	defer cancel()
+	out, err := imds.NewFromConfig(base).GetRegion(ctx, nil)
+	if err != nil || out.Region == "" {
+		log.Debug("no region from EC2 instance metadata", zap.Error(err))
+		return ""
+	}
+	log.Info("AWS region from EC2 instance metadata", zap.String("region", out.Region))
+	return out.Region
 }
 
 // builder shares the base SDK config and identical credential chains

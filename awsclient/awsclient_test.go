@@ -221,6 +221,36 @@ func TestRegionResolution(t *testing.T) {
 	}
 }
 
+// TestRegionFromInstanceMetadata: with no regionName, AWS_REGION or profile
+// region, the region comes from EC2 instance metadata, as in the Java SDK's
+// default region chain.
+func TestRegionFromInstanceMetadata(t *testing.T) {
+	dir := isolateEnv(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":
+			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "21600")
+			_, _ = io.WriteString(w, "token")
+		case r.Method == http.MethodGet && r.URL.Path == "/latest/dynamic/instance-identity/document":
+			_, _ = io.WriteString(w, `{"region":"eu-north-1","availabilityZone":"eu-north-1a"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "false")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", srv.URL)
+	cfg := writeProps(t, dir, "kinesisClient.region = us-west-2\nAwsCredentialsProvider = AnonymousCredentialsProvider\n")
+	c, err := New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KinesisConfig.Region != "us-west-2" || c.DynamoDBConfig.Region != "eu-north-1" || c.CloudWatchConfig.Region != "eu-north-1" {
+		t.Fatalf("regions %s/%s/%s, want us-west-2/eu-north-1/eu-north-1",
+			c.KinesisConfig.Region, c.DynamoDBConfig.Region, c.CloudWatchConfig.Region)
+	}
+}
+
 func TestCredentialChains(t *testing.T) {
 	tests := []struct {
 		name     string
