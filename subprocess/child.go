@@ -233,42 +233,51 @@ func (c *Child) writeLoop() {
 const maxLogLine = 4096
 
 // readLoop reads the child's stdout for its whole life, without a line length
-// limit, splitting lines on "\n", "\r\n" and "\r" as Java's readLine does.
-// Protocol messages are handed to the action in flight (blocking until one
-// is, as Java leaves them in the pipe between actions); other lines are
-// logged and dropped at once so a chatty child never blocks.
+// limit, splitting lines on "\n", "\r\n" and a lone "\r" as Java's readLine
+// does (a line ended by "\r" alone is handled at once, not when a later "\n"
+// arrives). Protocol messages are handed to the action in flight (blocking
+// until one is, as Java leaves them in the pipe between actions); other lines
+// are logged and dropped at once so a chatty child never blocks.
 func (c *Child) readLoop() {
 	defer c.wg.Done()
 	defer close(c.readerDone)
-	br := bufio.NewReaderSize(c.stdout, 64<<10)
-	var acc []byte
+	buf := make([]byte, 64<<10)
+	var acc []byte  // the start of a line spanning reads
+	skipLF := false // the previous line ended with "\r": a leading "\n" belongs to it
 	for {
-		frag, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			acc = append(acc, frag...)
-			continue
-		}
-		line := frag
-		if len(acc) > 0 {
-			acc = append(acc, frag...)
-			line = acc
-		}
-		line = bytes.TrimSuffix(line, []byte{'\n'})
-		for len(line) > 0 {
-			piece := line
-			if i := bytes.IndexByte(line, '\r'); i >= 0 {
-				piece, line = line[:i], line[i+1:]
-			} else {
-				line = nil
+		n, err := c.stdout.Read(buf)
+		chunk := buf[:n]
+		for len(chunk) > 0 {
+			if skipLF {
+				skipLF = false
+				if chunk[0] == '\n' {
+					chunk = chunk[1:]
+					continue
+				}
 			}
-			c.handleLine(piece)
-		}
-		if cap(acc) > 1<<20 {
-			acc = nil // do not pin a huge buffer after one long line
-		} else {
-			acc = acc[:0]
+			i := bytes.IndexAny(chunk, "\r\n")
+			if i < 0 {
+				acc = append(acc, chunk...)
+				break
+			}
+			line := chunk[:i]
+			if len(acc) > 0 {
+				acc = append(acc, line...)
+				line = acc
+			}
+			skipLF = chunk[i] == '\r'
+			chunk = chunk[i+1:]
+			c.handleLine(line)
+			if cap(acc) > 1<<20 {
+				acc = nil // do not pin a huge buffer after one long line
+			} else {
+				acc = acc[:0]
+			}
 		}
 		if err != nil {
+			if len(acc) > 0 { // a last line without terminator
+				c.handleLine(acc)
+			}
 			if !errors.Is(err, io.EOF) {
 				c.readErr = err
 			}

@@ -288,6 +288,26 @@ func TestNoiseIsSkipped(t *testing.T) {
 	}
 }
 
+func TestCarriageReturnEndsALine(t *testing.T) {
+	c, _, logs := startFake(t, "cr-terminated", fakeOpts{})
+	// Without "\r" as a terminator the status is never seen: the deadline
+	// only keeps a failing test from hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ProcessRecords(ctx, testRecords(2, 5), nil, &fakeCheckpointer{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LeaseLost(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := logs.FilterMessage("skipping unexpected line on child stdout").Len(); n != 3 {
+		t.Errorf("logged %d skipped lines, want 3 (one \"noise\" per action)", n)
+	}
+}
+
 func TestFaults(t *testing.T) {
 	tests := []struct {
 		name     string

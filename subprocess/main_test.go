@@ -120,6 +120,11 @@ func fakeChild(scenario string) int {
 			out.WriteString("partial line without newline then\r")
 			out.WriteString(`  {"action": "status", "responseFor": "` + a + `"}  trailing garbage` + "\r\n")
 			out.Flush()
+		case "cr-terminated":
+			// Old-Mac line ends: Java's readLine ends a line at a lone "\r".
+			// The status is the last thing written before the child waits.
+			out.WriteString("noise\r\r{\"action\":\"status\",\"responseFor\":\"" + a + "\"}\r")
+			out.Flush()
 		case "unknown-key":
 			send(`{"action":"status","responseFor":"` + a + `","extra":1}`)
 		case "legacy-checkpoint":
