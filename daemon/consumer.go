@@ -12,6 +12,7 @@ import (
 
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/record"
+	"github.com/multilangd/multilangd/retrieval"
 	"github.com/multilangd/multilangd/seqnum"
 )
 
@@ -281,7 +282,7 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 			// that (protocol §1.5); the next owner reads it from the checkpoint.
 			return progressed, c.endSession(hardCtx, child, cp), nil
 		}
-		recs := dropUpTo(b.Records, cp.LastCheckpoint())
+		recs := retrieval.DropUpTo(b.Records, cp.LastCheckpoint())
 		if len(recs) > 0 {
 			last := recs[len(recs)-1].ESN()
 			cp.SetLargestPermitted(last)
@@ -381,39 +382,6 @@ func (c *consumer) closeChild(hardCtx context.Context, child Child) {
 	if err := child.Close(ctx); err != nil {
 		c.log.Debug("child close", zap.Error(err))
 	}
-}
-
-// dropUpTo removes records whose ESN is ≤ checkpoint (ProcessTask's filter).
-// Records whose sequence does not parse are kept.
-func dropUpTo(recs []record.Record, checkpoint seqnum.ESN) []record.Record {
-	if checkpoint.Sequence == "" {
-		return recs
-	}
-	i := 0
-	for ; i < len(recs); i++ {
-		c, err := seqnum.Compare(recs[i].ESN(), checkpoint)
-		if err != nil || c > 0 {
-			break
-		}
-	}
-	if i == 0 {
-		return recs
-	}
-	// Retrieval order is ESN order, so the dropped records form a prefix;
-	// filter the rest too in case a source does not guarantee that.
-	out := recs[i:]
-	for j := range out {
-		if c, err := seqnum.Compare(out[j].ESN(), checkpoint); err == nil && c <= 0 {
-			kept := make([]record.Record, 0, len(out))
-			for _, r := range out {
-				if c, err := seqnum.Compare(r.ESN(), checkpoint); err != nil || c > 0 {
-					kept = append(kept, r)
-				}
-			}
-			return kept
-		}
-	}
-	return out
 }
 
 // sleepCtx sleeps d or until ctx is done; it reports whether ctx is still live.

@@ -332,30 +332,6 @@ func TestParentGateAndFinishedLeaseWithoutChild(t *testing.T) {
 	}
 }
 
-func TestDropUpTo(t *testing.T) {
-	in := recs("100", "101", "102/0", "102/1", "102/2", "103")
-	tests := []struct {
-		cp   seqnum.ESN
-		want int
-	}{
-		{seqnum.ESN{}, 6},
-		{seqnum.Sentinel(seqnum.TrimHorizon), 6},
-		{seqnum.Sentinel(seqnum.Latest), 6},
-		{seqnum.Sentinel(seqnum.AtTimestamp), 6},
-		{seqnum.New("099", 0), 6},
-		{seqnum.New("100", 0), 5},
-		{seqnum.New("102", 0), 3},
-		{seqnum.New("102", 1), 2},
-		{seqnum.New("103", 0), 0},
-		{seqnum.Sentinel(seqnum.ShardEnd), 0},
-	}
-	for _, tt := range tests {
-		if got := dropUpTo(in, tt.cp); len(got) != tt.want {
-			t.Errorf("dropUpTo(%s) kept %d, want %d", tt.cp, len(got), tt.want)
-		}
-	}
-}
-
 // A retry after a child failure starts its checkpointer from the checkpoint
 // the failed child wrote, not from the lease as taken: records up to it are
 // not re-delivered and cannot be checkpointed again (no regression).
