@@ -121,3 +121,17 @@ func TestPollerConfigFromProperties(t *testing.T) {
 		t.Fatalf("pollerConfig =\n%+v\nwant\n%+v", got, want)
 	}
 }
+
+// SIGTERM while the lease table is still being created (or DynamoDB is
+// unreachable) is a requested stop, not a failure: exit status 0.
+func TestRunStoppedDuringStartupIsNotAnError(t *testing.T) {
+	cfg := &properties.Config{ApplicationName: "a", TableName: "a", WorkerID: "w", StreamName: "s"}
+	client := dynamodb.NewFromConfig(testenv.AWSConfig(), func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String("http://127.0.0.1:1") // nothing listens
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, cfg, Clients{DynamoDB: client}, zaptest.NewLogger(t)); err != nil {
+		t.Fatalf("Run after a stop during start-up = %v, want nil", err)
+	}
+}

@@ -47,7 +47,8 @@ func newStore(cfg *properties.Config, client *dynamodb.Client, log *zap.Logger) 
 }
 
 // Run creates the lease table if needed, builds every part and runs the
-// scheduler until ctx is done (then stops gracefully).
+// scheduler until ctx is done (then stops gracefully). A stop during
+// start-up is not an error: Run returns nil as after a graceful stop.
 func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger) error {
 	if cfg.RetrievalMode == properties.RetrievalFanout {
 		log.Warn("enhanced fan-out is not implemented yet; polling instead (see docs/compatibility.md)")
@@ -63,6 +64,9 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		DeletionProtection: cfg.LeaseTableDeletionProtection,
 		PollInterval:       time.Second,
 	}); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped during start-up: nothing to shut down
+		}
 		return fmt.Errorf("lease table %s: %w", cfg.TableName, err)
 	}
 
@@ -97,7 +101,10 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 	if cfg.SkipShardSyncAtWorkerInitializationIfLeasesExist {
 		ls, err := store.ListLeases(ctx)
 		if err != nil {
-			return fmt.Errorf("listing leases: %w", err)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("listing leases in %s: %w", cfg.TableName, err)
 		}
 		skipSync = len(ls) > 0
 	}
