@@ -284,6 +284,22 @@ func TestCredentialChains(t *testing.T) {
 			t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSECOND")
 			t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
 		}, "AKIDFIRST", ""},
+		{"profile without credentials does not borrow the container's", "ProfileCredentialsProvider|dev, EnvironmentVariableCredentialsProvider", func(t *testing.T, dir string) {
+			// Java's ProfileCredentialsProvider reads only the profile; the Go
+			// SDK's profile chain would fall back to container/instance roles.
+			p := filepath.Join(dir, "config")
+			if err := os.WriteFile(p, []byte("[profile dev]\nregion = eu-west-1\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("AWS_CONFIG_FILE", p)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, `{"AccessKeyId":"AKIDCONTAINER","SecretAccessKey":"s","Token":"t","Expiration":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`)
+			}))
+			t.Cleanup(srv.Close)
+			t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", srv.URL+"/creds")
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIDNEXT")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+		}, "AKIDNEXT", ""},
 		{"container without env", "ContainerCredentialsProvider", nil, "", "AWS_CONTAINER_CREDENTIALS"},
 		{"web identity without env", "WebIdentityTokenFileCredentialsProvider", nil, "", "AWS_ROLE_ARN"},
 		{"system property never yields", "SystemPropertyCredentialsProvider, EnvironmentVariableCredentialsProvider", nil, "", "JVM system properties"},

@@ -98,7 +98,10 @@ func (p *profileProvider) Retrieve(ctx context.Context) (aws.Credentials, error)
 		if err != nil {
 			return aws.Credentials{}, fmt.Errorf("profile %q: %w", profile, err)
 		}
-		if c.Credentials == nil {
+		if c.Credentials == nil || !profileHasCredentials(c.ConfigSources) {
+			// Without a source of its own the SDK's profile chain falls back
+			// to container or instance-role credentials; Java's
+			// ProfileCredentialsProvider fails, so the KCL chain moves on.
 			return aws.Credentials{}, fmt.Errorf("profile %q has no credentials: %w", profile, ErrNoCredentials)
 		}
 		p.mu.Lock()
@@ -107,6 +110,23 @@ func (p *profileProvider) Retrieve(ctx context.Context) (aws.Credentials, error)
 		p.mu.Unlock()
 	}
 	return inner.Retrieve(ctx)
+}
+
+// profileHasCredentials reports whether the loaded shared-config profile
+// names a credentials source itself: keys, a source profile, a named
+// credential source, a web identity token file, SSO, a login session or a
+// credential process.
+func profileHasCredentials(sources []interface{}) bool {
+	for _, src := range sources {
+		sc, ok := src.(config.SharedConfig)
+		if !ok {
+			continue
+		}
+		return sc.Credentials.HasKeys() || sc.Source != nil || sc.CredentialSource != "" ||
+			sc.WebIdentityTokenFile != "" || sc.SSOSession != nil || sc.SSOAccountID != "" ||
+			sc.SSOStartURL != "" || sc.SSORoleName != "" || sc.LoginSession != "" || sc.CredentialProcess != ""
+	}
+	return false
 }
 
 // provider maps one KCL chain entry to an SDK provider.
