@@ -134,6 +134,7 @@ func (c *consumer) run(hardCtx context.Context) {
 		c.doneOnce.Do(func() { close(c.done) })
 	}()
 	c.result = c.runStates(hardCtx)
+	c.s.deps.Metrics.ConsumerStopped(c.shardID)
 	c.log.Info("shard consumer finished", zap.Stringer("outcome", c.result))
 }
 

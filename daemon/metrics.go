@@ -10,6 +10,10 @@ type Metrics interface {
 	TaskFailed(shardID string)
 	// LeaseReleased is called when a lease is released after repeated failures.
 	LeaseReleased(shardID string)
+	// ConsumerStopped is called when a shard's consumer has ended (lease
+	// lost, shard end, stop, release): per-shard gauges such as
+	// MillisBehindLatest no longer describe this worker.
+	ConsumerStopped(shardID string)
 }
 
 type nopMetrics struct{}
@@ -17,3 +21,4 @@ type nopMetrics struct{}
 func (nopMetrics) RecordsProcessed(string, int, *int64) {}
 func (nopMetrics) TaskFailed(string)                    {}
 func (nopMetrics) LeaseReleased(string)                 {}
+func (nopMetrics) ConsumerStopped(string)               {}

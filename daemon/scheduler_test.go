@@ -35,9 +35,13 @@ func recs(seqs ...string) []record.Record {
 
 // fakeMetrics counts metric events.
 type fakeMetrics struct {
-	mu                        sync.Mutex
-	records, failed, released int
+	mu                                 sync.Mutex
+	records, failed, released, stopped int
 }
+
+func (m *fakeMetrics) ConsumerStopped(string) { m.mu.Lock(); m.stopped++; m.mu.Unlock() }
+
+func (m *fakeMetrics) stops() int { m.mu.Lock(); defer m.mu.Unlock(); return m.stopped }
 
 func (m *fakeMetrics) RecordsProcessed(_ string, n int, _ *int64) {
 	m.mu.Lock()
@@ -218,6 +222,7 @@ func TestLeaseLostSendsLeaseLost(t *testing.T) {
 	h.eventually("processed", func() bool { return h.hasEvent("checkpoint s1 100") })
 	h.coord.lose("s1")
 	h.eventually("leaseLost", func() bool { return h.hasEvent("leaseLost s1") })
+	h.eventually("consumer stopped reported", func() bool { return h.metrics.stops() == 1 })
 	if h.hasEvent("shutdownRequested") || len(h.coord.Released()) != 0 {
 		t.Fatalf("unexpected graceful path: %v", h.w.Events())
 	}

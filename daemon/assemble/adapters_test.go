@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/multilangd/multilangd/daemon"
@@ -133,5 +134,30 @@ func TestRunStoppedDuringStartupIsNotAnError(t *testing.T) {
 	cancel()
 	if err := Run(ctx, cfg, Clients{DynamoDB: client}, zaptest.NewLogger(t)); err != nil {
 		t.Fatalf("Run after a stop during start-up = %v, want nil", err)
+	}
+}
+
+// A shard's lag gauge disappears when its consumer stops here, so a shard
+// that moved to another worker does not show a frozen MillisBehindLatest.
+func TestLagGaugeDroppedWhenConsumerStops(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newPromMetrics(reg, func() []daemon.ShardStatus { return nil }, func() int { return 0 })
+	behind := int64(1234)
+	m.RecordsProcessed("shardId-1", 3, &behind)
+	m.RecordsProcessed("shardId-2", 3, &behind)
+	m.ConsumerStopped("shardId-1")
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, mf := range mfs {
+		series[mf.GetName()] = len(mf.GetMetric())
+	}
+	if n := series["multilangd_millis_behind_latest"]; n != 1 {
+		t.Fatalf("%d lag series after one consumer stopped, want 1", n)
+	}
+	if n := series["multilangd_records_processed_total"]; n != 2 {
+		t.Fatalf("%d record counters, want 2 (counters are kept)", n)
 	}
 }

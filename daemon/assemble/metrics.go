@@ -65,6 +65,10 @@ func (m *promMetrics) RecordsProcessed(shardID string, n int, behind *int64) {
 	}
 }
 
+// ConsumerStopped drops the shard's lag gauge: once the shard is no longer
+// consumed here its last value would stay frozen (and its label forever).
+func (m *promMetrics) ConsumerStopped(shardID string) { m.behind.DeleteLabelValues(shardID) }
+
 func (m *promMetrics) TaskFailed(shardID string)    { m.failures.WithLabelValues(shardID).Inc() }
 func (m *promMetrics) LeaseReleased(shardID string) { m.released.WithLabelValues(shardID).Inc() }
 
