@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -37,16 +38,28 @@ func recs(seqs ...string) []record.Record {
 type fakeMetrics struct {
 	mu                                 sync.Mutex
 	records, failed, released, stopped int
+	calls                              []string // processRecords: "records@millisBehindLatest"
 }
 
 func (m *fakeMetrics) ConsumerStopped(string) { m.mu.Lock(); m.stopped++; m.mu.Unlock() }
 
 func (m *fakeMetrics) stops() int { m.mu.Lock(); defer m.mu.Unlock(); return m.stopped }
 
-func (m *fakeMetrics) RecordsProcessed(_ string, n int, _ *int64) {
+func (m *fakeMetrics) RecordsProcessed(_ string, n int, mbl *int64) {
 	m.mu.Lock()
 	m.records += n
+	v := "nil"
+	if mbl != nil {
+		v = fmt.Sprint(*mbl)
+	}
+	m.calls = append(m.calls, fmt.Sprintf("%d@%s", n, v))
 	m.mu.Unlock()
+}
+
+func (m *fakeMetrics) processCalls() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.calls)
 }
 func (m *fakeMetrics) TaskFailed(string)    { m.mu.Lock(); m.failed++; m.mu.Unlock() }
 func (m *fakeMetrics) LeaseReleased(string) { m.mu.Lock(); m.released++; m.mu.Unlock() }
@@ -384,5 +397,36 @@ func TestNoProcessRecordsAfterLeaseLoss(t *testing.T) {
 	h.eventually("leaseLost", func() bool { return h.hasEvent("leaseLost s1") })
 	if h.hasEvent("rec ") {
 		t.Fatalf("records delivered after the lease was lost: %v", h.w.Events())
+	}
+}
+
+// processRecords is sent for batches left empty by the ≤-checkpoint filter
+// (or empty from Kinesis) only with callProcessRecordsEvenForEmptyRecordList,
+// and millisBehindLatest is passed through unchanged.
+func TestEmptyBatchesAndMillisBehindLatest(t *testing.T) {
+	mbl := func(v int64) *int64 { return &v }
+	batches := map[string][]record.Batch{"s1": {
+		{Records: nil, MillisBehindLatest: mbl(5)},
+		{Records: recs("100", "101"), MillisBehindLatest: mbl(7)}, // both ≤ checkpoint 101
+		{Records: recs("102"), MillisBehindLatest: nil},
+		{Records: recs("103"), MillisBehindLatest: mbl(0)},
+	}}
+	tests := []struct {
+		even bool
+		want []string
+	}{
+		{false, []string{"1@nil", "1@0"}},
+		{true, []string{"0@5", "0@7", "1@nil", "1@0"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint("even=", tt.even), func(t *testing.T) {
+			h := start(t, childBehaviour{}, batches, lease.Lease{Key: "s1", Checkpoint: seqnum.New("101", 0)})
+			h.s.cfg.CallProcessRecordsEvenForEmptyRecordList = tt.even
+			h.coord.grant("s1", "t1")
+			h.eventually("last batch", func() bool { return h.hasEvent("checkpoint s1 103") })
+			if got := h.metrics.processCalls(); !slices.Equal(got, tt.want) {
+				t.Fatalf("processRecords calls %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
