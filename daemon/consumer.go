@@ -339,6 +339,10 @@ func (c *consumer) shardEnd(hardCtx context.Context, child Child, cp Checkpointe
 	if err := c.s.deps.Syncer.CreateChildLeases(c.runCtx, l, children); err != nil {
 		return fmt.Errorf("creating child leases: %w", err)
 	}
+	if err := c.runCtx.Err(); err != nil {
+		// Lease loss (or a stop) takes precedence over the shard end (§3.11).
+		return fmt.Errorf("before shardEnded: %w", err)
+	}
 	cp.SetShardEnd()
 	if err := child.ShardEnded(hardCtx, cp); err != nil {
 		return fmt.Errorf("shardEnded: %w", err)

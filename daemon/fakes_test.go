@@ -18,6 +18,8 @@ type world struct {
 	events  []string
 	cleaned []string
 	created []string // parent keys whose child leases were created
+	// onCreateChildren, when set, runs at the start of CreateChildLeases.
+	onCreateChildren func()
 }
 
 func newWorld() *world { return &world{leases: map[string]*lease.Lease{}} }
@@ -183,6 +185,12 @@ func (s fakeSyncer) RunPeriodic(ctx context.Context, _ func(context.Context) boo
 	return nil
 }
 func (s fakeSyncer) CreateChildLeases(_ context.Context, parent lease.Lease, _ []record.ChildShard) error {
+	s.w.mu.Lock()
+	hook := s.w.onCreateChildren
+	s.w.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	s.w.mu.Lock()
 	s.w.created = append(s.w.created, parent.Key)
 	s.w.mu.Unlock()

@@ -430,3 +430,18 @@ func TestEmptyBatchesAndMillisBehindLatest(t *testing.T) {
 		})
 	}
 }
+
+// A lease lost at shard end (here while the child leases are created) gets
+// leaseLost, never shardEnded: lease loss takes precedence.
+func TestLeaseLossAtShardEndSendsLeaseLost(t *testing.T) {
+	h := start(t, childBehaviour{}, map[string][]record.Batch{"s1": {{Records: recs("100"), ShardEnd: true}}},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.w.mu.Lock()
+	h.w.onCreateChildren = func() { h.coord.lose("s1") }
+	h.w.mu.Unlock()
+	h.coord.grant("s1", "t1")
+	h.eventually("leaseLost", func() bool { return h.hasEvent("leaseLost s1") })
+	if h.hasEvent("shardEnded") || h.w.checkpoint("s1").IsShardEnd() {
+		t.Fatalf("shardEnded after the lease was lost: %v", h.w.Events())
+	}
+}
