@@ -130,27 +130,47 @@ func (c *Coordinator) checkpoint(ctx context.Context, key, token string, cp seqn
 		c.drop(h, ErrLeaseLost)
 		return cpErr(ErrShutdown, ErrLeaseLost, "Can't update checkpoint - lease for this shard expired locally")
 	}
+	sent := c.cfg.Clock.Now()
 	err := c.store.UpdateCheckpoint(ctx, l, cp)
-	if errors.Is(err, ErrConditionFailed) && c.landed(ctx, key, l.Counter+1, &cp) {
-		err = nil // an earlier attempt whose response was lost wrote it
+	if errors.Is(err, ErrConditionFailed) {
+		// The counter is the fence, but a CCF is not always a loss: read the
+		// lease once to tell our own landed writes from another worker's.
+		cur, gerr := c.store.GetLease(ctx, key)
+		switch {
+		case gerr != nil:
+			// Unknown: keep the lease; the renewer settles it (spurious check
+			// or loss). The child may retry.
+			return cpErr(ErrDependency, gerr, "checkpoint of %s: condition failed and the lease could not be re-read", key)
+		case cur == nil:
+			c.drop(h, ErrLeaseLost)
+			return cpErr(ErrInvalidState, err, "lease %s no longer exists in the lease table", key)
+		case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1 && cur.Checkpoint == cp:
+			err = nil // an earlier attempt whose response was lost wrote it
+		case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1:
+			// Still ours, one ahead: a renew of ours landed although it
+			// reported an error. Adopt its counter and write once more.
+			c.mu.Lock()
+			h.lease.Counter = cur.Counter
+			c.mu.Unlock()
+			l.Counter = cur.Counter
+			sent = c.cfg.Clock.Now()
+			err = c.store.UpdateCheckpoint(ctx, l, cp)
+			if errors.Is(err, ErrConditionFailed) && c.landed(ctx, key, l.Counter+1, &cp) {
+				err = nil
+			}
+		}
 	}
 	switch {
 	case err == nil:
 		c.mu.Lock()
-		h.lease.Counter = l.Counter + 1
+		c.renewed(h, l.Counter+1, sent)
 		h.lease.Checkpoint = cp
 		h.lease.OwnerSwitchesSinceCheckpoint = 0
 		h.lease.PendingCheckpoint = nil
 		h.lease.PendingCheckpointState = nil
-		h.lastRenew = c.cfg.Clock.Now()
 		c.mu.Unlock()
 		return nil
 	case errors.Is(err, ErrConditionFailed):
-		cur, gerr := c.store.GetLease(ctx, key)
-		if gerr == nil && cur == nil {
-			c.drop(h, ErrLeaseLost)
-			return cpErr(ErrInvalidState, err, "lease %s no longer exists in the lease table", key)
-		}
 		c.log.Info("lease lost: checkpoint condition failed", zap.String("leaseKey", key))
 		c.drop(h, ErrLeaseLost)
 		return cpErr(ErrShutdown, err, "Can't update checkpoint - instance doesn't hold the lease for this shard")

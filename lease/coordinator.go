@@ -117,16 +117,22 @@ type Held struct {
 	Ctx context.Context
 }
 
-// heldLease is the coordinator's record of a held lease. lease and
-// lastRenew are guarded by Coordinator.mu; io serialises DynamoDB writes on
+// heldLease is the coordinator's record of a held lease. lease, lastRenew
+// and expiry are guarded by Coordinator.mu; io serialises DynamoDB writes on
 // the lease (renew, checkpoint, release share the counter).
 type heldLease struct {
-	io        sync.Mutex
-	lease     Lease
-	token     string
+	io    sync.Mutex
+	lease Lease
+	token string
+	// lastRenew is when the last successful counter increment (take, renew,
+	// checkpoint) was sent: never later than DynamoDB applied it, so local
+	// expiry never comes after what other workers observe.
 	lastRenew time.Time
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
+	// expiry drops the lease at lastRenew + failover even when the renewer
+	// is stuck in a slow or hung request (spec §3.2 local expiry).
+	expiry *time.Timer
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
 // Coordinator runs the KCL 2.x lease renewer and taker for one worker and
@@ -192,6 +198,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		c.mu.Lock()
 		for k, h := range c.held {
 			delete(c.held, k)
+			h.expiry.Stop()
 			h.cancel(ErrStopped)
 		}
 		c.running = false
@@ -234,10 +241,11 @@ func (c *Coordinator) startup(ctx context.Context) {
 		go func(l Lease) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			sent := c.cfg.Clock.Now()
 			nl, ok, err := c.renewStored(ctx, l)
 			switch {
 			case ok:
-				c.addHeld(nl)
+				c.addHeld(nl, sent)
 				c.log.Info("re-acquired lease at start-up", zap.String("leaseKey", l.Key))
 			case err != nil && ctx.Err() == nil:
 				c.log.Warn("start-up renew failed", zap.String("leaseKey", l.Key), zap.Error(err))
@@ -261,7 +269,10 @@ func (c *Coordinator) renewStored(ctx context.Context, l Lease) (Lease, bool, er
 	// Spurious failure check: our previous attempt may have landed.
 	cur, gerr := c.store.GetLease(ctx, l.Key)
 	if gerr != nil {
-		return l, false, fmt.Errorf("renew %s: %w (re-read: %w)", l.Key, err, gerr)
+		// Unknown, not lost (as in Java, where the re-read's exception leaves
+		// the lease to local expiry): the error must not wrap
+		// ErrConditionFailed, or the caller would drop a lease it may own.
+		return l, false, fmt.Errorf("renew %s: condition failed (%v), and the re-read for a spurious failure failed: %w", l.Key, err, gerr)
 	}
 	if cur != nil && cur.Owner == c.cfg.WorkerID && cur.Owner == l.Owner && cur.Counter == l.Counter+1 &&
 		(!c.threeX.Load() || cur.CheckpointOwner == "") {
@@ -271,9 +282,11 @@ func (c *Coordinator) renewStored(ctx context.Context, l Lease) (Lease, bool, er
 	return l, false, err
 }
 
-func (c *Coordinator) addHeld(l Lease) *heldLease {
+// addHeld adds l to the held set; sent is when the write that made it ours
+// (take or start-up renew) was sent.
+func (c *Coordinator) addHeld(l Lease, sent time.Time) *heldLease {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	h := &heldLease{lease: l, token: uuid.NewString(), lastRenew: c.cfg.Clock.Now(), ctx: ctx, cancel: cancel}
+	h := &heldLease{lease: l, token: uuid.NewString(), lastRenew: sent, ctx: ctx, cancel: cancel}
 	c.mu.Lock()
 	if !c.running {
 		c.mu.Unlock()
@@ -281,11 +294,48 @@ func (c *Coordinator) addHeld(l Lease) *heldLease {
 		return h
 	}
 	if old := c.held[l.Key]; old != nil {
+		old.expiry.Stop()
 		old.cancel(ErrLeaseLost)
 	}
 	c.held[l.Key] = h
+	h.expiry = time.AfterFunc(c.untilExpiry(h), func() { c.expireIfStale(h) })
 	c.mu.Unlock()
 	return h
+}
+
+// untilExpiry is the time left before h expires locally (a little more, so
+// that the check in expireIfStale sees it expired). c.mu must be held.
+func (c *Coordinator) untilExpiry(h *heldLease) time.Duration {
+	return max(c.cfg.FailoverTime-c.cfg.Clock.Now().Sub(h.lastRenew), 0) + time.Millisecond
+}
+
+// renewed records a successful counter increment sent at sent. c.mu must be
+// held.
+func (c *Coordinator) renewed(h *heldLease, counter int64, sent time.Time) {
+	h.lease.Counter = counter
+	if sent.After(h.lastRenew) {
+		h.lastRenew = sent
+	}
+	h.expiry.Reset(c.untilExpiry(h))
+}
+
+// expireIfStale is h's expiry timer: it drops h once it has not been
+// renewed within failover, however busy the renewer is.
+func (c *Coordinator) expireIfStale(h *heldLease) {
+	c.mu.Lock()
+	if c.held[h.lease.Key] != h {
+		c.mu.Unlock()
+		return
+	}
+	if c.cfg.Clock.Now().Sub(h.lastRenew) <= c.cfg.FailoverTime {
+		h.expiry.Reset(c.untilExpiry(h))
+		c.mu.Unlock()
+		return
+	}
+	key := h.lease.Key
+	c.mu.Unlock()
+	c.log.Warn("lease expired locally: not renewed within failover", zap.String("leaseKey", key))
+	c.drop(h, fmt.Errorf("%w: %s not renewed within %s", ErrLeaseLost, key, c.cfg.FailoverTime))
 }
 
 // drop removes h from the held set (if it is still the entry for its key)
@@ -295,6 +345,9 @@ func (c *Coordinator) drop(h *heldLease, cause error) {
 	key := h.lease.Key
 	if c.held[key] == h {
 		delete(c.held, key)
+	}
+	if h.expiry != nil {
+		h.expiry.Stop()
 	}
 	c.mu.Unlock()
 	// OnLost runs before the cancel so it happens-before <-Ctx.Done().
@@ -371,12 +424,12 @@ func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) {
 		c.drop(h, fmt.Errorf("%w: %s not renewed within %s", ErrLeaseLost, l.Key, c.cfg.FailoverTime))
 		return
 	}
+	sent := c.cfg.Clock.Now()
 	nl, ok, err := c.renewStored(ctx, l)
 	switch {
 	case ok:
 		c.mu.Lock()
-		h.lease.Counter = nl.Counter
-		h.lastRenew = c.cfg.Clock.Now()
+		c.renewed(h, nl.Counter, sent)
 		c.mu.Unlock()
 	case errors.Is(err, ErrConditionFailed):
 		c.log.Info("lease lost: renew condition failed", zap.String("leaseKey", l.Key))
@@ -482,6 +535,7 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 			}
 			l = *cur
 		}
+		sent := c.cfg.Clock.Now()
 		err := c.store.TakeLease(ctx, l, c.cfg.WorkerID)
 		if errors.Is(err, ErrConditionFailed) && c.landed(ctx, l.Key, l.Counter+1, nil) {
 			err = nil // an earlier attempt whose response was lost took it
@@ -499,7 +553,7 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 		}
 		l.Owner, l.CheckpointOwner = c.cfg.WorkerID, ""
 		l.Counter++
-		c.addHeld(l)
+		c.addHeld(l, sent)
 		res.Taken++
 		c.log.Info("took lease", zap.String("leaseKey", l.Key), zap.String("previousOwner", prev), zap.Bool("steal", res.Steal))
 	}

@@ -315,6 +315,19 @@ type faultStore struct {
 	// doubleWrite: take and checkpoint are sent twice, as when a response is
 	// lost and the request retried; the caller sees the second answer (CCF).
 	doubleWrite atomic.Bool
+	failGet     atomic.Bool  // GetLease fails transiently
+	getFails    atomic.Int32 // GetLease calls failed by failGet
+	blockRenew  atomic.Bool  // renew hangs until its context is done
+}
+
+var errGetFailed = errors.New("injected: get failed")
+
+func (f *faultStore) GetLease(ctx context.Context, key string) (*Lease, error) {
+	if f.failGet.Load() {
+		f.getFails.Add(1)
+		return nil, errGetFailed
+	}
+	return f.Store.GetLease(ctx, key)
 }
 
 func (f *faultStore) TakeLease(ctx context.Context, l Lease, owner string) error {
@@ -328,6 +341,10 @@ func (f *faultStore) TakeLease(ctx context.Context, l Lease, owner string) error
 var errResponseLost = errors.New("injected: response lost")
 
 func (f *faultStore) RenewLease(ctx context.Context, l Lease, threeX bool) error {
+	if f.blockRenew.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	if f.failRenew.Load() {
 		return errResponseLost
 	}
@@ -462,6 +479,128 @@ func TestIntegrationRetriedWriteLanded(t *testing.T) {
 		cp.SetLargestPermitted(seqnum.New("43", 0))
 		if err := cp.Checkpoint(ctxT(t, 10*time.Second), nil, nil); err != nil {
 			t.Fatalf("next checkpoint (counter in sync): %v", err)
+		}
+	})
+}
+
+// TestIntegrationRenewCCFUnreadable: a renew that landed although it
+// reported an error leaves the table one ahead; when the next renew's CCF
+// cannot be checked because the re-read fails, the lease is in an unknown
+// state, not lost (Java: the re-read's exception leaves it to local expiry),
+// and the renew after that recovers it through the spurious-failure check.
+func TestIntegrationRenewCCFUnreadable(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		st := newTable(t, b)
+		createLeases(t, st, 1)
+		fs := &faultStore{Store: st}
+		var lost atomic.Int32
+		c := newCoord(t, fs, "go-a", func(c *CoordinatorConfig) {
+			c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = 30*time.Second, time.Hour, time.Hour
+			c.OnLost = func(string, error) { lost.Add(1) }
+		})
+		runCoord(t, c)
+		waitFor(t, 10*time.Second, "held", func() bool { return len(c.Held()) == 1 })
+		h := c.Held()[0]
+		ctx := ctxT(t, 20*time.Second)
+		fs.loseRenewResponse.Store(1)
+		c.renewAll(ctx) // lands, reported as failed: table one ahead
+		fs.failGet.Store(true)
+		c.renewAll(ctx) // CCF, re-read fails
+		fs.failGet.Store(false)
+		if fs.getFails.Load() == 0 {
+			t.Fatal("the re-read after the CCF was not attempted")
+		}
+		if h.Ctx.Err() != nil || lost.Load() != 0 {
+			t.Fatalf("lease dropped although the CCF could not be checked: %v", context.Cause(h.Ctx))
+		}
+		c.renewAll(ctx) // CCF, re-read shows owner me, counter N+1: kept
+		if h.Ctx.Err() != nil || lost.Load() != 0 {
+			t.Fatalf("lease dropped after recovery: %v", context.Cause(h.Ctx))
+		}
+		cp := c.Checkpointer(h)
+		cp.SetLargestPermitted(seqnum.New("5", 0))
+		if err := cp.Checkpoint(ctx, nil, nil); err != nil {
+			t.Fatalf("checkpoint after recovery: %v", err)
+		}
+	})
+}
+
+// TestIntegrationCheckpointAfterUnnoticedRenew: a renew that landed although
+// it reported an error leaves the in-memory counter one behind. A checkpoint
+// must not lose the lease over it: while the CCF cannot be checked it fails
+// with the retryable KinesisClientLibDependencyException and keeps the
+// lease; once the lease reads as ours at N+1 it adopts the counter and
+// writes.
+func TestIntegrationCheckpointAfterUnnoticedRenew(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		st := newTable(t, b)
+		createLeases(t, st, 1)
+		fs := &faultStore{Store: st}
+		var lost atomic.Int32
+		c := newCoord(t, fs, "go-a", func(c *CoordinatorConfig) {
+			c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = 30*time.Second, time.Hour, time.Hour
+			c.OnLost = func(string, error) { lost.Add(1) }
+		})
+		runCoord(t, c)
+		waitFor(t, 10*time.Second, "held", func() bool { return len(c.Held()) == 1 })
+		h := c.Held()[0]
+		ctx := ctxT(t, 20*time.Second)
+		fs.loseRenewResponse.Store(1)
+		c.renewAll(ctx) // lands, reported as failed
+		cp := c.Checkpointer(h)
+		cp.SetLargestPermitted(seqnum.New("11", 0))
+
+		fs.failGet.Store(true)
+		assertException(t, cp.Checkpoint(ctx, sp("10"), nil), "KinesisClientLibDependencyException")
+		fs.failGet.Store(false)
+		if h.Ctx.Err() != nil || lost.Load() != 0 {
+			t.Fatalf("lease dropped although the CCF could not be checked: %v", context.Cause(h.Ctx))
+		}
+
+		if err := cp.Checkpoint(ctx, sp("10"), nil); err != nil {
+			t.Fatalf("checkpoint after an unnoticed renew: %v", err)
+		}
+		if h.Ctx.Err() != nil || lost.Load() != 0 {
+			t.Fatalf("lease dropped: %v", context.Cause(h.Ctx))
+		}
+		l, err := st.GetLease(ctx, h.Lease.Key)
+		if err != nil || l.Checkpoint != seqnum.New("10", 0) || l.Owner != "go-a" {
+			t.Fatalf("lease after checkpoint %+v %v", l, err)
+		}
+		// The in-memory counter is in sync again: renew and checkpoint work.
+		c.renewAll(ctx)
+		if err := cp.Checkpoint(ctx, nil, nil); err != nil || h.Ctx.Err() != nil {
+			t.Fatalf("checkpoint after resync: %v (held ctx %v)", err, context.Cause(h.Ctx))
+		}
+	})
+}
+
+// TestIntegrationLocalExpiryWhileRenewHangs: a held lease's context is
+// cancelled once it has not been renewed within failover even when the
+// renewer is stuck in a request that never returns; otherwise its consumer
+// would keep processing while another worker takes the lease.
+func TestIntegrationLocalExpiryWhileRenewHangs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		st := newTable(t, b)
+		createLeases(t, st, 1)
+		fs := &faultStore{Store: st}
+		c := newCoord(t, fs, "go-a", func(c *CoordinatorConfig) {
+			c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = time.Second, 100*time.Millisecond, time.Hour
+		})
+		runCoord(t, c)
+		waitFor(t, 10*time.Second, "held", func() bool { return len(c.Held()) == 1 })
+		h := c.Held()[0]
+		fs.blockRenew.Store(true)
+		select {
+		case <-h.Ctx.Done():
+		case <-time.After(15 * time.Second):
+			t.Fatal("lease still held locally long after failover while its renew hangs")
+		}
+		if !errors.Is(context.Cause(h.Ctx), ErrLeaseLost) {
+			t.Fatalf("cause %v", context.Cause(h.Ctx))
+		}
+		if len(c.Held()) != 0 {
+			t.Fatal("expired lease still in the held set")
 		}
 	})
 }
