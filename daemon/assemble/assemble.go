@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/multilangd/multilangd/daemon"
+	"github.com/multilangd/multilangd/internal/sdnotify"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/lease/shardsync"
 	"github.com/multilangd/multilangd/properties"
@@ -185,7 +186,16 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		zap.String("leaseTable", cfg.TableName),
 		zap.String("workerId", cfg.WorkerID),
 		zap.String("executableName", cfg.ExecutableName))
-	return s.Run(ctx)
+	done := make(chan struct{})
+	notified := make(chan struct{})
+	go func() { // owned here: Run waits for it below
+		defer close(notified)
+		notifySystemd(ctx, done, sdnotify.FromEnv(), s.Healthy, func() int { return len(coord.Held()) }, log.Named("systemd"))
+	}()
+	err = s.Run(ctx)
+	close(done)
+	<-notified
+	return err
 }
 
 // pollerConfig maps the polling properties onto one shard's poller.
