@@ -131,8 +131,10 @@ type heldLease struct {
 	// expiry drops the lease at lastRenew + failover even when the renewer
 	// is stuck in a slow or hung request (spec §3.2 local expiry).
 	expiry *time.Timer
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	// renewing is set while a renewal of this lease is in flight.
+	renewing atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
 }
 
 // Coordinator runs the KCL 2.x lease renewer and taker for one worker and
@@ -241,8 +243,10 @@ func (c *Coordinator) startup(ctx context.Context) {
 		go func(l Lease) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			rctx, cancel := context.WithTimeout(ctx, c.cfg.FailoverTime)
+			defer cancel()
 			sent := c.cfg.Clock.Now()
-			nl, ok, err := c.renewStored(ctx, l)
+			nl, ok, err := c.renewStored(rctx, l)
 			switch {
 			case ok:
 				c.addHeld(nl, sent)
@@ -376,37 +380,54 @@ func (c *Coordinator) StopTaking() { c.stopTaking.Store(true) }
 func (c *Coordinator) renewLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.RenewerPeriod)
 	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, c.cfg.MaxLeaseRenewalThreads)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.renewAll(ctx)
+			c.startRenewals(ctx, &wg, sem)
 		}
 	}
 }
 
-// renewAll renews every held lease in parallel; leases not renewed within
-// failover are dropped as lost.
+// renewAll renews every held lease (in parallel) and waits for the renewals.
 func (c *Coordinator) renewAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	c.startRenewals(ctx, &wg, make(chan struct{}, c.cfg.MaxLeaseRenewalThreads))
+	wg.Wait()
+}
+
+// startRenewals starts a renewal of every held lease whose previous renewal
+// has finished. Renewals do not wait for each other, so one slow or hung
+// request cannot hold up the heart-beat of the other leases (each is
+// bounded by its lease's local expiry). sem bounds parallel requests.
+func (c *Coordinator) startRenewals(ctx context.Context, wg *sync.WaitGroup, sem chan struct{}) {
 	c.mu.Lock()
 	hs := make([]*heldLease, 0, len(c.held))
 	for _, h := range c.held {
 		hs = append(hs, h)
 	}
 	c.mu.Unlock()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, c.cfg.MaxLeaseRenewalThreads)
 	for _, h := range hs {
+		if !h.renewing.CompareAndSwap(false, true) {
+			continue
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
+			defer h.renewing.Store(false)
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			defer func() { <-sem }()
 			c.renewHeld(ctx, h)
 		}()
 	}
-	wg.Wait()
 }
 
 func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) {
@@ -419,13 +440,18 @@ func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) {
 	}
 	l, last := h.lease, h.lastRenew
 	c.mu.Unlock()
-	if c.cfg.Clock.Now().Sub(last) > c.cfg.FailoverTime {
+	left := c.cfg.FailoverTime - c.cfg.Clock.Now().Sub(last)
+	if left < 0 {
 		c.log.Warn("lease expired locally: not renewed within failover", zap.String("leaseKey", l.Key))
 		c.drop(h, fmt.Errorf("%w: %s not renewed within %s", ErrLeaseLost, l.Key, c.cfg.FailoverTime))
 		return
 	}
+	// A renew that has not returned by the local expiry is useless: give up
+	// then, releasing h.io for checkpoints and Release.
+	rctx, cancel := context.WithTimeout(ctx, left+time.Millisecond)
+	defer cancel()
 	sent := c.cfg.Clock.Now()
-	nl, ok, err := c.renewStored(ctx, l)
+	nl, ok, err := c.renewStored(rctx, l)
 	switch {
 	case ok:
 		c.mu.Lock()

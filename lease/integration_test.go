@@ -318,6 +318,7 @@ type faultStore struct {
 	failGet     atomic.Bool  // GetLease fails transiently
 	getFails    atomic.Int32 // GetLease calls failed by failGet
 	blockRenew  atomic.Bool  // renew hangs until its context is done
+	blockKey    atomic.Value // string: renew of this lease key hangs until its context is done
 }
 
 var errGetFailed = errors.New("injected: get failed")
@@ -341,7 +342,7 @@ func (f *faultStore) TakeLease(ctx context.Context, l Lease, owner string) error
 var errResponseLost = errors.New("injected: response lost")
 
 func (f *faultStore) RenewLease(ctx context.Context, l Lease, threeX bool) error {
-	if f.blockRenew.Load() {
+	if k, _ := f.blockKey.Load().(string); f.blockRenew.Load() || k == l.Key {
 		<-ctx.Done()
 		return ctx.Err()
 	}
@@ -601,6 +602,32 @@ func TestIntegrationLocalExpiryWhileRenewHangs(t *testing.T) {
 		}
 		if len(c.Held()) != 0 {
 			t.Fatal("expired lease still in the held set")
+		}
+	})
+}
+
+// TestIntegrationHungRenewDoesNotStallOthers: a renew that never returns
+// costs only its own lease; the other held leases keep being renewed.
+func TestIntegrationHungRenewDoesNotStallOthers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		st := newTable(t, b)
+		keys := createLeases(t, st, 2)
+		fs := &faultStore{Store: st}
+		c := newCoord(t, fs, "go-a", func(c *CoordinatorConfig) {
+			c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = time.Second, 100*time.Millisecond, time.Hour
+		})
+		runCoord(t, c)
+		waitFor(t, 10*time.Second, "held", func() bool { return len(c.Held()) == 2 })
+		hs := heldKeys(c)
+		fs.blockKey.Store(keys[0])
+		select {
+		case <-hs[keys[0]].Ctx.Done():
+		case <-time.After(15 * time.Second):
+			t.Fatal("lease with a hung renew not dropped")
+		}
+		time.Sleep(3 * time.Second) // three failovers
+		if err := hs[keys[1]].Ctx.Err(); err != nil {
+			t.Fatalf("healthy lease lost because another lease's renew hung: %v", context.Cause(hs[keys[1]].Ctx))
 		}
 	})
 }
