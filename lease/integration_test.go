@@ -484,6 +484,28 @@ func TestIntegrationRetriedWriteLanded(t *testing.T) {
 	})
 }
 
+// holdWithUnnoticedRenew returns a coordinator holding one lease (renewer
+// and taker idle) after a renew that landed but reported an error: the table
+// is one ahead of the in-memory counter. lost counts OnLost calls.
+func holdWithUnnoticedRenew(t *testing.T, b backend) (*DynamoStore, *faultStore, *Coordinator, *Held, *atomic.Int32) {
+	t.Helper()
+	st := newTable(t, b)
+	createLeases(t, st, 1)
+	fs := &faultStore{Store: st}
+	var lost atomic.Int32
+	c := newCoord(t, fs, "go-a", func(c *CoordinatorConfig) {
+		c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = 30*time.Second, time.Hour, time.Hour
+		c.OnLost = func(string, error) { lost.Add(1) }
+	})
+	runCoord(t, c)
+	waitFor(t, 10*time.Second, "held", func() bool { return len(c.Held()) == 1 })
+	h := c.Held()[0]
+	ctx := ctxT(t, 10*time.Second)
+	fs.loseRenewResponse.Store(1)
+	c.renewAll(ctx) // lands, reported as failed: table one ahead
+	return st, fs, c, h, &lost
+}
+
 // TestIntegrationRenewCCFUnreadable: a renew that landed although it
 // reported an error leaves the table one ahead; when the next renew's CCF
 // cannot be checked because the re-read fails, the lease is in an unknown
@@ -491,20 +513,8 @@ func TestIntegrationRetriedWriteLanded(t *testing.T) {
 // and the renew after that recovers it through the spurious-failure check.
 func TestIntegrationRenewCCFUnreadable(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		st := newTable(t, b)
-		createLeases(t, st, 1)
-		fs := &faultStore{Store: st}
-		var lost atomic.Int32
-		c := newCoord(t, fs, "go-a", func(c *CoordinatorConfig) {
-			c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = 30*time.Second, time.Hour, time.Hour
-			c.OnLost = func(string, error) { lost.Add(1) }
-		})
-		runCoord(t, c)
-		waitFor(t, 10*time.Second, "held", func() bool { return len(c.Held()) == 1 })
-		h := c.Held()[0]
+		_, fs, c, h, lost := holdWithUnnoticedRenew(t, b)
 		ctx := ctxT(t, 20*time.Second)
-		fs.loseRenewResponse.Store(1)
-		c.renewAll(ctx) // lands, reported as failed: table one ahead
 		fs.failGet.Store(true)
 		c.renewAll(ctx) // CCF, re-read fails
 		fs.failGet.Store(false)
@@ -534,20 +544,8 @@ func TestIntegrationRenewCCFUnreadable(t *testing.T) {
 // writes.
 func TestIntegrationCheckpointAfterUnnoticedRenew(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		st := newTable(t, b)
-		createLeases(t, st, 1)
-		fs := &faultStore{Store: st}
-		var lost atomic.Int32
-		c := newCoord(t, fs, "go-a", func(c *CoordinatorConfig) {
-			c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = 30*time.Second, time.Hour, time.Hour
-			c.OnLost = func(string, error) { lost.Add(1) }
-		})
-		runCoord(t, c)
-		waitFor(t, 10*time.Second, "held", func() bool { return len(c.Held()) == 1 })
-		h := c.Held()[0]
+		st, fs, c, h, lost := holdWithUnnoticedRenew(t, b)
 		ctx := ctxT(t, 20*time.Second)
-		fs.loseRenewResponse.Store(1)
-		c.renewAll(ctx) // lands, reported as failed
 		cp := c.Checkpointer(h)
 		cp.SetLargestPermitted(seqnum.New("11", 0))
 

@@ -149,24 +149,36 @@ func (s *DynamoStore) do(ctx context.Context, op string, fn func(ctx context.Con
 	return fmt.Errorf("%s: %w", op, last)
 }
 
+// scan runs a consistent, paginated Scan of the whole table and calls page
+// for every page of items. Consistent (Java scans eventually consistent):
+// the taker then never judges expiry on a stale counter. Compatible; costs
+// twice the read units.
+func (s *DynamoStore) scan(ctx context.Context, page func([]map[string]types.AttributeValue)) error {
+	var start map[string]types.AttributeValue
+	for {
+		var out *dynamodb.ScanOutput
+		err := s.do(ctx, "scan "+s.table, func(ctx context.Context) error {
+			var err error
+			out, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		page(out.Items)
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
 // ListLeases scans the whole table (paginated, consistent). Non-lease items
 // (3.5 entityType) are skipped silently, malformed lease items with a warning.
 func (s *DynamoStore) ListLeases(ctx context.Context) ([]Lease, error) {
 	var out []Lease
-	var start map[string]types.AttributeValue
-	for {
-		var page *dynamodb.ScanOutput
-		err := s.do(ctx, "scan "+s.table, func(ctx context.Context) error {
-			var err error
-			// Consistent (Java scans eventually consistent): the taker then never
-			// judges expiry on a stale counter. Compatible; costs 2x read units.
-			page, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, item := range page.Items {
+	err := s.scan(ctx, func(items []map[string]types.AttributeValue) {
+		for _, item := range items {
 			l, err := UnmarshalItem(item)
 			switch {
 			case errors.Is(err, ErrNotLease):
@@ -177,34 +189,22 @@ func (s *DynamoStore) ListLeases(ctx context.Context) ([]Lease, error) {
 			}
 			out = append(out, l)
 		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		start = page.LastEvaluatedKey
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // RawItems scans the whole table and returns every item undecoded (leases
 // and 3.x non-lease items alike). Used by tools and tests.
 func (s *DynamoStore) RawItems(ctx context.Context) ([]map[string]types.AttributeValue, error) {
 	var out []map[string]types.AttributeValue
-	var start map[string]types.AttributeValue
-	for {
-		var page *dynamodb.ScanOutput
-		err := s.do(ctx, "scan "+s.table, func(ctx context.Context) error {
-			var err error
-			page, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page.Items...)
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		start = page.LastEvaluatedKey
+	err := s.scan(ctx, func(items []map[string]types.AttributeValue) { out = append(out, items...) })
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // GetLease reads one lease with a consistent read. It returns nil, nil when
