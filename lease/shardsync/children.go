@@ -3,6 +3,7 @@ package shardsync
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -20,9 +21,12 @@ import (
 //
 // When children is empty (kinesalite never returns ChildShards; EFO on
 // kinesis-local never signals shard end) the children are found in a full
-// ListShards by their parent links. If the stream is gone or no child is
-// listed (shard trimmed / stream deleted) nothing is created and nil is
-// returned: the lease is later removed by the Cleaner.
+// ListShards by their parent links. If the stream is gone, or neither the
+// shard nor a child is listed (trimmed), nothing is created and nil is
+// returned: the lease is later removed by the Cleaner. If the shard is still
+// listed but no child is, ErrNoChildShards is returned: checkpointing SHARD_END then would
+// leave the children without leases for good (no sync creates a lease
+// under a leased parent), losing their data.
 //
 // Merge rule: when there is exactly one child it must list two parents
 // (else ErrMissingMergeParent) and both parent leases must be present or
@@ -36,11 +40,14 @@ func (s *Syncer) CreateChildLeases(ctx context.Context, parent lease.Lease, chil
 	parentShard := parent.ShardIDOf()
 	log := s.log.With(zap.String("leaseKey", parent.Key))
 	if len(children) == 0 {
-		found, err := s.childrenFromListing(ctx, parentShard)
+		found, listed, err := s.childrenFromListing(ctx, parentShard)
 		if err != nil {
 			return err
 		}
 		if len(found) == 0 {
+			if listed {
+				return fmt.Errorf("%w: shard %s", ErrNoChildShards, parentShard)
+			}
 			log.Info("shard ended without child shards (stream deleted or shard trimmed); no child lease created")
 			return nil
 		}
@@ -106,16 +113,18 @@ func (s *Syncer) leaseExists(ctx context.Context, shardID string) bool {
 }
 
 // childrenFromListing finds the children of shardID in a full listing by
-// their ParentShardId / AdjacentParentShardId. A deleted stream yields none.
-func (s *Syncer) childrenFromListing(ctx context.Context, shardID string) ([]record.ChildShard, error) {
+// their ParentShardId / AdjacentParentShardId; listed reports whether
+// shardID itself is still listed. A deleted stream yields none, unlisted.
+func (s *Syncer) childrenFromListing(ctx context.Context, shardID string) (children []record.ChildShard, listed bool, err error) {
 	shards, err := s.lister.ListShards(ctx, shard.Filter{})
 	if IsNotFound(err) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("shardsync: list shards for children of %s: %w", shardID, err)
+		return nil, false, fmt.Errorf("shardsync: list shards for children of %s: %w", shardID, err)
 	}
-	return childrenOf(shards, shardID), nil
+	listed = slices.ContainsFunc(shards, func(sh shard.Info) bool { return sh.ID == shardID })
+	return childrenOf(shards, shardID), listed, nil
 }
 
 // childrenOf returns the listed children of shardID.

@@ -55,7 +55,13 @@ func TestChecklist18_CreateChildLeases_Fake(t *testing.T) {
 		{name: "no childShards: fall back to ListShards parent links", store: []lease.Lease{parent}, lister: &fakeLister{shards: listing},
 			wantCreated: []string{sid(1), sid(2)}, wantChildIDs: []string{sid(1), sid(2)}},
 		{name: "no childShards and stream deleted", store: []lease.Lease{parent}, lister: &fakeLister{err: notFound()}},
-		{name: "no childShards and none listed", store: []lease.Lease{parent}, lister: &fakeLister{shards: listing[:1]}},
+		{name: "no childShards, shard trimmed but its children listed", store: []lease.Lease{parent}, lister: &fakeLister{shards: listing[1:]},
+			wantCreated: []string{sid(1), sid(2)}, wantChildIDs: []string{sid(1), sid(2)}},
+		{name: "no childShards, shard and children trimmed", store: []lease.Lease{parent}, lister: &fakeLister{shards: []shard.Info{mkShard(7, -1, -1, full, "70", "")}}},
+		{name: "no childShards, shard listed closed but no child listed", store: []lease.Lease{parent}, lister: &fakeLister{shards: listing[:1]},
+			wantErr: ErrNoChildShards},
+		{name: "no childShards, shard still listed open", store: []lease.Lease{parent}, lister: &fakeLister{shards: []shard.Info{mkShard(0, -1, -1, full, "1", "")}},
+			wantErr: ErrNoChildShards},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

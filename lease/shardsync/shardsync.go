@@ -61,6 +61,10 @@ var (
 	// ErrMissingMergeParent: a shard's only child does not name two parents
 	// (Java InvalidStateException "does not contain other parent information").
 	ErrMissingMergeParent = errors.New("shardsync: only child shard does not list two parents")
+	// ErrNoChildShards: a shard reported as ended without ChildShards is
+	// still listed but none of its children is (an open shard, or a listing
+	// not yet current). Nothing was created; retry later.
+	ErrNoChildShards = errors.New("shardsync: ended shard is still listed but no child shard is; not ending it without child leases")
 	// ErrStreamNotFound may be wrapped by a ShardLister to report a deleted
 	// stream; IsNotFound also recognises the service's ResourceNotFoundException.
 	ErrStreamNotFound = errors.New("shardsync: stream not found")
