@@ -183,6 +183,7 @@ func TestSignalCancelsDaemon(t *testing.T) {
 func TestValidate(t *testing.T) {
 	good := writeFile(t, "good.properties", validProps+"colour = red\nAwsCredentialsProviderDynamoDB = StsAssumeRoleCredentialsProvider|arn:aws:iam::123456789012:role/r|s|externalId=topsecret\n")
 	polling := writeFile(t, "p.properties", validProps+"retrievalMode = POLLING\n")
+	consumerARN := writeFile(t, "c.properties", validProps+"fanoutConfig.consumerArn = arn:aws:kinesis:us-east-1:1:stream/s/consumer/c:1\n")
 	bad := writeFile(t, "bad.properties", "applicationname = x\nmaxRecords = 0\n")
 	tests := []struct {
 		name     string
@@ -193,11 +194,13 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", []string{"validate", "-p", good}, 0, []string{
 			"Resolved configuration from " + good, "[retrieval]", "retrievalMode", "FANOUT", "DEFAULT: no polling key set",
-			"enhanced fan-out is not implemented yet; the daemon will poll (set retrievalMode = POLLING to silence this)",
+			`enhanced fan-out (SubscribeToShard): at start-up the daemon registers the stream consumer "app" if it does not exist`,
 			"Warnings (1):", good + ":5: colour: unknown key, ignored", "externalId=<redacted>", "OK:",
 			"failoverTimeMillis", "10000", "(default)", "(line 1)"}, []string{"topsecret"}},
 		{"positional", []string{"validate", good}, 0, []string{"OK:"}, nil},
-		{"polling has no note", []string{"validate", polling}, 0, []string{"POLLING", "maxRecords"}, []string{"not implemented"}},
+		{"configured consumer ARN", []string{"validate", consumerARN}, 0,
+			[]string{"enhanced fan-out (SubscribeToShard) with the configured consumer arn:aws:kinesis:us-east-1:1:stream/s/consumer/c:1"}, []string{"registers"}},
+		{"polling has no note", []string{"validate", polling}, 0, []string{"POLLING", "maxRecords"}, []string{"enhanced fan-out", "not implemented"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

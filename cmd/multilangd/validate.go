@@ -10,9 +10,19 @@ import (
 	"github.com/multilangd/multilangd/properties"
 )
 
-// fanoutNote is printed (and logged by the daemon) while enhanced fan-out is
-// not implemented.
-const fanoutNote = "enhanced fan-out is not implemented yet; the daemon will poll (set retrievalMode = POLLING to silence this)"
+// fanoutNote tells what enhanced fan-out will do at start-up: it may create
+// an AWS resource and needs permissions that polling does not.
+func fanoutNote(cfg *properties.Config) string {
+	if cfg.Fanout.ConsumerARN != "" {
+		return "enhanced fan-out (SubscribeToShard) with the configured consumer " + cfg.Fanout.ConsumerARN
+	}
+	name := cfg.Fanout.ConsumerName
+	if name == "" {
+		name = cfg.ApplicationName
+	}
+	return fmt.Sprintf("enhanced fan-out (SubscribeToShard): at start-up the daemon registers the stream consumer %q if it does not exist "+
+		"(needs kinesis:DescribeStreamConsumer, RegisterStreamConsumer, SubscribeToShard); set retrievalMode = POLLING to poll instead", name)
+}
 
 func (c *cli) newValidateCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -95,7 +105,7 @@ func printConfig(w io.Writer, cfg *properties.Config) error {
 		fmt.Fprintf(w, "  %-*s  %-*s  (%s)\n", kw, s.Key, vw, s.Value, origin)
 	}
 	if cfg.RetrievalMode == properties.RetrievalFanout {
-		fmt.Fprintf(w, "\nNote: %s\n", fanoutNote)
+		fmt.Fprintf(w, "\nNote: %s\n", fanoutNote(cfg))
 	}
 	printWarnings(w, cfg.Warnings)
 	_, err := fmt.Fprintf(w, "\nOK: %s is valid (%d warning(s)).\n", cfg.Source, len(cfg.Warnings))

@@ -1,7 +1,8 @@
 // Package assemble builds a daemon.Scheduler from a properties.Config and
 // the real implementations (lease store and coordinator, shard sync and
-// cleanup, polling retrieval, subprocess children) and runs it. It owns the
-// mapping from KCL properties to each part's settings and nothing else.
+// cleanup, polling or enhanced fan-out retrieval, subprocess children) and
+// runs it. It owns the mapping from KCL properties to each part's settings
+// and nothing else.
 package assemble
 
 import (
@@ -51,9 +52,6 @@ func newStore(cfg *properties.Config, client *dynamodb.Client, log *zap.Logger) 
 // scheduler until ctx is done (then stops gracefully). A stop during
 // start-up is not an error: Run returns nil as after a graceful stop.
 func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger) error {
-	if cfg.RetrievalMode == properties.RetrievalFanout {
-		log.Warn("enhanced fan-out is not implemented yet; polling instead (see docs/compatibility.md)")
-	}
 	if len(cfg.WorkerID) == 0 {
 		return fmt.Errorf("workerId is empty")
 	}
@@ -137,12 +135,12 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		return child{ch}, nil
 	}
 
-	pollLog := log.Named("poller")
-	sources := func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
-		pc := pollerConfig(cfg, l, start)
-		p := retrieval.NewPoller(c.Kinesis, pc, pollLog.With(zap.String("shardId", pc.Shard.ID)))
-		p.Start(ctx)
-		return p, nil
+	sources, err := sourceFactory(ctx, cfg, c, lister, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -150,7 +148,7 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 	metrics := newPromMetrics(reg,
 		func() []daemon.ShardStatus { return s.Status() },
 		func() int { return len(coord.Held()) })
-	s, err := daemon.New(daemon.Config{
+	s, err = daemon.New(daemon.Config{
 		WorkerID:                                 cfg.WorkerID,
 		ParentShardPollInterval:                  cfg.ParentShardPollInterval,
 		TaskBackoff:                              cfg.TaskBackoffTime,
@@ -196,6 +194,47 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 	close(done)
 	<-notified
 	return err
+}
+
+// sourceFactory returns the per-shard record source for the configured
+// retrieval mode. For enhanced fan-out it first registers (or looks up) the
+// stream consumer, once per process, as the Java KCL does at start-up.
+func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, lister *retrieval.Lister, log *zap.Logger) (daemon.SourceFactory, error) {
+	if cfg.RetrievalMode != properties.RetrievalFanout {
+		pollLog := log.Named("poller")
+		return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
+			pc := pollerConfig(cfg, l, start)
+			p := retrieval.NewPoller(c.Kinesis, pc, pollLog.With(zap.String("shardId", pc.Shard.ID)))
+			p.Start(ctx)
+			return p, nil
+		}, nil
+	}
+	name := cfg.Fanout.ConsumerName
+	if name == "" {
+		name = cfg.ApplicationName
+	}
+	arn, err := retrieval.RegisterConsumer(ctx, c.Kinesis, retrieval.ConsumerConfig{
+		StreamName:                       cfg.StreamName,
+		StreamARN:                        cfg.StreamARN,
+		ConsumerName:                     name,
+		ConsumerARN:                      cfg.Fanout.ConsumerARN,
+		MaxDescribeStreamSummaryRetries:  cfg.Fanout.MaxDescribeStreamSummaryRetries,
+		MaxDescribeStreamConsumerRetries: cfg.Fanout.MaxDescribeStreamConsumerRetries,
+		RegisterStreamConsumerRetries:    cfg.Fanout.RegisterStreamConsumerRetries,
+		RetryBackoff:                     cfg.Fanout.RetryBackoff,
+	}, log.Named("efo"))
+	if err != nil {
+		return nil, fmt.Errorf("enhanced fan-out consumer %q: %w", name, err)
+	}
+	sub := retrieval.SDKSubscribe{Client: retrieval.NewSubscribeClient(c.Kinesis)}
+	efoLog := log.Named("efo")
+	return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
+		pc := pollerConfig(cfg, l, start)
+		s := retrieval.NewSubscriber(sub, c.Kinesis, lister, retrieval.SubscriberConfig{ConsumerARN: arn, Poll: pc},
+			efoLog.With(zap.String("shardId", pc.Shard.ID)))
+		s.Start(ctx)
+		return s, nil
+	}, nil
 }
 
 // pollerConfig maps the polling properties onto one shard's poller.
