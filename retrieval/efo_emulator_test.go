@@ -24,6 +24,7 @@ import (
 // TestEFOAgainstKinesisLocal runs enhanced fan-out against kinesis-local
 // (kinesalite has no EFO).
 func TestEFOAgainstKinesisLocal(t *testing.T) {
+	t.Parallel()
 	e := emu{kind: testenv.KinesisLocal, c: testenv.StartT(t, testenv.KinesisLocal).Kinesis()}
 	t.Run("Registration", func(t *testing.T) { testEFORegistration(t, e) })
 	t.Run("StartPositions", func(t *testing.T) { testEFOStartPositions(t, e) })
