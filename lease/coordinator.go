@@ -619,6 +619,13 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 	l := h.lease
 	c.mu.Unlock()
 	err := c.store.ReleaseLease(ctx, l, c.cfg.WorkerID)
+	if errors.Is(err, ErrConditionFailed) {
+		// Only our release leaves the lease unowned at exactly N+1: an
+		// earlier attempt whose response was lost did it.
+		if cur, gerr := c.store.GetLease(ctx, key); gerr == nil && cur != nil && cur.Owner == "" && cur.Counter == l.Counter+1 {
+			err = nil
+		}
+	}
 	c.drop(h, ErrReleased)
 	if err != nil {
 		if errors.Is(err, ErrConditionFailed) {

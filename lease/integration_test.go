@@ -356,6 +356,14 @@ func (f *faultStore) RenewLease(ctx context.Context, l Lease, threeX bool) error
 	return err
 }
 
+func (f *faultStore) ReleaseLease(ctx context.Context, l Lease, owner string) error {
+	err := f.Store.ReleaseLease(ctx, l, owner)
+	if err == nil && f.doubleWrite.Load() {
+		return f.Store.ReleaseLease(ctx, l, owner)
+	}
+	return err
+}
+
 func (f *faultStore) UpdateCheckpoint(ctx context.Context, l Lease, cp seqnum.ESN) error {
 	if e, ok := f.checkpointErr.Load().(error); ok && e != nil {
 		return e
@@ -446,7 +454,7 @@ func TestIntegrationExpiryTiming(t *testing.T) {
 	})
 }
 
-// TestIntegrationRetriedWriteLanded: a take or checkpoint whose first attempt
+// TestIntegrationRetriedWriteLanded: a take, checkpoint or release whose first attempt
 // landed but whose response was lost gets a CCF on the retry; the follow-up
 // read shows our write (owner = me, counter N+1, same checkpoint), so it
 // counts as a success instead of an untaken / lost lease.
@@ -480,6 +488,13 @@ func TestIntegrationRetriedWriteLanded(t *testing.T) {
 		cp.SetLargestPermitted(seqnum.New("43", 0))
 		if err := cp.Checkpoint(ctxT(t, 10*time.Second), nil, nil); err != nil {
 			t.Fatalf("next checkpoint (counter in sync): %v", err)
+		}
+		fs.doubleWrite.Store(true)
+		if err := c.Release(ctxT(t, 10*time.Second), h.Lease.Key); err != nil {
+			t.Fatalf("release with a lost response: %v", err)
+		}
+		if l, _ := st.GetLease(ctxT(t, 10*time.Second), h.Lease.Key); l == nil || l.Owner != "" {
+			t.Fatalf("lease after release %+v", l)
 		}
 	})
 }
