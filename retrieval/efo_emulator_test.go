@@ -150,12 +150,14 @@ func putN(t *testing.T, e emu, stream string, n int) []string {
 func testEFOStartPositions(t *testing.T, e emu) {
 	const stream = "efo-start"
 	testenv.CreateStreamT(t, e.c, stream, 1)
-	arn := registerT(t, e, stream, "app")
 	sh := listShards(t, e, stream)[0]
 	sub := SDKSubscribe{Client: NewSubscribeClient(e.c)}
 	before := putN(t, e, stream, 4)
+	// One consumer per case: kinesis-local keeps a closed subscription "in
+	// use" for a few seconds.
 
 	t.Run("TRIM_HORIZON", func(t *testing.T) {
+		arn := registerT(t, e, stream, "app-trim-horizon")
 		s := newSubscriber(t, e, sub, stream, arn, sh, seqnum.Sentinel(seqnum.TrimHorizon))
 		got, _ := collect(t, s, 4)
 		if !slices.Equal(seqsOf(got), before) {
@@ -166,6 +168,7 @@ func testEFOStartPositions(t *testing.T, e emu) {
 		}
 	})
 	t.Run("AT_SEQUENCE_NUMBER", func(t *testing.T) {
+		arn := registerT(t, e, stream, "app-at-sequence-number")
 		cp := seqnum.New(before[1], 0)
 		s := newSubscriber(t, e, sub, stream, arn, sh, cp)
 		got, _ := collect(t, s, 3)
@@ -177,6 +180,7 @@ func testEFOStartPositions(t *testing.T, e emu) {
 		}
 	})
 	t.Run("LATEST", func(t *testing.T) {
+		arn := registerT(t, e, stream, "app-latest")
 		s := newSubscriber(t, e, sub, stream, arn, sh, seqnum.Sentinel(seqnum.Latest))
 		// Wait for the first (empty) event so that the subscription is live.
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
