@@ -1,10 +1,13 @@
-// Package retrieval owns reading a Kinesis stream by polling: the shard
-// lister (ListShards with pagination, filters and the KCL's LimitExceeded
-// back-off), the per-shard Poller (GetShardIterator/GetRecords with prefetch,
-// pacing, iterator recovery, throttling, shard end and KPL de-aggregation
-// filtered to the shard's hash range) and the ≤-checkpoint filter applied
-// before records reach a processor. It knows nothing of DynamoDB or child
-// processes.
+// Package retrieval owns reading a Kinesis stream, by polling or by
+// enhanced fan-out: the shard lister (ListShards with pagination, filters and
+// the KCL's LimitExceeded back-off), the per-shard Poller
+// (GetShardIterator/GetRecords with prefetch, pacing, iterator recovery,
+// throttling, shard end and KPL de-aggregation filtered to the shard's hash
+// range), the enhanced fan-out consumer registration and per-shard
+// Subscriber (SubscribeToShard with re-subscription, back-pressure and a
+// ListShards/GetRecords fallback for shard ends the subscription does not
+// signal) and the ≤-checkpoint filter applied before records reach a
+// processor. It knows nothing of DynamoDB or child processes.
 package retrieval
 
 import (
