@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/multilangd/multilangd/seqnum"
+	"github.com/multilangd/multilangd/shard"
 )
 
 // Record is one user record. For a de-aggregated KPL sub-record,
@@ -42,4 +43,19 @@ type ChildShard struct {
 	ParentShardIDs  []string
 	StartingHashKey string // decimal
 	EndingHashKey   string // decimal
+}
+
+// ChildrenFromListing derives the children of parentID from a shard listing
+// (shards naming it as parent or adjacent parent), for when Kinesis reports no
+// ChildShards at shard end (kinesalite never does; EFO on kinesis-local neither).
+func ChildrenFromListing(shards []shard.Info, parentID string) []ChildShard {
+	var out []ChildShard
+	for i := range shards {
+		s := &shards[i]
+		if s.ParentShardID == parentID || s.AdjacentParentShardID == parentID {
+			out = append(out, ChildShard{ShardID: s.ID, ParentShardIDs: s.Parents(),
+				StartingHashKey: s.StartingHashKey, EndingHashKey: s.EndingHashKey})
+		}
+	}
+	return out
 }

@@ -431,7 +431,7 @@ func (s *Subscriber) onEvent(ctx context.Context, st *subState, e *types.Subscri
 		batch.ChildShards = convertChildren(e.ChildShards)
 		if len(batch.ChildShards) == 0 {
 			if _, listing, err := s.checkShard(ctx, nil); err == nil {
-				batch.ChildShards = ChildrenFromListing(listing, s.cfg.Poll.Shard.ID)
+				batch.ChildShards = record.ChildrenFromListing(listing, s.cfg.Poll.Shard.ID)
 			}
 		}
 		s.log.Info("shard end reached", zap.Int("childShards", len(batch.ChildShards)))
@@ -506,7 +506,7 @@ func (s *Subscriber) drain(ctx context.Context, st *subState, listing []shard.In
 			if listing == nil {
 				_, listing, _ = s.checkShard(ctx, nil)
 			}
-			b.ChildShards = ChildrenFromListing(listing, s.cfg.Poll.Shard.ID)
+			b.ChildShards = record.ChildrenFromListing(listing, s.cfg.Poll.Shard.ID)
 		}
 		bytes := 0
 		for i := range b.Records {

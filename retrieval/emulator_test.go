@@ -272,7 +272,7 @@ func testShardEndAfterSplit(t *testing.T, e emu) {
 		if len(children) != 0 {
 			t.Fatalf("kinesalite unexpectedly reported children %+v", children)
 		}
-		children = ChildrenFromListing(listShards(t, e, stream), parent.ID)
+		children = record.ChildrenFromListing(listShards(t, e, stream), parent.ID)
 	}
 	if len(children) != 2 {
 		t.Fatalf("children %+v", children)

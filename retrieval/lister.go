@@ -22,7 +22,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multilangd/multilangd/internal/ctxutil"
-	"github.com/multilangd/multilangd/record"
 	"github.com/multilangd/multilangd/shard"
 )
 
@@ -177,18 +176,4 @@ func convertShard(s types.Shard) shard.Info {
 		info.EndingSequenceNumber = aws.ToString(s.SequenceNumberRange.EndingSequenceNumber)
 	}
 	return info
-}
-
-// ChildrenFromListing derives the children of parentID from a shard listing
-// (shards naming it as parent or adjacent parent), for emulators such as
-// kinesalite whose GetRecords never returns ChildShards.
-func ChildrenFromListing(shards []shard.Info, parentID string) []record.ChildShard {
-	var out []record.ChildShard
-	for _, s := range shards {
-		if s.ParentShardID == parentID || s.AdjacentParentShardID == parentID {
-			out = append(out, record.ChildShard{ShardID: s.ID, ParentShardIDs: s.Parents(),
-				StartingHashKey: s.StartingHashKey, EndingHashKey: s.EndingHashKey})
-		}
-	}
-	return out
 }

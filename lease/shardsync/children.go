@@ -124,25 +124,7 @@ func (s *Syncer) childrenFromListing(ctx context.Context, shardID string) (child
 		return nil, false, fmt.Errorf("shardsync: list shards for children of %s: %w", shardID, err)
 	}
 	listed = slices.ContainsFunc(shards, func(sh shard.Info) bool { return sh.ID == shardID })
-	return childrenOf(shards, shardID), listed, nil
-}
-
-// childrenOf returns the listed children of shardID.
-func childrenOf(shards []shard.Info, shardID string) []record.ChildShard {
-	var out []record.ChildShard
-	for i := range shards {
-		sh := &shards[i]
-		if sh.ParentShardID != shardID && sh.AdjacentParentShardID != shardID {
-			continue
-		}
-		out = append(out, record.ChildShard{
-			ShardID:         sh.ID,
-			ParentShardIDs:  sh.Parents(),
-			StartingHashKey: sh.StartingHashKey,
-			EndingHashKey:   sh.EndingHashKey,
-		})
-	}
-	return out
+	return record.ChildrenFromListing(shards, shardID), listed, nil
 }
 
 // ParentsDone is the parent-completion gate (spec §3.9, Java

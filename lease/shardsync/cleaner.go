@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/record"
 	"github.com/multilangd/multilangd/seqnum"
 	"github.com/multilangd/multilangd/shard"
 )
@@ -213,7 +214,7 @@ func (c *Cleaner) cleanupLease(ctx context.Context, key string, completed, garba
 			case err != nil:
 				return kept, fmt.Errorf("list shards for children of %s: %w", key, err)
 			}
-			for _, ch := range childrenOf(shards, shardID) {
+			for _, ch := range record.ChildrenFromListing(shards, shardID) {
 				children = append(children, ch.ShardID)
 			}
 			if len(children) > 0 {
