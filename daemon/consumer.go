@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/record"
 	"github.com/multilangd/multilangd/retrieval"
@@ -391,12 +392,5 @@ func (c *consumer) closeChild(hardCtx context.Context, child Child) {
 
 // sleepCtx sleeps d or until ctx is done; it reports whether ctx is still live.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return ctxutil.Sleep(ctx, d) == nil
 }

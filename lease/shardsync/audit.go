@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/shard"
 )
@@ -25,7 +26,7 @@ func (s *Syncer) RunPeriodic(ctx context.Context, isLeader func(context.Context)
 	a := &auditor{s: s}
 	wait := s.cfg.AuditorInitialDelay
 	for {
-		if err := sleep(ctx, wait); err != nil {
+		if err := ctxutil.Sleep(ctx, wait); err != nil {
 			return nil
 		}
 		wait = s.cfg.AuditorPeriod

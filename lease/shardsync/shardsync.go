@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/seqnum"
 	"github.com/multilangd/multilangd/shard"
@@ -279,7 +280,7 @@ func (s *Syncer) InitialSync(ctx context.Context) (synced bool, err error) {
 			break
 		}
 		s.log.Info("lease table is still empty; checking again", zap.Duration("in", min(left, s.cfg.InitialSyncCheckInterval)))
-		if err := sleep(ctx, min(left, s.cfg.InitialSyncCheckInterval)); err != nil {
+		if err := ctxutil.Sleep(ctx, min(left, s.cfg.InitialSyncCheckInterval)); err != nil {
 			return false, err
 		}
 	}
@@ -360,20 +361,8 @@ func (s *Syncer) listAtInitialPosition(ctx context.Context) ([]shard.Info, error
 			return nil, fmt.Errorf("%w after %d attempts (%d shards at %s)", ErrIncompleteHashRange, attempt, len(shards), f.Type)
 		}
 		s.log.Warn("shard listing at the initial position has an incomplete hash range; retrying", zap.Int("attempt", attempt))
-		if err := sleep(ctx, s.cfg.ListRetryDelay); err != nil {
+		if err := ctxutil.Sleep(ctx, s.cfg.ListRetryDelay); err != nil {
 			return nil, err
 		}
-	}
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
