@@ -1,6 +1,7 @@
 package retrieval
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -367,11 +368,21 @@ func (s *Subscriber) subscribeOnce(ctx context.Context, st *subState) (int, erro
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pos := s.position(st)
+	// The call itself is bounded by the no-event timeout too: it returns only
+	// with the first message, and a server that never sends one must not
+	// stall the shard until the lease ends.
+	unanswered := time.AfterFunc(s.cfg.NoEventTimeout, cancel)
 	stream, err := s.sub.Subscribe(sctx, &kinesis.SubscribeToShardInput{
 		ConsumerARN:      aws.String(s.cfg.ConsumerARN),
 		ShardId:          aws.String(s.cfg.Poll.Shard.ID),
 		StartingPosition: pos,
 	})
+	if !unanswered.Stop() && ctx.Err() == nil {
+		if err == nil {
+			_ = stream.Close()
+		}
+		return 0, fmt.Errorf("SubscribeToShard %s %s: no answer within %s: %w", s.cfg.Poll.Shard.ID, pos.Type, s.cfg.NoEventTimeout, errSubscriptionQuiet)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("SubscribeToShard %s %s: %w", s.cfg.Poll.Shard.ID, pos.Type, err)
 	}
@@ -478,16 +489,20 @@ func (s *Subscriber) checkShard(ctx context.Context, cause error) (shardState, [
 }
 
 // drain reads a closed shard's remaining records with GetRecords, from
-// after the last queued record (else from the start position), and queues
-// them, ending with the ShardEnd batch.
+// after the last queued record, else after the last queued continuation
+// (where the next subscription would start), else from the start position,
+// and queues them, ending with the ShardEnd batch.
 func (s *Subscriber) drain(ctx context.Context, st *subState, listing []shard.Info) error {
 	pc := s.cfg.Poll
 	var drop *seqnum.ESN
-	if st.lastRecSeq != "" {
-		// AT that record (a real sequence number on every Kinesis), then
-		// drop all of it: every sub-record of it was queued already.
-		pc.Start = seqnum.New(st.lastRecSeq, 0)
-		d := seqnum.New(st.lastRecSeq, math.MaxInt64)
+	// AT that position, then drop all of it: every sub-record of the last
+	// record was queued already. The last record's sequence number is a real
+	// one on every Kinesis; a continuation is used only when no record came
+	// (a LATEST start would otherwise skip what was written since the
+	// subscription started).
+	if after := cmp.Or(st.lastRecSeq, st.lastCont); after != "" {
+		pc.Start = seqnum.New(after, 0)
+		d := seqnum.New(after, math.MaxInt64)
 		drop = &d
 	}
 	s.log.Info("draining closed shard with GetRecords", zap.String("from", pc.Start.String()))

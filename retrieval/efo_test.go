@@ -396,12 +396,17 @@ func TestSubscriberShardEnd(t *testing.T) {
 func TestSubscriberDrainsClosedShard(t *testing.T) {
 	cases := []struct {
 		name     string
+		start    seqnum.ESN
 		events   []types.SubscribeToShardEventStream
 		wantIter string // GetShardIterator type and sequence
 		want     []string
 	}{
-		{"after records", []types.SubscribeToShardEventStream{ev("c2", "1", "2"), ev("c3")}, "AT_SEQUENCE_NUMBER 2", []string{"1", "2", "3", "4"}},
-		{"nothing received: from the start position", []types.SubscribeToShardEventStream{ev("c0")}, "TRIM_HORIZON ", []string{"2", "3", "4"}},
+		{"after records", seqnum.ESN{}, []types.SubscribeToShardEventStream{ev("c2", "1", "2"), ev("c3")}, "AT_SEQUENCE_NUMBER 2", []string{"1", "2", "3", "4"}},
+		{"nothing received: from the start position", seqnum.ESN{}, nil, "TRIM_HORIZON ", []string{"2", "3", "4"}},
+		// LATEST again would skip what was written since the subscription
+		// started: read from the continuation (AT it, itself dropped).
+		{"only empty events after LATEST: from the continuation", seqnum.Sentinel(seqnum.Latest), []types.SubscribeToShardEventStream{ev("2")}, "AT_SEQUENCE_NUMBER 2", []string{"3", "4"}},
+		{"only empty events after TRIM_HORIZON: from the continuation", seqnum.ESN{}, []types.SubscribeToShardEventStream{ev("2")}, "AT_SEQUENCE_NUMBER 2", []string{"3", "4"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -423,7 +428,7 @@ func TestSubscriberDrainsClosedShard(t *testing.T) {
 				}
 				return closedListing(n)
 			}}
-			s := startSub(t, sub, api, lister, SubscriberConfig{ShardEndCheckInterval: 20 * time.Millisecond})
+			s := startSub(t, sub, api, lister, SubscriberConfig{ShardEndCheckInterval: 20 * time.Millisecond, Poll: PollerConfig{Start: tc.start}})
 			got, last := drainSub(t, s, 1<<30)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("records %v, want %v", got, tc.want)
@@ -524,4 +529,49 @@ func TestSubscriberLifecycle(t *testing.T) {
 			t.Errorf("Next = %v, want context.Canceled", err)
 		}
 	})
+}
+
+// hangingSub never answers its first SubscribeToShard (until its context
+// ends), then delegates.
+type hangingSub struct {
+	next  SubscribeAPI
+	mu    sync.Mutex
+	calls int
+}
+
+func (h *hangingSub) Subscribe(ctx context.Context, in *kinesis.SubscribeToShardInput) (EventStream, error) {
+	h.mu.Lock()
+	h.calls++
+	first := h.calls == 1
+	h.mu.Unlock()
+	if first {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return h.next.Subscribe(ctx, in)
+}
+
+// A SubscribeToShard call that never answers is abandoned after the
+// no-event timeout (Java's 60 s rule), not waited for until the lease ends.
+func TestSubscriberUnansweredSubscribeRestarted(t *testing.T) {
+	inner := &fakeSub{script: func(int) ([]types.SubscribeToShardEventStream, error, bool, error) {
+		return []types.SubscribeToShardEventStream{ev("c1", "1")}, nil, true, nil
+	}}
+	s := NewSubscriber(&hangingSub{next: inner}, nil, &fakeLister{list: openListing}, SubscriberConfig{
+		ConsumerARN: "arn:consumer",
+		Poll:        PollerConfig{StreamName: "s", Shard: shard.Info{ID: testShard}, Start: seqnum.Sentinel(seqnum.TrimHorizon)},
+		Backoff:     time.Millisecond, ShardEndCheckInterval: time.Hour, NoEventTimeout: 20 * time.Millisecond,
+	}, zaptest.NewLogger(t))
+	s.Start(context.Background())
+	t.Cleanup(func() {
+		_ = s.Close()
+		inner.wg.Wait()
+	})
+	got, _ := drainSub(t, s, 1)
+	if !slices.Equal(got, []string{"1"}) {
+		t.Errorf("records %v", got)
+	}
+	if pos := inner.positions(); len(pos) == 0 || pos[0] != "TRIM_HORIZON" {
+		t.Errorf("retried subscriptions %v, want TRIM_HORIZON again", pos)
+	}
 }
