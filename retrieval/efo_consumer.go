@@ -93,6 +93,10 @@ func RegisterConsumer(ctx context.Context, api ConsumerAPI, cfg ConsumerConfig, 
 			}
 			registered = true
 			continue
+		case isNotFound(err):
+			// Registered a moment ago and not visible yet: poll as Java
+			// does after RegisterStreamConsumer.
+			return r.waitActive(ctx, streamARN)
 		case err != nil:
 			return "", err
 		}
@@ -189,6 +193,10 @@ func (r registrar) waitActive(ctx context.Context, streamARN string) (string, er
 			return "", err
 		}
 		c, err := r.describe(ctx, streamARN)
+		if isNotFound(err) {
+			last = "not found"
+			continue
+		}
 		if err != nil {
 			return "", err
 		}

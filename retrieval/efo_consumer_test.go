@@ -88,6 +88,17 @@ func TestRegisterConsumer(t *testing.T) {
 			wantCalls: []string{"summary", "describe", "register", "describe", "describe", "describe"},
 		},
 		{
+			name: "just registered, not yet visible (ResourceNotFound): polled like CREATING",
+			describe: func(n int) (*types.ConsumerDescription, error) {
+				if n < 2 {
+					return nil, notFound
+				}
+				return consumer(types.ConsumerStatusActive), nil
+			},
+			register:  func(int) error { return nil },
+			wantCalls: []string{"summary", "describe", "register", "describe", "describe"},
+		},
+		{
 			name: "LimitExceeded is retried",
 			describe: func(n int) (*types.ConsumerDescription, error) {
 				switch n {
