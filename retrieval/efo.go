@@ -300,9 +300,10 @@ func (s *Subscriber) run(ctx context.Context) error {
 		if errors.Is(err, errShardEndQueued) {
 			return nil
 		}
-		if err == nil && events > 0 {
+		if events > 0 {
 			st.failures = 0
-		} else {
+		}
+		if err != nil || events == 0 {
 			st.failures++
 		}
 		var state shardState

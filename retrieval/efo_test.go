@@ -575,3 +575,28 @@ func TestSubscriberUnansweredSubscribeRestarted(t *testing.T) {
 		t.Errorf("retried subscriptions %v, want TRIM_HORIZON again", pos)
 	}
 }
+
+// Subscriptions that deliver events before failing are not consecutive
+// failures: the back-off and the every-third-failure ListShards check start
+// over (a long-lived flow reset now and then must not end up 10 s behind).
+func TestSubscriberFailureCountResetByEvents(t *testing.T) {
+	errBroken := errors.New("connection reset")
+	sub := &fakeSub{script: func(n int) ([]types.SubscribeToShardEventStream, error, bool, error) {
+		seq := fmt.Sprint(n + 1)
+		if n < 4 {
+			return []types.SubscribeToShardEventStream{ev("c"+seq, seq)}, errBroken, false, nil
+		}
+		return []types.SubscribeToShardEventStream{ev("c"+seq, seq)}, nil, true, nil
+	}}
+	lister := &fakeLister{list: openListing}
+	s := startSub(t, sub, nil, lister, SubscriberConfig{})
+	got, _ := drainSub(t, s, 5)
+	if !slices.Equal(got, []string{"1", "2", "3", "4", "5"}) {
+		t.Errorf("records %v", got)
+	}
+	lister.mu.Lock()
+	defer lister.mu.Unlock()
+	if lister.calls != 0 {
+		t.Errorf("%d ListShards checks; want none (no two failures in a row)", lister.calls)
+	}
+}
