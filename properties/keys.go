@@ -18,6 +18,9 @@ type keySpec struct {
 	// polling marks the keys that switch retrievalMode DEFAULT to polling
 	// when set to a non-zero value.
 	polling bool
+	// inert is set on keys that are parsed and validated but not acted on
+	// (yet): loading them warns, so nobody relies on them silently.
+	inert bool
 }
 
 // Credentials keys after Java's case-insensitive prefix rewrite.
@@ -34,7 +37,7 @@ var knownKeys = map[string]keySpec{
 	// daemon / process
 	"executableName":      {set: str(func(c *Config) *string { return &c.ExecutableName })},
 	"processingLanguage":  {set: str(func(c *Config) *string { return &c.ProcessingLanguage })},
-	"maxActiveThreads":    {set: integer(math.MinInt32, maxInt32, func(c *Config) *int { return &c.MaxActiveThreads })},
+	"maxActiveThreads":    {set: integer(math.MinInt32, maxInt32, func(c *Config) *int { return &c.MaxActiveThreads }), inert: true},
 	"timeoutInSeconds":    {set: intPtr(1, maxInt32, func(c *Config) **int { return &c.TimeoutInSeconds })},
 	"shutdownGraceMillis": {set: millis(0, func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 
@@ -63,7 +66,7 @@ var knownKeys = map[string]keySpec{
 
 	// lease management
 	"failoverTimeMillis":                  {set: millis(1, func(c *Config) *time.Duration { return &c.FailoverTime })},
-	"leaseAssignmentIntervalMillis":       {set: millis(1, func(c *Config) *time.Duration { return &c.LeaseAssignmentInterval })},
+	"leaseAssignmentIntervalMillis":       {set: millis(1, func(c *Config) *time.Duration { return &c.LeaseAssignmentInterval }), inert: true},
 	"shardSyncIntervalMillis":             {set: millis(1, func(c *Config) *time.Duration { return &c.ShardSyncInterval })},
 	"cleanupLeasesUponShardCompletion":    {set: setCleanupLeases},
 	"ignoreUnexpectedChildShards":         {set: boolean(func(c *Config) *bool { return &c.IgnoreUnexpectedChildShards })},
@@ -73,46 +76,46 @@ var knownKeys = map[string]keySpec{
 	"initialLeaseTableReadCapacity":       {set: integer(1, maxInt32, func(c *Config) *int { return &c.InitialLeaseTableReadCapacity })},
 	"initialLeaseTableWriteCapacity":      {set: integer(1, maxInt32, func(c *Config) *int { return &c.InitialLeaseTableWriteCapacity })},
 	"leaseTableDeletionProtectionEnabled": {set: boolean(func(c *Config) *bool { return &c.LeaseTableDeletionProtection })},
-	"leaseTablePitrEnabled":               {set: boolean(func(c *Config) *bool { return &c.LeaseTablePitrEnabled })},
-	"leaseTableScanTotalSegments":         {set: intPtr(1, maxInt32, func(c *Config) **int { return &c.LeaseTableScanTotalSegments })},
+	"leaseTablePitrEnabled":               {set: boolean(func(c *Config) *bool { return &c.LeaseTablePitrEnabled }), inert: true},
+	"leaseTableScanTotalSegments":         {set: intPtr(1, maxInt32, func(c *Config) **int { return &c.LeaseTableScanTotalSegments }), inert: true},
 	"maxLeaseRenewalThreads":              {set: integer(1, maxInt32, func(c *Config) *int { return &c.MaxLeaseRenewalThreads })},
 	"listShardsBackoffTimeInMillis":       {set: millis(1, func(c *Config) *time.Duration { return &c.ListShardsBackoffTime })},
 	"maxListShardsRetryAttempts":          {set: integer(1, maxInt32, func(c *Config) *int { return &c.MaxListShardsRetryAttempts })},
 
 	// graceful hand-off
-	"gracefulLeaseHandoffTimeoutMillis": {set: millis(0, func(c *Config) *time.Duration { return &c.GracefulLeaseHandoffTimeout })},
-	"isGracefulLeaseHandoffEnabled":     {set: boolean(func(c *Config) *bool { return &c.GracefulLeaseHandoffEnabled })},
+	"gracefulLeaseHandoffTimeoutMillis": {set: millis(0, func(c *Config) *time.Duration { return &c.GracefulLeaseHandoffTimeout }), inert: true},
+	"isGracefulLeaseHandoffEnabled":     {set: boolean(func(c *Config) *bool { return &c.GracefulLeaseHandoffEnabled }), inert: true},
 
 	// worker-utilization-aware assignment
-	"inMemoryWorkerMetricsCaptureFrequencyMillis": {set: millis(1, func(c *Config) *time.Duration { return &c.InMemoryWorkerMetricsCaptureFrequency })},
-	"workerMetricsReporterFreqInMillis":           {set: millis(1, func(c *Config) *time.Duration { return &c.WorkerMetricsReporterFreq })},
-	"noOfPersistedMetricsPerWorkerMetrics":        {set: integer(1, maxInt32, func(c *Config) *int { return &c.NoOfPersistedMetricsPerWorkerMetrics })},
-	"disableWorkerMetrics":                        {set: boolean(func(c *Config) *bool { return &c.DisableWorkerMetrics })},
-	"maxThroughputPerHostKBps":                    {set: float(0, false, math.Inf(1), func(c *Config) *float64 { return &c.MaxThroughputPerHostKBps })},
-	"dampeningPercentage":                         {set: integer(1, 100, func(c *Config) *int { return &c.DampeningPercentage })},
-	"reBalanceThresholdPercentage":                {set: integer(1, 100, func(c *Config) *int { return &c.ReBalanceThresholdPercentage })},
-	"allowThroughputOvershoot":                    {set: boolean(func(c *Config) *bool { return &c.AllowThroughputOvershoot })},
-	"varianceBalancingFrequency":                  {set: integer(1, maxInt32, func(c *Config) *int { return &c.VarianceBalancingFrequency })},
-	"workerMetricsEMAAlpha":                       {set: float(0, false, 1, func(c *Config) *float64 { return &c.WorkerMetricsEMAAlpha })},
-	"staleWorkerMetricsEntryCleanupDuration":      {set: isoDuration(func(c *Config) *time.Duration { return &c.StaleWorkerMetricsEntryCleanupDuration })},
+	"inMemoryWorkerMetricsCaptureFrequencyMillis": {set: millis(1, func(c *Config) *time.Duration { return &c.InMemoryWorkerMetricsCaptureFrequency }), inert: true},
+	"workerMetricsReporterFreqInMillis":           {set: millis(1, func(c *Config) *time.Duration { return &c.WorkerMetricsReporterFreq }), inert: true},
+	"noOfPersistedMetricsPerWorkerMetrics":        {set: integer(1, maxInt32, func(c *Config) *int { return &c.NoOfPersistedMetricsPerWorkerMetrics }), inert: true},
+	"disableWorkerMetrics":                        {set: boolean(func(c *Config) *bool { return &c.DisableWorkerMetrics }), inert: true},
+	"maxThroughputPerHostKBps":                    {set: float(0, false, math.Inf(1), func(c *Config) *float64 { return &c.MaxThroughputPerHostKBps }), inert: true},
+	"dampeningPercentage":                         {set: integer(1, 100, func(c *Config) *int { return &c.DampeningPercentage }), inert: true},
+	"reBalanceThresholdPercentage":                {set: integer(1, 100, func(c *Config) *int { return &c.ReBalanceThresholdPercentage }), inert: true},
+	"allowThroughputOvershoot":                    {set: boolean(func(c *Config) *bool { return &c.AllowThroughputOvershoot }), inert: true},
+	"varianceBalancingFrequency":                  {set: integer(1, maxInt32, func(c *Config) *int { return &c.VarianceBalancingFrequency }), inert: true},
+	"workerMetricsEMAAlpha":                       {set: float(0, false, 1, func(c *Config) *float64 { return &c.WorkerMetricsEMAAlpha }), inert: true},
+	"staleWorkerMetricsEntryCleanupDuration":      {set: isoDuration(func(c *Config) *time.Duration { return &c.StaleWorkerMetricsEntryCleanupDuration }), inert: true},
 
 	// coordinator
 	"parentShardPollIntervalMillis":                    {set: millis(1, func(c *Config) *time.Duration { return &c.ParentShardPollInterval })},
 	"skipShardSyncAtWorkerInitializationIfLeasesExist": {set: boolean(func(c *Config) *bool { return &c.SkipShardSyncAtWorkerInitializationIfLeasesExist })},
 	"schedulerInitializationBackoffTimeMillis":         {set: millis(1, func(c *Config) *time.Duration { return &c.SchedulerInitializationBackoffTime })},
-	"clientVersionConfig":                              {set: enum(func(c *Config) *string { return &c.ClientVersionConfig }, ClientVersion3X, ClientVersionCompatible2X, ClientVersionCompatible2XPhase1)},
-	"migrateAllEntitiesToLeaseTable":                   {set: boolean(func(c *Config) *bool { return &c.MigrateAllEntitiesToLeaseTable })},
-	"tableMigrationCompleteBakeTimeSeconds":            {set: setBakeTime},
+	"clientVersionConfig":                              {set: enum(func(c *Config) *string { return &c.ClientVersionConfig }, ClientVersion3X, ClientVersionCompatible2X, ClientVersionCompatible2XPhase1), inert: true},
+	"migrateAllEntitiesToLeaseTable":                   {set: boolean(func(c *Config) *bool { return &c.MigrateAllEntitiesToLeaseTable }), inert: true},
+	"tableMigrationCompleteBakeTimeSeconds":            {set: setBakeTime, inert: true},
 	"shardPrioritization":                              {set: rejected("cannot be set from a properties file (Java fails at startup too)")},
 
 	// processing / lifecycle / metrics
 	"callProcessRecordsEvenForEmptyRecordList":  {set: boolean(func(c *Config) *bool { return &c.CallProcessRecordsEvenForEmptyRecordList })},
 	"taskBackoffTimeMillis":                     {set: millis(1, func(c *Config) *time.Duration { return &c.TaskBackoffTime })},
-	"logWarningForTaskAfterMillis":              {set: millisPtr(1, func(c *Config) **time.Duration { return &c.LogWarningForTaskAfter })},
-	"metricsBufferTimeMillis":                   {set: millis(1, func(c *Config) *time.Duration { return &c.MetricsBufferTime })},
-	"metricsMaxQueueSize":                       {set: integer(1, maxInt32, func(c *Config) *int { return &c.MetricsMaxQueueSize })},
-	"metricsLevel":                              {set: enum(func(c *Config) *string { return &c.MetricsLevel }, "NONE", "SUMMARY", "DETAILED")},
-	"metricsEnabledDimensions":                  {set: setDimensions},
+	"logWarningForTaskAfterMillis":              {set: millisPtr(1, func(c *Config) **time.Duration { return &c.LogWarningForTaskAfter }), inert: true},
+	"metricsBufferTimeMillis":                   {set: millis(1, func(c *Config) *time.Duration { return &c.MetricsBufferTime }), inert: true},
+	"metricsMaxQueueSize":                       {set: integer(1, maxInt32, func(c *Config) *int { return &c.MetricsMaxQueueSize }), inert: true},
+	"metricsLevel":                              {set: enum(func(c *Config) *string { return &c.MetricsLevel }, "NONE", "SUMMARY", "DETAILED"), inert: true},
+	"metricsEnabledDimensions":                  {set: setDimensions, inert: true},
 	"validateSequenceNumberBeforeCheckpointing": {set: noEffect("accepted but has no effect in KCL 2.x/3.x or multilangd")},
 
 	// retrieval
@@ -208,12 +211,12 @@ func init() {
 			}
 			return &c.CoordinatorStateTable
 		}
-		knownKeys[prefix+"TableName"] = keySpec{set: str(func(c *Config) *string { return &tc(c).TableName })}
-		knownKeys[prefix+"BillingMode"] = keySpec{set: enum(func(c *Config) *string { return &tc(c).BillingMode }, BillingPayPerRequest, BillingProvisioned)}
-		knownKeys[prefix+"ReadCapacity"] = keySpec{set: int64v(0, math.MaxInt64, func(c *Config) *int64 { return &tc(c).ReadCapacity })}
-		knownKeys[prefix+"WriteCapacity"] = keySpec{set: int64v(0, math.MaxInt64, func(c *Config) *int64 { return &tc(c).WriteCapacity })}
-		knownKeys[prefix+"PointInTimeRecoveryEnabled"] = keySpec{set: boolean(func(c *Config) *bool { return &tc(c).PointInTimeRecoveryEnabled })}
-		knownKeys[prefix+"DeletionProtectionEnabled"] = keySpec{set: boolean(func(c *Config) *bool { return &tc(c).DeletionProtectionEnabled })}
+		knownKeys[prefix+"TableName"] = keySpec{set: str(func(c *Config) *string { return &tc(c).TableName }), inert: prefix == "workerMetrics"}
+		knownKeys[prefix+"BillingMode"] = keySpec{set: enum(func(c *Config) *string { return &tc(c).BillingMode }, BillingPayPerRequest, BillingProvisioned), inert: true}
+		knownKeys[prefix+"ReadCapacity"] = keySpec{set: int64v(0, math.MaxInt64, func(c *Config) *int64 { return &tc(c).ReadCapacity }), inert: true}
+		knownKeys[prefix+"WriteCapacity"] = keySpec{set: int64v(0, math.MaxInt64, func(c *Config) *int64 { return &tc(c).WriteCapacity }), inert: true}
+		knownKeys[prefix+"PointInTimeRecoveryEnabled"] = keySpec{set: boolean(func(c *Config) *bool { return &tc(c).PointInTimeRecoveryEnabled }), inert: true}
+		knownKeys[prefix+"DeletionProtectionEnabled"] = keySpec{set: boolean(func(c *Config) *bool { return &tc(c).DeletionProtectionEnabled }), inert: true}
 		knownKeys[prefix+"Tags"] = keySpec{set: func(l *loader, e Entry) error {
 			tags, skipped := parseTags(e.Value)
 			for _, s := range skipped {
@@ -221,7 +224,7 @@ func init() {
 			}
 			tc(l.cfg).Tags = tags
 			return nil
-		}}
+		}, inert: true}
 	}
 }
 
@@ -432,7 +435,9 @@ func logLevel(f func(*Config) *string) setter {
 
 func setWorkerID(l *loader, e Entry) error {
 	if e.Value == "" {
-		l.warn(e, "empty worker id is kept as \"\" (as in Java 2.x/3.x); every worker using this file shares it — remove the key for a random id")
+		// Java 2.x/3.x keep "", so every worker using the file shares one id
+		// and they renew each other's leases; the daemon refuses that.
+		return fmt.Errorf("must not be empty (every worker using this file would share the id); remove the key for a random id")
 	}
 	l.cfg.WorkerID = e.Value
 	l.workerIDSet = true

@@ -266,6 +266,9 @@ func (l *loader) apply(entries []Entry) {
 			l.fail(w.e, err)
 			continue
 		}
+		if spec.inert {
+			l.warn(w.e, "accepted for compatibility but has no effect in multilangd yet (see docs/compatibility.md)")
+		}
 		l.set[w.canonical] = w.e
 		l.cfg.Lines[w.canonical] = w.e.Line
 		if spec.polling && isNonZero(w.e.Value) {

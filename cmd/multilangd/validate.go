@@ -21,7 +21,8 @@ func fanoutNote(cfg *properties.Config) string {
 		name = cfg.ApplicationName
 	}
 	return fmt.Sprintf("enhanced fan-out (SubscribeToShard): at start-up the daemon registers the stream consumer %q if it does not exist "+
-		"(needs kinesis:DescribeStreamConsumer, RegisterStreamConsumer, SubscribeToShard); set retrievalMode = POLLING to poll instead", name)
+		"(needs kinesis:DescribeStreamSummary, DescribeStreamConsumer, RegisterStreamConsumer, SubscribeToShard, and ListShards, GetShardIterator, GetRecords for shard ends); "+
+		"set retrievalMode = POLLING to poll instead", name)
 }
 
 func (c *cli) newValidateCmd() *cobra.Command {
