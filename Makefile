@@ -11,7 +11,7 @@ export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/multilangd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/multilangd
 
 # deps installs what the tests and the demo need and is missing: the pinned npm
 # packages (emulators, aws-kcl, aws-kinesis-agg) and a Java runtime for

@@ -162,13 +162,17 @@ func (e *env) putBench(n, aggSize int) (map[string]string, int) {
 }
 
 // maxRSS returns the process's peak resident set size in MiB (VmHWM).
-func maxRSS(pid int) float64 {
+func maxRSS(pid int) float64 { return procStatusMiB(pid, "VmHWM:") }
+
+// procStatusMiB reads one kB field of /proc/PID/status (VmHWM peak, VmRSS
+// current) in MiB; 0 when unreadable.
+func procStatusMiB(pid int, field string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, field) {
 			f := strings.Fields(line)
 			if len(f) >= 2 {
 				kb, _ := strconv.ParseFloat(f[1], 64)
@@ -177,4 +181,40 @@ func maxRSS(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// TestBenchStartup measures what users of the Java daemon feel most: the time
+// from starting the binary until every shard of a 4-shard stream has been
+// processed once by a child (lease table created, shard sync, leases taken,
+// children spawned, first batch checkpointed), and the daemon's resident
+// memory once idle. Opt-in like TestBench; prints one "STARTUP ..." line.
+func TestBenchStartup(t *testing.T) {
+	if os.Getenv("MULTILANGD_BENCH") == "" {
+		t.Skip("set MULTILANGD_BENCH=1 (make bench) to run the start-up benchmark")
+	}
+	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 4)
+	last, _ := e.putBench(40, 0)
+	e.logLevel = "warn"
+	props := e.props("app", map[string]string{"executableName": binAggChild, "failoverTimeMillis": "10000", "timeoutInSeconds": ""})
+	start := time.Now()
+	d := e.startDaemon("daemon", props, "", "AGGCHILD_MODE=normal")
+	waitFor(t, 2*time.Minute, "every shard processed once", func() bool {
+		ls := e.leases()
+		if len(ls) != len(last) {
+			return false
+		}
+		for _, l := range ls {
+			if seqnum.MustCompare(l.Checkpoint, seqnum.New(last[l.Key], 0)) < 0 {
+				return false
+			}
+		}
+		return true
+	}, d)
+	ready := time.Since(start)
+	time.Sleep(10 * time.Second) // idle: renewals and empty polls only
+	idle := procStatusMiB(d.cmd.Process.Pid, "VmRSS:")
+	peak := maxRSS(d.cmd.Process.Pid)
+	d.stop(40 * time.Second)
+	fmt.Printf("STARTUP 4 shards | first batch on every shard after=%.2fs | idle RSS MiB=%.0f | peak RSS MiB=%.0f\n",
+		ready.Seconds(), idle, peak)
 }
