@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -127,19 +126,7 @@ type Subscriber struct {
 	log    *zap.Logger
 	conv   *Poller // converts records: KPL de-aggregation within the hash range
 
-	dataCh  chan struct{}
-	spaceCh chan struct{}
-
-	mu      sync.Mutex
-	queue   []queued
-	bytes   int
-	loopEnd bool
-	loopErr error
-	ended   bool
-	started bool
-	closed  bool
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	batchQueue
 }
 
 // NewSubscriber returns a Subscriber for cfg.Poll.Shard. sub opens the
@@ -152,43 +139,19 @@ func NewSubscriber(sub SubscribeAPI, api KinesisAPI, lister ShardLister, cfg Sub
 	}
 	return &Subscriber{
 		sub: sub, api: api, lister: lister, cfg: cfg, log: log,
-		conv:    NewPoller(api, cfg.Poll, log),
-		dataCh:  make(chan struct{}, 1),
-		spaceCh: make(chan struct{}, 1),
+		conv: NewPoller(api, cfg.Poll, log),
+		// Events are not bounded by their count of Kinesis records.
+		batchQueue: newBatchQueue(cfg.MaxPendingEvents, cfg.MaxPendingBytes, math.MaxInt),
 	}
 }
 
 // Start launches the subscription goroutine; a no-op when already started
 // or closed.
-func (s *Subscriber) Start(ctx context.Context) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started || s.closed {
-		return
-	}
-	s.started = true
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		err := s.run(ctx)
-		s.mu.Lock()
-		s.loopEnd, s.loopErr = true, err
-		s.mu.Unlock()
-		signal(s.dataCh)
-	}()
-}
+func (s *Subscriber) Start(ctx context.Context) { s.start(ctx, s.run) }
 
 // Close ends the subscription and waits for the goroutine. Idempotent.
 func (s *Subscriber) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	cancel := s.cancel
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-	s.wg.Wait()
+	s.close()
 	return nil
 }
 
@@ -196,66 +159,7 @@ func (s *Subscriber) Close() error {
 // filtered to the shard's hash range, possibly none) with the same contract
 // as Poller.Next: the last batch of a closed shard has ShardEnd set, after it
 // Next returns ErrShardEnded.
-func (s *Subscriber) Next(ctx context.Context) (record.Batch, error) {
-	for {
-		s.mu.Lock()
-		switch {
-		case !s.started:
-			s.mu.Unlock()
-			return record.Batch{}, ErrNotStarted
-		case s.closed:
-			s.mu.Unlock()
-			return record.Batch{}, ErrClosed
-		case len(s.queue) > 0:
-			q := s.queue[0]
-			s.queue[0] = queued{}
-			s.queue = s.queue[1:]
-			s.bytes -= q.bytes
-			if q.batch.ShardEnd {
-				s.ended = true
-			}
-			s.mu.Unlock()
-			signal(s.spaceCh)
-			return q.batch, nil
-		case s.ended:
-			s.mu.Unlock()
-			return record.Batch{}, ErrShardEnded
-		case s.loopEnd:
-			err := s.loopErr
-			s.mu.Unlock()
-			if err == nil || errors.Is(err, context.Canceled) {
-				err = ErrClosed
-			}
-			return record.Batch{}, err
-		}
-		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return record.Batch{}, ctx.Err()
-		case <-s.dataCh:
-		}
-	}
-}
-
-// enqueue waits for room (back-pressure), then queues b.
-func (s *Subscriber) enqueue(ctx context.Context, b record.Batch, bytes int) error {
-	for {
-		s.mu.Lock()
-		if len(s.queue) < s.cfg.MaxPendingEvents && s.bytes < s.cfg.MaxPendingBytes {
-			s.queue = append(s.queue, queued{batch: b, bytes: bytes, records: len(b.Records)})
-			s.bytes += bytes
-			s.mu.Unlock()
-			signal(s.dataCh)
-			return nil
-		}
-		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.spaceCh:
-		}
-	}
-}
+func (s *Subscriber) Next(ctx context.Context) (record.Batch, error) { return s.next(ctx) }
 
 // subState is the subscription loop's position.
 type subState struct {
@@ -286,7 +190,7 @@ func (s *Subscriber) run(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrInvalidStart, err)
 	}
 	if start.IsShardEnd() {
-		return s.enqueue(ctx, record.Batch{ShardEnd: true}, 0)
+		return s.enqueue(ctx, record.Batch{ShardEnd: true}, 0, 0)
 	}
 	if start.Sequence == seqnum.AtTimestamp && s.cfg.Poll.InitialTimestamp.IsZero() {
 		return fmt.Errorf("%w: AT_TIMESTAMP checkpoint without an initial timestamp", ErrInvalidStart)
@@ -318,7 +222,7 @@ func (s *Subscriber) run(ctx context.Context) error {
 		switch state {
 		case shardGone:
 			s.log.Warn("shard or stream not found; treating as shard end with no children")
-			return s.enqueue(ctx, record.Batch{ShardEnd: true}, 0)
+			return s.enqueue(ctx, record.Batch{ShardEnd: true}, 0, 0)
 		case shardClosed:
 			return s.drain(ctx, &st, listing)
 		}
@@ -448,7 +352,7 @@ func (s *Subscriber) onEvent(ctx context.Context, st *subState, e *types.Subscri
 		}
 		s.log.Info("shard end reached", zap.Int("childShards", len(batch.ChildShards)))
 	}
-	if err := s.enqueue(ctx, batch, bytes); err != nil {
+	if err := s.enqueue(ctx, batch, bytes, len(batch.Records)); err != nil {
 		return false, err
 	}
 	if n := len(e.Records); n > 0 {
@@ -528,7 +432,7 @@ func (s *Subscriber) drain(ctx context.Context, st *subState, listing []shard.In
 		for i := range b.Records {
 			bytes += len(b.Records[i].Data)
 		}
-		if err := s.enqueue(ctx, b, bytes); err != nil {
+		if err := s.enqueue(ctx, b, bytes, len(b.Records)); err != nil {
 			return err
 		}
 		if b.ShardEnd {

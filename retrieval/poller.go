@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -120,26 +119,7 @@ type Poller struct {
 	log *zap.Logger
 	rng kpl.HashRange
 
-	dataCh  chan struct{} // signalled (cap 1) when a batch is queued or the loop ends
-	spaceCh chan struct{} // signalled (cap 1) when a batch is taken
-
-	mu      sync.Mutex
-	queue   []queued
-	bytes   int
-	records int
-	loopEnd bool  // the fetch loop has returned
-	loopErr error // why, when it was not a shard end
-	ended   bool  // the ShardEnd batch was returned by Next
-	started bool
-	closed  bool
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-}
-
-type queued struct {
-	batch   record.Batch
-	bytes   int
-	records int
+	batchQueue
 }
 
 // NewPoller returns a Poller for cfg.Shard. A *kinesis.Client satisfies api.
@@ -157,42 +137,17 @@ func NewPoller(api KinesisAPI, cfg PollerConfig, log *zap.Logger) *Poller {
 	}
 	return &Poller{
 		api: api, cfg: cfg, log: log, rng: rng,
-		dataCh:  make(chan struct{}, 1),
-		spaceCh: make(chan struct{}, 1),
+		batchQueue: newBatchQueue(cfg.MaxPendingBatches, cfg.MaxPendingBytes, cfg.MaxPendingRecords),
 	}
 }
 
 // Start launches the prefetch goroutine. It runs until the shard ends, ctx is
 // done or Close is called. Start is a no-op when already started or closed.
-func (p *Poller) Start(ctx context.Context) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.started || p.closed {
-		return
-	}
-	p.started = true
-	ctx, p.cancel = context.WithCancel(ctx)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		err := p.run(ctx)
-		p.mu.Lock()
-		p.loopEnd, p.loopErr = true, err
-		p.mu.Unlock()
-		signal(p.dataCh)
-	}()
-}
+func (p *Poller) Start(ctx context.Context) { p.start(ctx, p.run) }
 
 // Close stops the prefetch goroutine and waits for it. It is idempotent.
 func (p *Poller) Close() error {
-	p.mu.Lock()
-	p.closed = true
-	cancel := p.cancel
-	p.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-	p.wg.Wait()
+	p.close()
 	return nil
 }
 
@@ -202,82 +157,7 @@ func (p *Poller) Close() error {
 // the children Kinesis reported (none on kinesalite, or when the shard or
 // stream is gone); after it Next returns ErrShardEnded. Next blocks until a
 // batch is ready or ctx is done.
-func (p *Poller) Next(ctx context.Context) (record.Batch, error) {
-	for {
-		p.mu.Lock()
-		switch {
-		case !p.started:
-			p.mu.Unlock()
-			return record.Batch{}, ErrNotStarted
-		case p.closed:
-			p.mu.Unlock()
-			return record.Batch{}, ErrClosed
-		case len(p.queue) > 0:
-			q := p.queue[0]
-			p.queue[0] = queued{}
-			p.queue = p.queue[1:]
-			p.bytes -= q.bytes
-			p.records -= q.records
-			if q.batch.ShardEnd {
-				p.ended = true
-			}
-			p.mu.Unlock()
-			signal(p.spaceCh)
-			return q.batch, nil
-		case p.ended:
-			p.mu.Unlock()
-			return record.Batch{}, ErrShardEnded
-		case p.loopEnd:
-			err := p.loopErr
-			p.mu.Unlock()
-			if err == nil || errors.Is(err, context.Canceled) {
-				err = ErrClosed
-			}
-			return record.Batch{}, err
-		}
-		p.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return record.Batch{}, ctx.Err()
-		case <-p.dataCh:
-		}
-	}
-}
-
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-// push queues a batch for Next.
-func (p *Poller) push(b record.Batch, bytes, records int) {
-	p.mu.Lock()
-	p.queue = append(p.queue, queued{batch: b, bytes: bytes, records: records})
-	p.bytes += bytes
-	p.records += records
-	p.mu.Unlock()
-	signal(p.dataCh)
-}
-
-// waitSpace blocks while the prefetch queue is full. As in Java, a batch is
-// admitted when the queue is below every bound, so one batch may overshoot.
-func (p *Poller) waitSpace(ctx context.Context) error {
-	for {
-		p.mu.Lock()
-		full := len(p.queue) >= p.cfg.MaxPendingBatches || p.bytes >= p.cfg.MaxPendingBytes || p.records >= p.cfg.MaxPendingRecords
-		p.mu.Unlock()
-		if !full {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.spaceCh:
-		}
-	}
-}
+func (p *Poller) Next(ctx context.Context) (record.Batch, error) { return p.next(ctx) }
 
 // fetchState is the prefetch loop's position and pacing state.
 type fetchState struct {

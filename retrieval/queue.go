@@ -1,0 +1,173 @@
+package retrieval
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/multilangd/multilangd/record"
+)
+
+// batchQueue is the bounded queue of batches between a reader goroutine
+// (the Poller's fetch loop, the Subscriber's subscription loop) and Next,
+// with that goroutine's lifecycle: start once, close cancels it and waits.
+// Poller and Subscriber embed it.
+type batchQueue struct {
+	// Bounds: waitSpace blocks while the queue holds at least maxBatches
+	// batches, maxBytes bytes or maxRecords Kinesis records.
+	maxBatches, maxBytes, maxRecords int
+
+	dataCh  chan struct{} // signalled (cap 1) when a batch is queued or the loop ends
+	spaceCh chan struct{} // signalled (cap 1) when a batch is taken
+
+	mu      sync.Mutex
+	queue   []queued
+	bytes   int
+	records int
+	loopEnd bool  // the reader goroutine has returned
+	loopErr error // why, when it was not a shard end
+	ended   bool  // the ShardEnd batch was returned by next
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+type queued struct {
+	batch   record.Batch
+	bytes   int
+	records int
+}
+
+func newBatchQueue(maxBatches, maxBytes, maxRecords int) batchQueue {
+	return batchQueue{
+		maxBatches: maxBatches, maxBytes: maxBytes, maxRecords: maxRecords,
+		dataCh:  make(chan struct{}, 1),
+		spaceCh: make(chan struct{}, 1),
+	}
+}
+
+// start runs run in a goroutine with a context that close cancels; its
+// result ends the queue for next. A no-op when already started or closed.
+func (q *batchQueue) start(ctx context.Context, run func(context.Context) error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.started || q.closed {
+		return
+	}
+	q.started = true
+	ctx, q.cancel = context.WithCancel(ctx)
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		err := run(ctx)
+		q.mu.Lock()
+		q.loopEnd, q.loopErr = true, err
+		q.mu.Unlock()
+		signal(q.dataCh)
+	}()
+}
+
+// close cancels the goroutine and waits for it. Idempotent.
+func (q *batchQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	cancel := q.cancel
+	q.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	q.wg.Wait()
+}
+
+// next returns the oldest queued batch, blocking until there is one, the
+// goroutine has ended or ctx is done. Errors: ErrNotStarted, ErrClosed (also
+// when the goroutine returned nil or was cancelled), ErrShardEnded after
+// the ShardEnd batch, the goroutine's error or ctx's.
+func (q *batchQueue) next(ctx context.Context) (record.Batch, error) {
+	for {
+		q.mu.Lock()
+		switch {
+		case !q.started:
+			q.mu.Unlock()
+			return record.Batch{}, ErrNotStarted
+		case q.closed:
+			q.mu.Unlock()
+			return record.Batch{}, ErrClosed
+		case len(q.queue) > 0:
+			e := q.queue[0]
+			q.queue[0] = queued{}
+			q.queue = q.queue[1:]
+			q.bytes -= e.bytes
+			q.records -= e.records
+			if e.batch.ShardEnd {
+				q.ended = true
+			}
+			q.mu.Unlock()
+			signal(q.spaceCh)
+			return e.batch, nil
+		case q.ended:
+			q.mu.Unlock()
+			return record.Batch{}, ErrShardEnded
+		case q.loopEnd:
+			err := q.loopErr
+			q.mu.Unlock()
+			if err == nil || errors.Is(err, context.Canceled) {
+				err = ErrClosed
+			}
+			return record.Batch{}, err
+		}
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return record.Batch{}, ctx.Err()
+		case <-q.dataCh:
+		}
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// push queues a batch for next without checking the bounds.
+func (q *batchQueue) push(b record.Batch, bytes, records int) {
+	q.mu.Lock()
+	q.queue = append(q.queue, queued{batch: b, bytes: bytes, records: records})
+	q.bytes += bytes
+	q.records += records
+	q.mu.Unlock()
+	signal(q.dataCh)
+}
+
+// waitSpace blocks while the queue is full. As in Java, a batch is admitted
+// when the queue is below every bound, so one batch may overshoot.
+func (q *batchQueue) waitSpace(ctx context.Context) error {
+	for {
+		q.mu.Lock()
+		full := len(q.queue) >= q.maxBatches || q.bytes >= q.maxBytes || q.records >= q.maxRecords
+		q.mu.Unlock()
+		if !full {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-q.spaceCh:
+		}
+	}
+}
+
+// enqueue waits for room (back-pressure), then queues b. There is one
+// producer (the goroutine), so the room found cannot shrink before b is
+// queued.
+func (q *batchQueue) enqueue(ctx context.Context, b record.Batch, bytes, records int) error {
+	if err := q.waitSpace(ctx); err != nil {
+		return err
+	}
+	q.push(b, bytes, records)
+	return nil
+}
