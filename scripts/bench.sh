@@ -39,7 +39,7 @@ grep -q '^BENCH' "$LOG" || { echo "bench: no results (see the go test output abo
   echo
   grep '^STARTUP' "$LOG" | sed -e 's/^STARTUP //' | awk -F' [|] ' '{
     for (i = 2; i <= NF; i++) { split($i, kv, "="); v[i] = kv[2] }
-    printf "%s: every shard had its first batch processed %s s after the binary started (lease table\ncreated, shard sync, leases taken, children spawned, first checkpoint); resident memory\nonce idle %s MiB (peak %s MiB).\n", $1, v[2], v[3], v[4]
+    printf "%s: every shard had its first batch processed %s after the binary started (lease table\ncreated, shard sync, leases taken, children spawned, first checkpoint); resident memory\nonce idle %s MiB (peak %s MiB).\n", $1, v[2], v[3], v[4]
   }'
   echo
   echo "## Throughput"
