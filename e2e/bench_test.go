@@ -54,18 +54,7 @@ func TestBench(t *testing.T) {
 			e.logLevel = "warn"
 			d := e.startDaemon("daemon", e.props("app", extra), "", "AGGCHILD_MODE=normal")
 			start := time.Now()
-			waitFor(t, 10*time.Minute, "every shard checkpointed at its last record", func() bool {
-				ls := e.leases()
-				if len(ls) != len(last) {
-					return false
-				}
-				for _, l := range ls {
-					if seqnum.MustCompare(l.Checkpoint, seqnum.New(last[l.Key], 0)) < 0 {
-						return false
-					}
-				}
-				return true
-			}, d)
+			waitFor(t, 10*time.Minute, "every shard checkpointed at its last record", func() bool { return e.checkpointedAt(last) }, d)
 			el := time.Since(start)
 			rss := maxRSS(d.cmd.Process.Pid)
 			d.stop(40 * time.Second)
@@ -198,18 +187,7 @@ func TestBenchStartup(t *testing.T) {
 	props := e.props("app", map[string]string{"executableName": binAggChild, "failoverTimeMillis": "10000", "timeoutInSeconds": ""})
 	start := time.Now()
 	d := e.startDaemon("daemon", props, "", "AGGCHILD_MODE=normal")
-	waitFor(t, 2*time.Minute, "every shard processed once", func() bool {
-		ls := e.leases()
-		if len(ls) != len(last) {
-			return false
-		}
-		for _, l := range ls {
-			if seqnum.MustCompare(l.Checkpoint, seqnum.New(last[l.Key], 0)) < 0 {
-				return false
-			}
-		}
-		return true
-	}, d)
+	waitFor(t, 2*time.Minute, "every shard processed once", func() bool { return e.checkpointedAt(last) }, d)
 	ready := time.Since(start)
 	time.Sleep(10 * time.Second) // idle: renewals and empty polls only
 	idle := procStatusMiB(d.cmd.Process.Pid, "VmRSS:")

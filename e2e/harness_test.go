@@ -458,3 +458,41 @@ func fmtLeases(ls []lease.Lease) string {
 	}
 	return b.String()
 }
+
+// waitDeliveredOnce waits until every id was delivered, then checks that none
+// is missing, none was delivered twice, per-shard order holds and the records
+// came from the given number of shards. It returns the deliveries.
+func waitDeliveredOnce(t *testing.T, d *daemon, out string, ids []string, shards int, limit time.Duration) []delivered {
+	t.Helper()
+	var got []delivered
+	waitFor(t, limit, fmt.Sprintf("all %d records", len(ids)), func() bool {
+		got = readOutput(t, out)
+		return countDistinct(got) == len(ids)
+	}, d)
+	if m := missing(ids, got); len(m) > 0 {
+		t.Fatalf("%d records missing, e.g. %v", len(m), m[:min(5, len(m))])
+	}
+	if len(got) != len(ids) {
+		t.Errorf("%d deliveries for %d records (duplicates without any failure)", len(got), len(ids))
+	}
+	checkOrdered(t, got)
+	if n := len(byShard(got)); n != shards {
+		t.Fatalf("records came from %d shards, want %d", n, shards)
+	}
+	return got
+}
+
+// checkpointedAt reports whether every lease is checkpointed at or past its
+// shard's last sequence number in last (lease key -> sequence number).
+func (e *env) checkpointedAt(last map[string]string) bool {
+	ls := e.leases()
+	if len(ls) != len(last) {
+		return false
+	}
+	for _, l := range ls {
+		if seqnum.MustCompare(l.Checkpoint, seqnum.New(last[l.Key], 0)) < 0 {
+			return false
+		}
+	}
+	return true
+}
