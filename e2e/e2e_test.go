@@ -48,20 +48,7 @@ func TestFourShardsAllRecordsDelivered(t *testing.T) {
 
 	// The sample checkpoints at the end of every batch: each lease ends at
 	// its shard's last record.
-	waitFor(t, 30*time.Second, "checkpoints at each shard's last record", func() bool {
-		for _, l := range e.leases() {
-			list := shards[l.Key]
-			if len(list) == 0 {
-				return false
-			}
-			last := list[len(list)-1]
-			if l.Checkpoint.Sequence != last.SequenceNumber ||
-				(l.Checkpoint.SubSequence != last.SubSequenceNumber && l.Checkpoint.SubSequence != 0) {
-				return false
-			}
-		}
-		return true
-	}, d)
+	waitFor(t, 30*time.Second, "checkpoints at each shard's last record", func() bool { return e.checkpointedAtLastDelivered(shards) }, d)
 
 	// The operator's view.
 	cmd := exec.Command(binDaemon, "leases", "-p", filepath.Join(e.dir, "app.properties"))

@@ -33,24 +33,7 @@ func TestEnhancedFanOutTwoShards(t *testing.T) {
 
 	got := waitDeliveredOnce(t, d, out, ids, 2, 60*time.Second)
 	shards := byShard(got)
-	waitFor(t, 30*time.Second, "checkpoints at each shard's last record", func() bool {
-		ls := e.leases()
-		if len(ls) != 2 {
-			return false
-		}
-		for _, l := range ls {
-			list := shards[l.Key]
-			if len(list) == 0 {
-				return false
-			}
-			last := list[len(list)-1]
-			if l.Checkpoint.Sequence != last.SequenceNumber ||
-				(l.Checkpoint.SubSequence != last.SubSequenceNumber && l.Checkpoint.SubSequence != 0) {
-				return false
-			}
-		}
-		return true
-	}, d)
+	waitFor(t, 30*time.Second, "checkpoints at each shard's last record", func() bool { return e.checkpointedAtLastDelivered(shards) }, d)
 
 	// The consumer was registered under the application name, and records
 	// came through SubscribeToShard, not GetRecords.

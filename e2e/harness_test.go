@@ -496,3 +496,25 @@ func (e *env) checkpointedAt(last map[string]string) bool {
 	}
 	return true
 }
+
+// checkpointedAtLastDelivered reports whether there is one lease per shard in
+// shards and each is checkpointed at its shard's last delivered record
+// (sub-sequence 0 also counts: aws-kcl cannot send one).
+func (e *env) checkpointedAtLastDelivered(shards map[string][]delivered) bool {
+	ls := e.leases()
+	if len(ls) != len(shards) {
+		return false
+	}
+	for _, l := range ls {
+		list := shards[l.Key]
+		if len(list) == 0 {
+			return false
+		}
+		last := list[len(list)-1]
+		if l.Checkpoint.Sequence != last.SequenceNumber ||
+			(l.Checkpoint.SubSequence != last.SubSequenceNumber && l.Checkpoint.SubSequence != 0) {
+			return false
+		}
+	}
+	return true
+}
