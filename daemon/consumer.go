@@ -17,7 +17,7 @@ import (
 	"github.com/multilangd/multilangd/seqnum"
 )
 
-// State is a shard consumer's state (spec leases.md §3.11).
+// State is a shard consumer's state (Java ConsumerStates.ShardConsumerState).
 type State int32
 
 // Consumer states.
@@ -222,7 +222,8 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 	if l.IsShardEnd() {
 		return false, outcomeShardEnd, c.shardEndWithoutChild(*l)
 	}
-	// The checkpointer starts from the checkpoint just read (spec §3.11), not
+	// The checkpointer starts from the checkpoint just read (as Java
+	// InitializeTask.call), not
 	// from the lease as it was when taken: a retry after a child failure must
 	// neither re-deliver nor let the child move the checkpoint back below what
 	// an earlier child of this consumer already checkpointed.
@@ -281,7 +282,7 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 		}
 		if c.runCtx.Err() != nil {
 			// Lost or stopping while the batch arrived: no processRecords after
-			// that (protocol §1.5); the next owner reads it from the checkpoint.
+			// that (docs/protocol.md §5); the next owner reads it from the checkpoint.
 			return progressed, c.endSession(hardCtx, child, cp), nil
 		}
 		recs := retrieval.DropUpTo(b.Records, cp.LastCheckpoint())
@@ -341,7 +342,8 @@ func (c *consumer) shardEnd(hardCtx context.Context, child Child, cp Checkpointe
 		return fmt.Errorf("creating child leases: %w", err)
 	}
 	if err := c.runCtx.Err(); err != nil {
-		// Lease loss (or a stop) takes precedence over the shard end (§3.11).
+		// Lease loss (or a stop) takes precedence over the shard end (Java
+		// ShutdownReason.canTransitionTo: LEASE_LOST outranks SHARD_END).
 		return fmt.Errorf("before shardEnded: %w", err)
 	}
 	cp.SetShardEnd()

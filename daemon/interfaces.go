@@ -1,8 +1,8 @@
 // Package daemon owns the scheduler and the per-shard consumer state machine
 // that tie the lease coordinator, shard sync, record retrieval and the child
-// record processor together (spec leases.md §3.11, protocol §1.5), plus the
-// graceful stop and the per-shard failure isolation (architecture decisions 3
-// and 5). It talks to its neighbours only through the small consumer-side
+// record processor together (Java ShardConsumer and ConsumerStates;
+// docs/protocol.md §5), plus the graceful stop and the per-shard failure
+// isolation (docs/architecture.md, Decisions 3 and 5). It talks to its neighbours only through the small consumer-side
 // interfaces declared in this file; package daemon/assemble wires the real
 // implementations in.
 package daemon
@@ -69,7 +69,8 @@ type LeaseReader interface {
 	GetLease(ctx context.Context, key string) (*lease.Lease, error)
 }
 
-// ShardSyncer creates leases for shards (spec leases.md §3.8/§3.9).
+// ShardSyncer creates leases for shards (Java HierarchicalShardSyncer) and
+// gates children on their parents (Java BlockOnParentShardTask).
 type ShardSyncer interface {
 	// Sync runs one full shard sync.
 	Sync(ctx context.Context) error

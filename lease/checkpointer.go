@@ -12,7 +12,8 @@ import (
 
 // Checkpointer validates and writes checkpoints for one held lease (one
 // concurrency token), with the Java RecordProcessorCheckpointer semantics
-// (spec leases §5.3, protocol §1.6). It implements subprocess.Checkpointer.
+// (ShardRecordProcessorCheckpointer.checkpoint; docs/protocol.md §6). It
+// implements subprocess.Checkpointer.
 type Checkpointer struct {
 	c     *Coordinator
 	key   string

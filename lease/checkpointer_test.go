@@ -34,8 +34,8 @@ func holdOne(t *testing.T, st Store, ds *DynamoStore, start seqnum.ESN) (*Coordi
 func sp(v string) *string { return &v }
 func ip(v int64) *int64   { return &v }
 
-// TestIntegrationCheckpointer covers the §5.3 validation and the stored
-// values (spec §9 item 5 for the write path).
+// TestIntegrationCheckpointer covers the validation of Java
+// ShardRecordProcessorCheckpointer.checkpoint and the stored values (W4).
 func TestIntegrationCheckpointer(t *testing.T) {
 	type call struct {
 		seq       *string
@@ -149,7 +149,7 @@ func TestIntegrationCheckpointErrors(t *testing.T) {
 	})
 }
 
-// TestIntegrationCheckpointItemFormat (spec §9 item 5): after a Go checkpoint
+// TestIntegrationCheckpointItemFormat: after a Go checkpoint
 // on a Java 3.5-written lease the item keeps Java's names and types,
 // ownerSwitchesSinceCheckpoint = 0, pending* removed, leaseCounter + 1, and
 // unknown attributes preserved.
@@ -253,7 +253,8 @@ func TestIntegrationCreateTable(t *testing.T) {
 	})
 }
 
-// TestIntegrationIsLeader (spec §9 item 24 end to end): the leader is the
+// TestIntegrationIsLeader (Java DeterministicShuffleShardSyncLeaderDecider
+// end to end): the leader is the
 // first of the Java shuffle of the lease owners; with no owners everyone is
 // leader.
 func TestIntegrationIsLeader(t *testing.T) {

@@ -3,7 +3,8 @@ package lease
 import "time"
 
 // Clock supplies the local monotonic time used for every expiry decision
-// (spec §3.2: expiry is a local observation, never wall clock). time.Now
+// (expiry is a local observation, never wall clock; docs/architecture.md
+// "The lease table"). time.Now
 // carries a monotonic reading, so Sub on its values is monotonic.
 type Clock interface {
 	Now() time.Time
@@ -13,7 +14,8 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-// observation is this worker's view of one lease's counter (spec §3.2).
+// observation is this worker's view of one lease's counter (Java
+// Lease.lastCounterIncrementNanos).
 type observation struct {
 	counter int64
 	// at is the local time the current counter value was first seen; zero

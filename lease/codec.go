@@ -12,7 +12,7 @@ import (
 	"github.com/multilangd/multilangd/seqnum"
 )
 
-// Attribute names exactly as the Java KCL writes them (spec leases.md §1.2).
+// Attribute names exactly as the Java KCL writes them (DynamoDBLeaseSerializer).
 const (
 	AttrLeaseKey                     = "leaseKey"
 	AttrLeaseOwner                   = "leaseOwner"
@@ -134,7 +134,8 @@ func validateHashRange(start, end string) error {
 	return nil
 }
 
-// UnmarshalItem decodes a lease item following the reader rules of spec §1.6.
+// UnmarshalItem decodes a lease item following the reader rules in
+// docs/architecture.md "The lease table".
 // It returns an error wrapping ErrNotLease for 3.5 non-lease items and
 // ErrMalformed for lease items it cannot decode; callers skip both.
 func UnmarshalItem(item map[string]types.AttributeValue) (Lease, error) {

@@ -26,8 +26,9 @@ const (
 	hkX  = "340282366920938463463374607431768211455"
 )
 
-// Java-written item shapes (spec §1.2, §1.4, §1.5) and what they decode to.
-// Covers spec §9 items 1/4 (read side) and 13.
+// Java-written item shapes (DynamoDBLeaseSerializer,
+// DynamoDBMultiStreamLeaseSerializer, 3.5 non-lease items) and what they
+// decode to.
 func goldenItems() []struct {
 	name string
 	item map[string]types.AttributeValue
@@ -150,7 +151,7 @@ func TestUnmarshalJavaItems(t *testing.T) {
 }
 
 // TestMarshalJavaNamesAndTypes: items multilangd creates have exactly Java's
-// attribute names and DynamoDB types (spec §1.2, §9 item 5).
+// attribute names and DynamoDB types (DynamoDBLeaseSerializer.toDynamoRecord).
 func TestMarshalJavaNamesAndTypes(t *testing.T) {
 	l := Lease{Key: "shardId-000000000007", Counter: 0, Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon),
 		ParentShardIDs: []string{"shardId-000000000002", "shardId-000000000001"}, StartingHashKey: hk0, EndingHashKey: hkM}

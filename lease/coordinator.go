@@ -19,7 +19,8 @@ import (
 )
 
 // CoordinatorConfig configures a Coordinator. Zero durations and counts take
-// the Java KCL defaults derived from FailoverTime (spec §3.1).
+// the Java KCL defaults derived from FailoverTime (Java LeaseManagementConfig,
+// DynamoDBLeaseCoordinator).
 type CoordinatorConfig struct {
 	// WorkerID is this worker's leaseOwner value (required).
 	WorkerID string
@@ -129,7 +130,8 @@ type heldLease struct {
 	// expiry never comes after what other workers observe.
 	lastRenew time.Time
 	// expiry drops the lease at lastRenew + failover even when the renewer
-	// is stuck in a slow or hung request (spec §3.2 local expiry).
+	// is stuck in a slow or hung request (local expiry, docs/architecture.md
+	// "The lease table").
 	expiry *time.Timer
 	// renewing is set while a renewal of this lease is in flight.
 	renewing atomic.Bool
@@ -217,7 +219,8 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	return nil
 }
 
-// startup re-acquires leases whose leaseOwner is this worker (spec §3.3):
+// startup re-acquires leases whose leaseOwner is this worker (Java
+// DynamoDBLeaseRenewer.initialize):
 // each is renewed once even if it looks expired.
 func (c *Coordinator) startup(ctx context.Context) {
 	if cs, err := c.store.CoordinatorState(ctx); err == nil {
@@ -504,7 +507,8 @@ func (c *Coordinator) java3xLeaderLive(cs CoordinatorState, now time.Time) bool 
 	return now.Sub(c.leaderSeen) <= d
 }
 
-// takeOnce is one run of the KCL 2.x lease taker (spec §3.4).
+// takeOnce is one run of the KCL 2.x lease taker (Java
+// DynamoDBLeaseTaker.takeLeases).
 func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 	if c.stopTaking.Load() {
 		return TakeResult{Skipped: "stopped"}, nil
@@ -639,7 +643,7 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 
 // IsLeader reports whether this worker is the KCL 2.x shard-sync leader: the
 // first of ShuffleLeaders(all lease owners), or every worker when no lease is
-// owned (spec §3.7). The answer is reused for LeaderFirstRefresh, then
+// owned (Java DeterministicShuffleShardSyncLeaderDecider.isLeader). The answer is reused for LeaderFirstRefresh, then
 // LeaderRefresh.
 func (c *Coordinator) IsLeader(ctx context.Context) bool {
 	c.leaderMu.Lock()

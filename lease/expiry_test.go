@@ -22,7 +22,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// TestIntegrationLocalExpiry (spec §3.2, last paragraph): a held lease not
+// TestIntegrationLocalExpiry (Java DynamoDBLeaseRenewer.getCopyOfHeldLease): a
+// held lease not
 // renewed within failover (by the injectable monotonic clock) is dropped and
 // reported lost even though DynamoDB still names this worker; a checkpoint
 // on it fails with ShutdownException.

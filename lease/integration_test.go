@@ -33,7 +33,7 @@ func newCoord(t *testing.T, st Store, id string, mod func(*CoordinatorConfig)) *
 
 // TestIntegrationConvergenceAndFailover: 3 coordinators on 12 leases converge
 // to 4/4/4; when one stops (no release) the others take its leases within
-// about failover + 2 taker periods (spec §9 items 9 and 10).
+// about failover + 2 taker periods.
 func TestIntegrationConvergenceAndFailover(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		st := newTable(t, b)
@@ -74,8 +74,8 @@ func TestIntegrationConvergenceAndFailover(t *testing.T) {
 	})
 }
 
-// TestIntegrationFencing (spec §9 item 7): after another worker takes a lease
-// (Java W3), the stale holder's checkpoint and renew both fail, its context
+// TestIntegrationFencing: after another worker takes a lease
+// (W3, Java DynamoDBLeaseRefresher.takeLease), the stale holder's checkpoint and renew both fail, its context
 // is cancelled with ErrLeaseLost and no write of it lands afterwards.
 func TestIntegrationFencing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
@@ -189,7 +189,7 @@ func itemString(m map[string]types.AttributeValue) map[string]string {
 	return out
 }
 
-// TestIntegrationRestartSameWorkerID (spec §9 item 12): a coordinator
+// TestIntegrationRestartSameWorkerID (Java DynamoDBLeaseRenewer.initialize): a coordinator
 // restarted with the same worker id re-acquires its leases at start-up
 // without waiting for expiry; a lease taken meanwhile is not re-acquired.
 func TestIntegrationRestartSameWorkerID(t *testing.T) {
@@ -252,8 +252,8 @@ func TestIntegrationRelease(t *testing.T) {
 	})
 }
 
-// TestIntegrationPriorityAndSteal (spec §9 item 11 and the steal bound of
-// item 10): the first worker on never-owned leases takes all of them in one
+// TestIntegrationPriorityAndSteal (Java DynamoDBLeaseTaker.computeLeasesToTake
+// and chooseLeasesToSteal): the first worker on never-owned leases takes all of them in one
 // run; a second worker then steals at most maxLeasesToStealAtOneTime per run,
 // only from the most-loaded worker, until 6/6.
 func TestIntegrationPriorityAndSteal(t *testing.T) {
@@ -375,7 +375,7 @@ func (f *faultStore) UpdateCheckpoint(ctx context.Context, l Lease, cp seqnum.ES
 	return err
 }
 
-// TestIntegrationSpuriousRenew (spec §9 item 8): a renew whose response is
+// TestIntegrationSpuriousRenew (Java DynamoDBLeaseRenewer.renewLease): a renew whose response is
 // lost leaves the table one ahead; the next renew's CCF is followed by a
 // read that shows counter N+1 and owner = me, so the lease is kept.
 func TestIntegrationSpuriousRenew(t *testing.T) {
@@ -411,7 +411,7 @@ func TestIntegrationSpuriousRenew(t *testing.T) {
 	})
 }
 
-// TestIntegrationExpiryTiming (spec §9 item 9): a lease whose owner keeps
+// TestIntegrationExpiryTiming: a lease whose owner keeps
 // renewing is never taken; once renewals stop it is taken no earlier than
 // failover after the final counter was first observed.
 func TestIntegrationExpiryTiming(t *testing.T) {

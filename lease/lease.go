@@ -11,7 +11,7 @@ import (
 )
 
 // Lease is one lease item as read from or written to the lease table
-// (spec leases.md §1.2). Attributes multilangd does not model are preserved by
+// (Java Lease, as DynamoDBLeaseSerializer writes it). Attributes multilangd does not model are preserved by
 // using partial updates only.
 type Lease struct {
 	Key   string // leaseKey: shard id, or account:stream:epoch:shardId (multi-stream)

@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-// TestShuffleLeadersJavaVectors covers spec §9 item 24 (deterministic 2.x leader).
+// TestShuffleLeadersJavaVectors covers Java
+// DeterministicShuffleShardSyncLeaderDecider.electLeaders (deterministic 2.x leader).
 func TestShuffleLeadersJavaVectors(t *testing.T) {
 	tests := []struct {
 		name string

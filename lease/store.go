@@ -45,7 +45,8 @@ type Store interface {
 }
 
 // DynamoStore is the DynamoDB implementation of the lease table: every read
-// and conditional write of spec §2 (W1–W6) plus release. Throttling and
+// and conditional write of Java DynamoDBLeaseRefresher (W1–W6, see
+// docs/architecture.md "The lease table") plus release. Throttling and
 // transient errors are retried with exponential back-off and jitter.
 type DynamoStore struct {
 	client     *dynamodb.Client
@@ -427,7 +428,8 @@ func (s *DynamoStore) DeleteLease(ctx context.Context, key string) error {
 	})
 }
 
-// KCL 3.x coordinator-state keys and client versions (spec §1.5).
+// KCL 3.x coordinator-state keys (Java LeaderLock.LEADER_HASH_KEY,
+// MigrationState.MIGRATION_HASH_KEY) and client versions (Java ClientVersion).
 const (
 	LeaderKey           = "Leader"
 	MigrationKey        = "Migration3.0"

@@ -12,7 +12,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// TableOptions configure lease-table creation (spec §1.1).
+// TableOptions configure lease-table creation (Java
+// DynamoDBLeaseRefresher.createLeaseTableIfNotExists).
 type TableOptions struct {
 	// Provisioned selects PROVISIONED billing; default PAY_PER_REQUEST.
 	Provisioned                 bool

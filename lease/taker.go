@@ -7,7 +7,7 @@ import (
 )
 
 // TakeResult describes one taker run; the fields carry the Java
-// TakeLeases metric names (spec §3.4).
+// TakeLeases metric names (DynamoDBLeaseTaker.takeLeases).
 type TakeResult struct {
 	TotalLeases  int  // TotalLeases (includes SHARD_END leases)
 	NumWorkers   int  // NumWorkers
@@ -36,7 +36,8 @@ type takeParams struct {
 	held             map[string]bool // leases this worker already holds: never re-taken
 }
 
-// planTake is the pure part of the KCL 2.x lease taker (spec §3.4 steps 2–9).
+// planTake is the pure part of the KCL 2.x lease taker (Java
+// DynamoDBLeaseTaker.computeLeaseCounts, computeLeasesToTake, chooseLeasesToSteal).
 func planTake(p takeParams, leases []Lease, obs map[string]observation, now time.Time, rnd *rand.Rand) ([]Lease, TakeResult) {
 	var res TakeResult
 	res.TotalLeases = len(leases)

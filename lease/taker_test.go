@@ -9,8 +9,8 @@ import (
 	"github.com/multilangd/multilangd/seqnum"
 )
 
-// TestPlanTake checks the §3.4 counts: target, priority taking, stealing
-// bounds (spec §9 items 10 and 11 at the algorithm level).
+// TestPlanTake checks the counts of Java DynamoDBLeaseTaker.computeLeasesToTake
+// and chooseLeasesToSteal: target, priority taking, stealing bounds.
 func TestPlanTake(t *testing.T) {
 	now := time.Unix(1000, 0)
 	const failover = 10 * time.Second
@@ -100,7 +100,8 @@ func TestPlanTakeNeverRetakesHeld(t *testing.T) {
 	}
 }
 
-// TestObserve covers spec §3.2: first sight unowned ⇒ infinitely old, owned ⇒
+// TestObserve covers the local expiry observation (Java
+// DynamoDBLeaseTaker.updateAllLeases): first sight unowned ⇒ infinitely old, owned ⇒
 // scan time; a changed counter resets the time; vanished keys are forgotten.
 func TestObserve(t *testing.T) {
 	t0 := time.Unix(100, 0)

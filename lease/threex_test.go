@@ -43,7 +43,7 @@ func java35Table(t *testing.T, st *DynamoStore, leaderDuration string) []string 
 
 var nonLeaseKeys = []string{LeaderKey, MigrationKey, TableMigrationKey, "java3-w1"}
 
-// TestIntegrationJava35Table (spec §9 item 13 and issue item 1): a 3.5
+// TestIntegrationJava35Table: a 3.5
 // single-table lease table is scanned without error; while the Java 3.x
 // leader heartbeats nothing is taken; once its lock is dead the expired
 // leases are taken as in 2.x; non-lease items are never modified; renewals

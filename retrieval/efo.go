@@ -247,7 +247,8 @@ func (s *Subscriber) run(ctx context.Context) error {
 	}
 }
 
-// position is the StartingPosition of the next subscription (§4.1): after
+// position is the StartingPosition of the next subscription (Java
+// IteratorBuilder.reconnectRequest): after
 // the last queued event's continuation, else the start position.
 func (s *Subscriber) position(st *subState) *types.StartingPosition {
 	if st.lastCont != "" {

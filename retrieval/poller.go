@@ -62,7 +62,7 @@ type PollerConfig struct {
 	// Shard is the shard to read; its hash range (from ListShards) drives the
 	// KPL de-aggregation filter. An empty range means no filtering.
 	Shard shard.Info
-	// Start is the lease checkpoint (§4.1): digits ⇒ AT_SEQUENCE_NUMBER (the
+	// Start is the lease checkpoint (Java IteratorBuilder.request): digits ⇒ AT_SEQUENCE_NUMBER (the
 	// caller drops records ≤ Start with DropUpTo); TRIM_HORIZON, LATEST and
 	// AT_TIMESTAMP ⇒ that iterator type; SHARD_END ⇒ an immediate ShardEnd
 	// batch without reading.

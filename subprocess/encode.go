@@ -9,7 +9,7 @@ import (
 )
 
 // The encoders below append one daemon→child message to a buffer, byte for
-// byte as the Java daemon's Jackson ObjectMapper writes it (§1.3): compact,
+// byte as the Java daemon's Jackson ObjectMapper writes it (Java MessageWriter): compact,
 // fields in Jackson order, explicit nulls, standard padded base64, sequence
 // numbers as strings, integers for timestamps and sub-sequence numbers, "\n"
 // terminated. They are hand-written so a 10,000-record batch is encoded

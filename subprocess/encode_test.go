@@ -11,7 +11,7 @@ import (
 )
 
 // TestEncodeGolden pins every outgoing message to the Java/Jackson byte
-// format of spec §1.3 (the examples there were produced by Jackson).
+// format of Java MessageWriter (the golden lines were produced by Jackson).
 func TestEncodeGolden(t *testing.T) {
 	seq := "49590338271490256608559692538361571095921575989136588898"
 	rec := record.Record{Data: []byte("hello"), PartitionKey: "pk1", SequenceNumber: seq, ApproximateArrivalTimestamp: time.UnixMilli(1700000000123)}

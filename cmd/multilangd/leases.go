@@ -87,7 +87,8 @@ func writeLeaseTable(ctx context.Context, w io.Writer, cfg *properties.Config, s
 		case errors.Is(err, lease.ErrNotLease):
 			other++
 		case err != nil:
-			// Skipped by every worker (spec leases.md §1.6): show why, by key.
+			// Skipped by every worker (docs/architecture.md "The lease
+			// table"): show why, by key.
 			malformed = append(malformed, err)
 		default:
 			leases = append(leases, l)

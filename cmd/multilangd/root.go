@@ -16,7 +16,8 @@ import (
 	"github.com/multilangd/multilangd/properties"
 )
 
-// Exit codes (spec §2.1: CLI, properties and validation errors exit 1).
+// Exit codes (docs/operations.md "Signals and exit codes": CLI, properties
+// and validation errors exit 1).
 const (
 	exitOK    = 0
 	exitError = 1

@@ -13,8 +13,9 @@ import (
 	"github.com/multilangd/multilangd/shard"
 )
 
-// CreateChildLeases runs the SHARD_END lease work of Java ShutdownTask for
-// the finished shard behind parent (spec §3.8 "Child leases at SHARD_END"):
+// CreateChildLeases runs the SHARD_END lease work of Java
+// ShutdownTask.createLeasesForChildShardsIfNotExist for the finished shard
+// behind parent:
 // for every child without a lease it writes (W1) a lease with checkpoint
 // TRIM_HORIZON, the child's parents and hash range; then it writes the
 // children's ids into the parent's childShardIds (W5).
@@ -127,8 +128,8 @@ func (s *Syncer) childrenFromListing(ctx context.Context, shardID string) (child
 	return record.ChildrenFromListing(shards, shardID), listed, nil
 }
 
-// ParentsDone is the parent-completion gate (spec §3.9, Java
-// BlockOnParentShardTask): it is true when every parent lease of l is either
+// ParentsDone is the parent-completion gate (Java
+// BlockOnParentShardTask.call): it is true when every parent lease of l is either
 // absent (cleaned up or trimmed) or checkpointed at (SHARD_END, 0).
 func (s *Syncer) ParentsDone(ctx context.Context, l lease.Lease) (bool, error) {
 	for _, p := range l.ParentShardIDs {

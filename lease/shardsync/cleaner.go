@@ -16,7 +16,7 @@ import (
 )
 
 // Cleaner deletes leases of shards that ended on this worker once they are
-// no longer needed (spec §3.10, Java LeaseCleanupManager). Only queued keys
+// no longer needed (Java LeaseCleanupManager.cleanupLeaseForCompletedShard). Only queued keys
 // are examined. A completed lease (checkpoint SHARD_END) is deleted when
 // every child lease exists with a checkpoint other than TRIM_HORIZON /
 // AT_TIMESTAMP and no parent lease of it remains (honouring

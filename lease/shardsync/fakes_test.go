@@ -185,7 +185,8 @@ func mkShard(id int, parent, adjacent int, r [2]string, start, end string) shard
 
 func hashUnion(a, b [2]string) [2]string { return [2]string{a[0], b[1]} }
 
-// specExample is the 0–10 shard example of spec §3.8:
+// specExample is the 0–10 shard example of Java
+// HierarchicalShardSyncer.NonEmptyLeaseTableSynchronizer.determineNewLeasesToCreate:
 //
 //	0 1 2 3 4   5   - shards till epoch 102
 //	\ / \ / |   |

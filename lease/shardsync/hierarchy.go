@@ -135,7 +135,7 @@ func emptyTableLeases(k keys, shards []shard.Info, position string) []lease.Leas
 	return out
 }
 
-// nonEmptyTableLeases is Java NonEmptyLeaseTableSynchronizer (see spec §3.8):
+// nonEmptyTableLeases is Java NonEmptyLeaseTableSynchronizer.determineNewLeasesToCreate:
 // for each open shard without a lease that is not inconsistent, walk its
 // listed ancestry; a descendant of a leased shard gets leases only for the
 // missing first-level ancestors, a non-descendant gets its own lease.

@@ -29,7 +29,7 @@ func sortedLeaseKeys(m map[string]lease.Lease) []string {
 // where 0 was split into 2, 3, an empty-table sync creates the leases Java
 // creates against Kinesis: LATEST → {1,2,3}; TRIM_HORIZON → {0,1};
 // AT_TIMESTAMP (before the split) → {0,1} — with the initial-position
-// checkpoint, parentShardId and hash range from the listing (spec §9 item 15).
+// checkpoint, parentShardId and hash range from the listing.
 func TestChecklist15_EmptyTableSync_AfterSplit(t *testing.T) {
 	forEachPair(t, func(t *testing.T, e *env) {
 		e.createStream(t, 2)
@@ -86,7 +86,8 @@ func TestChecklist15_EmptyTableSync_AfterSplit(t *testing.T) {
 }
 
 // TestChecklist16_NonEmptyTableSync_SpecExample_Emulators rebuilds the 0–10
-// shard example of spec §3.8 by real resharding (merge 0+1→6, 2+3→7, 6+7→8,
+// shard example of Java NonEmptyLeaseTableSynchronizer.determineNewLeasesToCreate
+// by real resharding (merge 0+1→6, 2+3→7, 6+7→8,
 // split 5→9,10), seeds leases 4, 5, 7 and checks {6} / {0,1} / {0,1}.
 func TestChecklist16_NonEmptyTableSync_SpecExample_Emulators(t *testing.T) {
 	forEachPair(t, func(t *testing.T, e *env) {

@@ -1,5 +1,6 @@
 // Package shardsync owns the shard lifecycle side of the KCL lease table
-// (spec leases.md §3.8–§3.10): creating leases from a shard listing (empty-
+// (Java HierarchicalShardSyncer, ShutdownTask, BlockOnParentShardTask and
+// LeaseCleanupManager): creating leases from a shard listing (empty-
 // and non-empty-table synchronisation, the leader-only periodic hash-range
 // auditor), creating child leases when a shard ends, the parent-completion
 // gate, and deleting finished or garbage leases. It reads and writes leases
@@ -190,7 +191,7 @@ func (k keys) owns(l *lease.Lease) bool {
 	return l.StreamName == k.stream
 }
 
-// newLease builds the lease W1 writes for sh (spec §1.2): counter 0, no
+// newLease builds the lease W1 writes for sh (Java HierarchicalShardSyncer.newKCLLease): counter 0, no
 // owner, parents as listed (even if they no longer exist), hash range.
 func (k keys) newLease(sh shard.Info, checkpoint string) lease.Lease {
 	l := lease.Lease{
@@ -245,7 +246,8 @@ func (s *Syncer) streamLeases(ctx context.Context) ([]lease.Lease, error) {
 	return out, nil
 }
 
-// Sync runs one shard sync (spec §3.8): when the stream has no leases it
+// Sync runs one shard sync (Java
+// HierarchicalShardSyncer.checkAndCreateLeaseForNewShards): when the stream has no leases it
 // creates one for every shard of the listing at the initial position;
 // otherwise it runs the hierarchical non-empty-table synchroniser. Leases
 // are created in ascending order of starting sequence number.

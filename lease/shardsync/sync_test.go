@@ -13,7 +13,8 @@ import (
 )
 
 // TestChecklist16_NonEmptyTableSync_SpecExample: existing leases 4, 5, 7 on
-// the 0–10 shard example yield {6} / {0,1} / {0,1} (spec §3.8, §9 item 16).
+// the 0–10 shard example yield {6} / {0,1} / {0,1}, as documented on Java
+// NonEmptyLeaseTableSynchronizer.determineNewLeasesToCreate.
 func TestChecklist16_NonEmptyTableSync_SpecExample(t *testing.T) {
 	tests := []struct {
 		position string
