@@ -87,7 +87,7 @@ func ResolveCommand(command, dir string) (path string, argv []string, err error)
 	if firstErr != nil {
 		return "", nil, firstErr
 	}
-	return "", nil, fmt.Errorf("%q: %w in PATH", prog, exec.ErrNotFound)
+	return "", nil, fmt.Errorf("%q: %w", prog, exec.ErrNotFound)
 }
 
 // checkExecutable reports whether p is a regular file with an execute bit.

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const validProps = "executableName = app.py\napplicationName = app\nstreamName = s\nAwsCredentialsProvider = DefaultCredentialsProvider\n"
+const validProps = "executableName = sh app.py\napplicationName = app\nstreamName = s\nAwsCredentialsProvider = DefaultCredentialsProvider\n"
 
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
@@ -262,20 +262,31 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	good := writeFile(t, "good.properties", validProps)
+	missingExe := writeFile(t, "missing.properties", strings.Replace(validProps, "sh app.py", "./no-such-processor.py", 1))
 	tests := []struct {
 		args     []string
 		wantCode int
 		want     string
 	}{
-		{[]string{"validate", "-p", "../../samples/python/sample.properties"}, 0, "kclpysample"},
+		{[]string{"validate", "-p", "../../samples/python/sample.properties"}, 1, `"sample_kclpy_app.py": executable file not found in $PATH`},
+		{[]string{"validate", missingExe}, 1, `executableName: "./no-such-processor.py" does not resolve to an executable file`},
+		{[]string{missingExe}, 1, "no-such-processor.py: no such file or directory"},
 		{[]string{"validate", good}, 0, "OK:"},
 		{[]string{"validate", "-p", "/nonexistent.properties"}, 1, "cannot read"},
 		{[]string{good, good}, 1, "expected a single argument"},
 		{[]string{}, 1, "no properties file"},
 		{[]string{"version"}, 0, "multilangd"},
 	}
-	for _, tt := range tests {
+	samplePath := "PATH=" + filepath.Join("..", "..", "samples", "python") + string(filepath.ListSeparator) + os.Getenv("PATH")
+	for i, tt := range append(tests, struct {
+		args     []string
+		wantCode int
+		want     string
+	}{[]string{"validate", "-p", "../../samples/python/sample.properties"}, 0, "kclpysample"}) {
 		cmd := exec.Command(bin, tt.args...)
+		if i == len(tests) { // the sample's processor is found through PATH, as Java's ProcessBuilder does
+			cmd.Env = append(os.Environ(), samplePath)
+		}
 		out, err := cmd.CombinedOutput()
 		code := 0
 		var ee *exec.ExitError

@@ -13,8 +13,17 @@ import (
 // runDaemon runs the worker until ctx is cancelled, then stops gracefully
 // (shutdownRequested, leaseLost, lease release) and returns nil.
 func runDaemon(ctx context.Context, cfg *properties.Config, log *zap.Logger) error {
+	if err := checkExecutable(cfg); err != nil {
+		return err
+	}
 	clients, err := awsclient.New(ctx, cfg, log.Named("aws"))
 	if err != nil {
+		return err
+	}
+	if err := checkAWS(ctx, cfg, clients, log.Named("preflight")); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped during start-up
+		}
 		return err
 	}
 	return assemble.Run(ctx, cfg, assemble.Clients{Kinesis: clients.Kinesis, DynamoDB: clients.DynamoDB}, log)

@@ -31,7 +31,9 @@ func (c *cli) newValidateCmd() *cobra.Command {
 		Short: "Load a .properties file, print the resolved configuration and every warning; exit 1 on errors",
 		Long: `validate loads the properties file exactly as the daemon would, prints the
 resolved configuration (secrets redacted) and every warning as
-file:line: key: message, and exits with status 1 if there is any error.`,
+file:line: key: message, and exits with status 1 if there is any error,
+including an executableName that does not resolve to an executable file from
+the current working directory (the daemon resolves it from its own).`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, fileWarning, err := c.resolveFile(args)
@@ -51,7 +53,15 @@ file:line: key: message, and exits with status 1 if there is any error.`,
 				}
 				return &exitCodeError{code: exitError, err: configError(err)}
 			}
-			return printConfig(c.stdout, cfg)
+			if err := printConfig(c.stdout, cfg); err != nil {
+				return err
+			}
+			// The one start-up check that needs no AWS call (see preflight.go).
+			if err := checkExecutable(cfg); err != nil {
+				return &exitCodeError{code: exitError, err: err}
+			}
+			_, err = fmt.Fprintf(c.stdout, "\nOK: %s is valid (%d warning(s)).\n", cfg.Source, len(cfg.Warnings))
+			return err
 		},
 	}
 	c.addFileFlags(cmd)
@@ -81,7 +91,8 @@ func printWarnings(w io.Writer, ws []properties.Warning) {
 	}
 }
 
-// printConfig writes the resolved configuration as an aligned list.
+// printConfig writes the resolved configuration as an aligned list and
+// its warnings.
 func printConfig(w io.Writer, cfg *properties.Config) error {
 	settings := cfg.Settings()
 	kw, vw := 0, 0
@@ -109,6 +120,5 @@ func printConfig(w io.Writer, cfg *properties.Config) error {
 		fmt.Fprintf(w, "\nNote: %s\n", fanoutNote(cfg))
 	}
 	printWarnings(w, cfg.Warnings)
-	_, err := fmt.Fprintf(w, "\nOK: %s is valid (%d warning(s)).\n", cfg.Source, len(cfg.Warnings))
-	return err
+	return nil
 }
