@@ -124,7 +124,7 @@ type Subscriber struct {
 	lister ShardLister
 	cfg    SubscriberConfig
 	log    *zap.Logger
-	conv   *Poller // converts records: KPL de-aggregation within the hash range
+	conv   recordConverter
 
 	batchQueue
 }
@@ -139,9 +139,9 @@ func NewSubscriber(sub SubscribeAPI, api KinesisAPI, lister ShardLister, cfg Sub
 	}
 	return &Subscriber{
 		sub: sub, api: api, lister: lister, cfg: cfg, log: log,
-		conv: NewPoller(api, cfg.Poll, log),
+		conv: newRecordConverter(cfg.Poll.Shard, log),
 		// Events are not bounded by their count of Kinesis records.
-		batchQueue: newBatchQueue(cfg.MaxPendingEvents, cfg.MaxPendingBytes, math.MaxInt),
+		batchQueue: newBatchQueue("fan-out subscriber", cfg.MaxPendingEvents, cfg.MaxPendingBytes, math.MaxInt),
 	}
 }
 
@@ -418,7 +418,10 @@ func (s *Subscriber) drain(ctx context.Context, st *subState, listing []shard.In
 	for {
 		b, err := p.Next(ctx)
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err() // the drain's Poller reports its own close
+			}
+			return fmt.Errorf("draining closed shard with GetRecords: %w", err)
 		}
 		if drop != nil {
 			b.Records = DropUpTo(b.Records, *drop)

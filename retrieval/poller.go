@@ -14,7 +14,6 @@ import (
 
 	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/record"
-	"github.com/multilangd/multilangd/retrieval/kpl"
 	"github.com/multilangd/multilangd/seqnum"
 	"github.com/multilangd/multilangd/shard"
 )
@@ -41,14 +40,15 @@ const (
 	maxFailuresPerIterator = 3
 )
 
-// Errors returned by Next.
+// Errors returned by Next (of a Poller or a Subscriber), wrapped as
+// "retrieval: poller: closed" or "retrieval: fan-out subscriber: closed".
 var (
 	// ErrShardEnded: the final (ShardEnd) batch was already returned.
-	ErrShardEnded = errors.New("retrieval: shard end already delivered")
-	// ErrClosed: the Poller was closed.
-	ErrClosed = errors.New("retrieval: poller closed")
+	ErrShardEnded = errors.New("shard end already delivered")
+	// ErrClosed: the Poller or Subscriber was closed.
+	ErrClosed = errors.New("closed")
 	// ErrNotStarted: Next was called before Start.
-	ErrNotStarted = errors.New("retrieval: poller not started")
+	ErrNotStarted = errors.New("not started")
 	// ErrInvalidStart: the start position cannot be turned into an iterator.
 	ErrInvalidStart = errors.New("retrieval: invalid start position")
 )
@@ -116,8 +116,8 @@ func (c *PollerConfig) setDefaults() {
 type Poller struct {
 	api KinesisAPI
 	cfg PollerConfig
-	log *zap.Logger
-	rng kpl.HashRange
+	log  *zap.Logger
+	conv recordConverter
 
 	batchQueue
 }
@@ -130,14 +130,10 @@ func NewPoller(api KinesisAPI, cfg PollerConfig, log *zap.Logger) *Poller {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	rng, err := kpl.ParseRange(cfg.Shard.StartingHashKey, cfg.Shard.EndingHashKey)
-	if err != nil {
-		log.Warn("shard hash range unusable; KPL de-aggregation will not filter", zap.Error(err))
-		rng = kpl.FullRange
-	}
 	return &Poller{
-		api: api, cfg: cfg, log: log, rng: rng,
-		batchQueue: newBatchQueue(cfg.MaxPendingBatches, cfg.MaxPendingBytes, cfg.MaxPendingRecords),
+		api: api, cfg: cfg, log: log,
+		conv:       newRecordConverter(cfg.Shard, log),
+		batchQueue: newBatchQueue("poller", cfg.MaxPendingBatches, cfg.MaxPendingBytes, cfg.MaxPendingRecords),
 	}
 }
 
@@ -264,7 +260,7 @@ func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err erro
 		return false, ctxutil.Sleep(ctx, p.cfg.IdleTimeBetweenReads)
 	}
 	st.lastMBL = out.MillisBehindLatest
-	batch, bytes := p.convert(out.Records)
+	batch, bytes := p.conv.convert(out.Records)
 	batch.MillisBehindLatest = out.MillisBehindLatest
 	if n := len(out.Records); n > 0 {
 		st.lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
@@ -349,43 +345,6 @@ func validResponse(next string, children []types.ChildShard) bool {
 		}
 	}
 	return true
-}
-
-// convert turns Kinesis records into de-aggregated user records and returns
-// the raw data size.
-func (p *Poller) convert(recs []types.Record) (record.Batch, int) {
-	var b record.Batch
-	if len(recs) == 0 {
-		return b, 0
-	}
-	b.Records = make([]record.Record, 0, len(recs))
-	bytes := 0
-	for _, kr := range recs {
-		bytes += len(kr.Data)
-		r := record.Record{
-			Data:           kr.Data,
-			PartitionKey:   aws.ToString(kr.PartitionKey),
-			SequenceNumber: aws.ToString(kr.SequenceNumber),
-		}
-		if kr.ApproximateArrivalTimestamp != nil {
-			r.ApproximateArrivalTimestamp = *kr.ApproximateArrivalTimestamp
-		}
-		var status kpl.Status
-		var err error
-		b.Records, status, err = p.rng.Deaggregate(b.Records, r)
-		switch status {
-		case kpl.OutOfRange:
-			p.log.Warn("KPL aggregate has a sub-record outside the shard's hash range; whole aggregate dropped (as Java)",
-				zap.String("sequenceNumber", r.SequenceNumber))
-		case kpl.Truncated:
-			p.log.Error("KPL aggregate partly unreadable; later sub-records lost (as Java)",
-				zap.String("sequenceNumber", r.SequenceNumber), zap.Error(err))
-		case kpl.Corrupt:
-			p.log.Debug("record has the KPL magic but is not a valid aggregate; delivered as a plain record",
-				zap.String("sequenceNumber", r.SequenceNumber))
-		}
-	}
-	return b, bytes
 }
 
 // getIterator creates the shard iterator: from the start position until a

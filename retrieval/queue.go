@@ -3,6 +3,7 @@ package retrieval
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/multilangd/multilangd/record"
@@ -13,6 +14,8 @@ import (
 // with that goroutine's lifecycle: start once, close cancels it and waits.
 // Poller and Subscriber embed it.
 type batchQueue struct {
+	// source names the reader in Next's errors: "poller", "fan-out subscriber".
+	source string
 	// Bounds: waitSpace blocks while the queue holds at least maxBatches
 	// batches, maxBytes bytes or maxRecords Kinesis records.
 	maxBatches, maxBytes, maxRecords int
@@ -39,8 +42,9 @@ type queued struct {
 	records int
 }
 
-func newBatchQueue(maxBatches, maxBytes, maxRecords int) batchQueue {
+func newBatchQueue(source string, maxBatches, maxBytes, maxRecords int) batchQueue {
 	return batchQueue{
+		source:     source,
 		maxBatches: maxBatches, maxBytes: maxBytes, maxRecords: maxRecords,
 		dataCh:  make(chan struct{}, 1),
 		spaceCh: make(chan struct{}, 1),
@@ -90,10 +94,10 @@ func (q *batchQueue) next(ctx context.Context) (record.Batch, error) {
 		switch {
 		case !q.started:
 			q.mu.Unlock()
-			return record.Batch{}, ErrNotStarted
+			return record.Batch{}, q.errorf(ErrNotStarted)
 		case q.closed:
 			q.mu.Unlock()
-			return record.Batch{}, ErrClosed
+			return record.Batch{}, q.errorf(ErrClosed)
 		case len(q.queue) > 0:
 			e := q.queue[0]
 			q.queue[0] = queued{}
@@ -108,12 +112,12 @@ func (q *batchQueue) next(ctx context.Context) (record.Batch, error) {
 			return e.batch, nil
 		case q.ended:
 			q.mu.Unlock()
-			return record.Batch{}, ErrShardEnded
+			return record.Batch{}, q.errorf(ErrShardEnded)
 		case q.loopEnd:
 			err := q.loopErr
 			q.mu.Unlock()
 			if err == nil || errors.Is(err, context.Canceled) {
-				err = ErrClosed
+				err = q.errorf(ErrClosed)
 			}
 			return record.Batch{}, err
 		}
@@ -124,6 +128,11 @@ func (q *batchQueue) next(ctx context.Context) (record.Batch, error) {
 		case <-q.dataCh:
 		}
 	}
+}
+
+// errorf wraps one of Next's sentinel errors with the reader's name.
+func (q *batchQueue) errorf(sentinel error) error {
+	return fmt.Errorf("retrieval: %s: %w", q.source, sentinel)
 }
 
 func signal(ch chan struct{}) {

@@ -29,7 +29,7 @@ func TestBatchQueueBounds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := newBatchQueue(tc.maxBatches, tc.maxBytes, tc.maxRecords)
+			q := newBatchQueue("test", tc.maxBatches, tc.maxBytes, tc.maxRecords)
 			for _, it := range tc.items {
 				q.push(record.Batch{}, it.bytes, it.records)
 			}
@@ -85,7 +85,7 @@ func TestBatchQueueNext(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := newBatchQueue(10, 1<<20, 1000)
+			q := newBatchQueue("test", 10, 1<<20, 1000)
 			defer q.close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -212,7 +212,7 @@ func TestBatchQueueBlocking(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := newBatchQueue(1, 1<<20, 1000)
+			q := newBatchQueue("test", 1, 1<<20, 1000)
 			defer q.close()
 			tc.test(t, &q)
 		})
