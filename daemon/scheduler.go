@@ -42,6 +42,11 @@ type Config struct {
 	// SkipInitialSync skips the start-up shard sync (set by the caller when
 	// skipShardSyncAtWorkerInitializationIfLeasesExist holds and leases exist).
 	SkipInitialSync bool
+	// LeasesTaken, when set, is signalled after each lease-taker run: the
+	// scheduler reconciles at once, so a shard consumer starts as
+	// soon as its lease is held instead of at the next DispatchInterval tick
+	// (docs/compatibility.md, start-up). Nil keeps the tick alone.
+	LeasesTaken <-chan struct{}
 }
 
 func (c *Config) setDefaults() {
@@ -264,6 +269,7 @@ loop:
 			coordDone <- err
 			break loop
 		case <-tick.C:
+		case <-s.cfg.LeasesTaken:
 		}
 	}
 

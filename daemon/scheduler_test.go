@@ -83,12 +83,18 @@ type harness struct {
 
 func start(t *testing.T, b childBehaviour, batches map[string][]record.Batch, leases ...lease.Lease) *harness {
 	t.Helper()
+	return startCfg(t, nil, b, batches, leases...)
+}
+
+// startCfg is start with cfg (when set) adjusting the scheduler's Config.
+func startCfg(t *testing.T, cfg func(*Config), b childBehaviour, batches map[string][]record.Batch, leases ...lease.Lease) *harness {
+	t.Helper()
 	w := newWorld()
 	for _, l := range leases {
 		w.add(l)
 	}
 	h := &harness{t: t, w: w, coord: newFakeCoord(w), kids: &childFactory{w: w, b: b}, metrics: &fakeMetrics{}}
-	s, err := New(Config{
+	c := Config{
 		WorkerID:                w.leasesOwner(),
 		DispatchInterval:        10 * time.Millisecond,
 		ParentShardPollInterval: 10 * time.Millisecond,
@@ -97,7 +103,11 @@ func start(t *testing.T, b childBehaviour, batches map[string][]record.Batch, le
 		MaxChildFailures:        3,
 		Cooldown:                time.Hour,
 		ShutdownGrace:           2 * time.Second,
-	}, Deps{
+	}
+	if cfg != nil {
+		cfg(&c)
+	}
+	s, err := New(c, Deps{
 		Coordinator: h.coord,
 		Store:       w,
 		Syncer:      fakeSyncer{w},
@@ -153,6 +163,20 @@ func count(events []string, prefix string) int {
 		}
 	}
 	return n
+}
+
+// TestLeasesTakenStartsConsumerAtOnce: with a dispatch tick that never
+// comes, a signal on LeasesTaken alone starts the consumer of a new lease.
+func TestLeasesTakenStartsConsumerAtOnce(t *testing.T) {
+	taken := make(chan struct{}, 1)
+	h := startCfg(t, func(c *Config) { c.DispatchInterval = time.Hour; c.LeasesTaken = taken },
+		childBehaviour{}, map[string][]record.Batch{"s1": {{Records: recs("100")}}},
+		lease.Lease{Key: "s1", Owner: "worker-1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.eventually("scheduler running", func() bool { return h.s.Healthy() == nil })
+	time.Sleep(20 * time.Millisecond) // let the first reconcile pass with nothing held
+	h.coord.grant("s1", "t1")
+	taken <- struct{}{}
+	h.eventually("record delivered without a dispatch tick", func() bool { return h.hasEvent("rec s1 100") })
 }
 
 func TestShardEndLifecycle(t *testing.T) {

@@ -20,9 +20,12 @@ type TableOptions struct {
 	ReadCapacity, WriteCapacity int64 // default 10 each when Provisioned
 	DeletionProtection          bool
 	Tags                        map[string]string
-	// PollInterval between DescribeTable calls while waiting for ACTIVE
-	// (default 10 s as in Java; tests use less). Timeout defaults to 600 s.
-	PollInterval, Timeout time.Duration
+	// PollInterval is the longest wait between DescribeTable calls while
+	// waiting for ACTIVE (default 10 s, Java's fixed interval): the first poll
+	// comes after FirstPoll (default 25 ms) and the wait doubles from there,
+	// so a table that turns ACTIVE quickly costs no fixed second on the
+	// start-up path (docs/compatibility.md). Timeout defaults to 600 s.
+	PollInterval, FirstPoll, Timeout time.Duration
 }
 
 // CreateTableIfNotExists describes the table, creates it when absent with
@@ -31,6 +34,9 @@ type TableOptions struct {
 func (s *DynamoStore) CreateTableIfNotExists(ctx context.Context, o TableOptions) error {
 	if o.PollInterval <= 0 {
 		o.PollInterval = 10 * time.Second
+	}
+	if o.FirstPoll <= 0 || o.FirstPoll > o.PollInterval {
+		o.FirstPoll = min(25*time.Millisecond, o.PollInterval)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 600 * time.Second
@@ -74,11 +80,13 @@ func (s *DynamoStore) CreateTableIfNotExists(ctx context.Context, o TableOptions
 		return fmt.Errorf("lease table %s: %w", s.table, err)
 	}
 	deadline := time.Now().Add(o.Timeout)
+	wait := o.FirstPoll
 	for status != types.TableStatusActive && status != types.TableStatusUpdating {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("lease table %s not ACTIVE after %s (status %q)", s.table, o.Timeout, status)
 		}
-		t := time.NewTimer(o.PollInterval)
+		t := time.NewTimer(wait)
+		wait = min(2*wait, o.PollInterval)
 		select {
 		case <-ctx.Done():
 			t.Stop()

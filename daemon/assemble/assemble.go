@@ -69,7 +69,9 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		return fmt.Errorf("lease table %s: %w", cfg.TableName, err)
 	}
 
+	leasesTaken := make(chan struct{}, 1)
 	coord := lease.NewCoordinator(store, lease.CoordinatorConfig{
+		OnTake:                        func(r lease.TakeResult) { signalTaken(leasesTaken, r) },
 		WorkerID:                      cfg.WorkerID,
 		FailoverTime:                  cfg.FailoverTime,
 		MaxLeasesForWorker:            cfg.MaxLeasesForWorker,
@@ -158,6 +160,7 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		ShutdownGrace:                            max(cfg.ShutdownGrace, 20*time.Second),
 		InitBackoff:                              cfg.SchedulerInitializationBackoffTime,
 		SkipInitialSync:                          skipSync,
+		LeasesTaken:                              leasesTaken,
 	}, daemon.Deps{
 		Coordinator: coordinator{coord},
 		Store:       store,
@@ -194,6 +197,17 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 	close(done)
 	<-notified
 	return err
+}
+
+// signalTaken wakes the scheduler (without blocking the taker) after every
+// taker run: the held set may have grown by the leases it took or, on the
+// first run, by the ones the coordinator's start-up re-acquired. A run is
+// every few seconds at most, so the extra reconciles cost nothing.
+func signalTaken(ch chan<- struct{}, _ lease.TakeResult) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // sourceFactory returns the per-shard record source for the configured
