@@ -6,7 +6,7 @@ BIN := bin/multilangd
 STATICCHECK_VERSION := 2026.2.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: all build test test-short lint deps npm java systemd demo bench fuzz clean
+.PHONY: all build test test-short lint deps npm java systemd demo bench fuzz clean docs
 
 all: build
 
@@ -45,6 +45,11 @@ lint:
 	$(GO) vet ./...
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	staticcheck ./...
+
+# docs regenerates the key tables of docs/configuration.md from the key
+# registry (properties/keys.go).
+docs:
+	$(GO) generate ./properties
 
 demo: deps build
 	./scripts/demo.sh

@@ -138,6 +138,10 @@ func (e *env) props(name string, extra map[string]string) string {
 		"workerId":                      "worker-" + name,
 		"shutdownGraceMillis":           "5000",
 		"timeoutInSeconds":              "60",
+		// lease cleanup within seconds (extension keys)
+		"leaseCleanupIntervalMillis":          "1000",
+		"completedLeaseCleanupIntervalMillis": "1000",
+		"garbageLeaseCleanupIntervalMillis":   "1000",
 	}
 	for k, v := range extra {
 		kv[k] = v
@@ -194,7 +198,6 @@ func (e *env) startDaemon(name, props, output string, extraEnv ...string) *daemo
 		"AWS_REGION="+testenv.Region,
 		"NODE_PATH="+testenv.NodeModules(),
 		"KCL_SAMPLE_OUTPUT="+output,
-		"MULTILANGD_LEASE_CLEANUP_INTERVAL=1s",
 	)
 	d.cmd.Env = append(d.cmd.Env, extraEnv...)
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

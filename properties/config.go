@@ -1,6 +1,9 @@
 package properties
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // RetrievalMode is the resolved record retrieval mode.
 type RetrievalMode string
@@ -24,8 +27,10 @@ const (
 )
 
 // Config is the typed, validated content of a KCL MultiLangDaemon .properties
-// file. Every field holds the Java *effective* default when the key is absent.
-// Pointer fields are "unset" when nil (Java wrapper types with no default).
+// file. Every field holds the Java *effective* default when the key is absent;
+// the defaults, like every other fact about a key, are in the key registry
+// (keys.go). Pointer fields are "unset" when nil (Java wrapper types with no
+// default).
 type Config struct {
 	// Source is the path the configuration was loaded from.
 	Source string
@@ -34,15 +39,15 @@ type Config struct {
 	ExecutableName     string // required
 	ProcessingLanguage string
 	MaxActiveThreads   int
-	TimeoutInSeconds   *int          // nil = no per-message timeout
-	ShutdownGrace      time.Duration // shutdownGraceMillis, Java default 0
+	TimeoutInSeconds   *int // nil = no per-message timeout
+	ShutdownGrace      time.Duration
 
 	// --- application, stream, identity ---
 	ApplicationName string // required
 	StreamName      string // from streamArn when that is set
 	StreamARN       string
 	TableName       string // default ApplicationName
-	WorkerID        string // default random UUID; explicit "" kept
+	WorkerID        string // default random UUID; never empty
 	RegionName      string // "" = SDK default chain
 
 	// --- AWS clients ---
@@ -62,85 +67,90 @@ type Config struct {
 	InitialTimestamp time.Time // set when InitialPosition is AT_TIMESTAMP
 
 	// --- lease management ---
-	FailoverTime                     time.Duration // failoverTimeMillis 10000
-	LeaseAssignmentInterval          time.Duration // 2 x failover
-	ShardSyncInterval                time.Duration // 60000
-	CleanupLeasesUponShardCompletion bool          // true; false is honoured (divergence)
+	FailoverTime                     time.Duration
+	LeaseAssignmentInterval          time.Duration
+	ShardSyncInterval                time.Duration
+	CleanupLeasesUponShardCompletion bool
 	IgnoreUnexpectedChildShards      bool
-	MaxLeasesForWorker               int  // MaxInt32
-	MaxLeasesToStealAtOneTime        int  // 1
-	EnablePriorityLeaseAssignment    bool // true
-	InitialLeaseTableReadCapacity    int  // 10
-	InitialLeaseTableWriteCapacity   int  // 10
+	MaxLeasesForWorker               int
+	MaxLeasesToStealAtOneTime        int
+	EnablePriorityLeaseAssignment    bool
+	InitialLeaseTableReadCapacity    int
+	InitialLeaseTableWriteCapacity   int
 	LeaseTableBillingProvisioned     bool // multilangd extension key leaseTableBillingMode=PROVISIONED; default PAY_PER_REQUEST
 	LeaseTableDeletionProtection     bool
 	LeaseTablePitrEnabled            bool
 	LeaseTableScanTotalSegments      *int
-	MaxLeaseRenewalThreads           int           // 20
-	ListShardsBackoffTime            time.Duration // 1500
-	MaxListShardsRetryAttempts       int           // 50
+	MaxLeaseRenewalThreads           int
+	ListShardsBackoffTime            time.Duration
+	MaxListShardsRetryAttempts       int
+	// The lease cleaner's intervals (Java LeaseCleanupConfig; multilangd
+	// extension keys).
+	LeaseCleanupInterval          time.Duration
+	CompletedLeaseCleanupInterval time.Duration
+	GarbageLeaseCleanupInterval   time.Duration
 
 	// --- graceful hand-off (3.x) ---
-	GracefulLeaseHandoffTimeout time.Duration // 30000
-	GracefulLeaseHandoffEnabled bool          // true
+	GracefulLeaseHandoffTimeout time.Duration
+	GracefulLeaseHandoffEnabled bool
 
 	// --- worker-utilization-aware assignment (3.x; parsed, not used yet) ---
-	InMemoryWorkerMetricsCaptureFrequency  time.Duration // 1000
-	WorkerMetricsReporterFreq              time.Duration // 30000
-	NoOfPersistedMetricsPerWorkerMetrics   int           // 10
+	InMemoryWorkerMetricsCaptureFrequency  time.Duration
+	WorkerMetricsReporterFreq              time.Duration
+	NoOfPersistedMetricsPerWorkerMetrics   int
 	DisableWorkerMetrics                   bool
-	MaxThroughputPerHostKBps               float64       // +Inf when unset (Java Double.MAX_VALUE)
-	DampeningPercentage                    int           // 60
-	ReBalanceThresholdPercentage           int           // 10
-	AllowThroughputOvershoot               bool          // true
-	VarianceBalancingFrequency             int           // 3
-	WorkerMetricsEMAAlpha                  float64       // 0.5
-	StaleWorkerMetricsEntryCleanupDuration time.Duration // P1D
+	MaxThroughputPerHostKBps               float64
+	DampeningPercentage                    int
+	ReBalanceThresholdPercentage           int
+	AllowThroughputOvershoot               bool
+	VarianceBalancingFrequency             int
+	WorkerMetricsEMAAlpha                  float64
+	StaleWorkerMetricsEntryCleanupDuration time.Duration
 
 	// --- 3.x metadata tables ---
 	WorkerMetricsTable    TableConfig
 	CoordinatorStateTable TableConfig
 
 	// --- coordinator ---
-	ParentShardPollInterval                          time.Duration // 10000
+	ParentShardPollInterval                          time.Duration
 	SkipShardSyncAtWorkerInitializationIfLeasesExist bool
-	SchedulerInitializationBackoffTime               time.Duration // 1000
-	ClientVersionConfig                              string        // CLIENT_VERSION_CONFIG_3X
+	SchedulerInitializationBackoffTime               time.Duration
+	ClientVersionConfig                              string
 	MigrateAllEntitiesToLeaseTable                   bool
-	TableMigrationCompleteBakeTime                   time.Duration // 86400 s, clamped 3600..604800
+	TableMigrationCompleteBakeTime                   time.Duration
 
 	// --- processing / lifecycle / metrics ---
 	CallProcessRecordsEvenForEmptyRecordList bool
-	TaskBackoffTime                          time.Duration  // 500
-	LogWarningForTaskAfter                   *time.Duration // unset
-	MetricsBufferTime                        time.Duration  // 10000
-	MetricsMaxQueueSize                      int            // 10000
-	MetricsLevel                             string         // NONE|SUMMARY|DETAILED, default DETAILED
-	MetricsEnabledDimensions                 []string       // default [ALL]
+	TaskBackoffTime                          time.Duration
+	LogWarningForTaskAfter                   *time.Duration
+	MetricsBufferTime                        time.Duration
+	MetricsMaxQueueSize                      int
+	MetricsLevel                             string
+	MetricsEnabledDimensions                 []string
 
 	// --- retrieval ---
 	RetrievalMode                            RetrievalMode // resolved: FANOUT or POLLING
-	MaxRecords                               int           // 10000 (max 10000)
-	IdleTimeBetweenReads                     time.Duration // 1500, clamped to >= 200 ms
-	MillisBehindLatestThresholdForReducedTps time.Duration // 0 = off
+	MaxRecords                               int
+	IdleTimeBetweenReads                     time.Duration
+	MillisBehindLatestThresholdForReducedTps time.Duration
 	RetryGetRecordsInSeconds                 *int
 	MaxGetRecordsThreadPool                  *int
 	Fanout                                   FanoutConfig
 
 	// --- multilangd extensions (not in Java; documented in docs/compatibility.md) ---
-	// ChildStderrLevel is the zap level child stderr lines are logged at (default "info").
+	// ChildStderrLevel is the zap level child stderr lines are logged at.
 	ChildStderrLevel string
 	// LogLevel / LogFormat: daemon logging (flag and env override these).
-	LogLevel  string // default "info"
-	LogFormat string // "console" | "json", default "console"
+	LogLevel  string
+	LogFormat string // "console" | "json"
 	// MetricsListenAddress: Prometheus /metrics and /healthz listen address; "" = off.
 	MetricsListenAddress string
 	// ChildShutdownGrace bounds waiting for a child to exit after stdin is closed
 	// before its process group gets SIGTERM, then SIGKILL.
-	ChildShutdownGrace time.Duration // default 5s
+	ChildShutdownGrace time.Duration
 	// MaxChildFailures: consecutive child failures on one shard before its lease
 	// is released so another worker can try (architecture decision 3).
-	MaxChildFailures int // default 3
+	MaxChildFailures int
 
 	// Lines maps each canonical key that was set in the file to the line of
 	// the entry that took effect (absent keys hold their defaults).
@@ -165,11 +175,11 @@ type TableConfig struct {
 // FanoutConfig holds the fanoutConfig.* keys.
 type FanoutConfig struct {
 	ConsumerARN                      string
-	ConsumerName                     string        // default ApplicationName
-	MaxDescribeStreamSummaryRetries  int           // 10
-	MaxDescribeStreamConsumerRetries int           // 10
-	RegisterStreamConsumerRetries    int           // 10
-	RetryBackoff                     time.Duration // 1000 ms
+	ConsumerName                     string // default ApplicationName
+	MaxDescribeStreamSummaryRetries  int
+	MaxDescribeStreamConsumerRetries int
+	RegisterStreamConsumerRetries    int
+	RetryBackoff                     time.Duration
 }
 
 // CredentialsProvider is one entry of an AwsCredentialsProvider chain, e.g.
@@ -192,27 +202,5 @@ type Warning struct {
 }
 
 func (w Warning) String() string {
-	return w.File + ":" + itoa(w.Line) + ": " + w.Key + ": " + w.Message
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	neg := i < 0
-	if neg {
-		i = -i
-	}
-	var b [20]byte
-	p := len(b)
-	for i > 0 {
-		p--
-		b[p] = byte('0' + i%10)
-		i /= 10
-	}
-	if neg {
-		p--
-		b[p] = '-'
-	}
-	return string(b[p:])
+	return w.File + ":" + strconv.Itoa(w.Line) + ": " + w.Key + ": " + w.Message
 }

@@ -46,71 +46,24 @@ func Parse(name string, data []byte) (*Config, error) {
 	return l.cfg, nil
 }
 
-// Defaults returns a Config holding the Java effective defaults (required
-// keys empty, WorkerID empty, RetrievalMode DEFAULT).
+// Defaults returns a Config holding the Java effective defaults: each key's
+// registry default applied by its own parser (required keys empty, WorkerID
+// empty, RetrievalMode DEFAULT; defaults derived from other keys are filled
+// in by Parse).
 func Defaults() *Config {
-	return &Config{
-		TimeoutInSeconds: nil,
-		ShutdownGrace:    0,
-
-		InitialPosition: PositionLatest,
-
-		FailoverTime:                     10 * time.Second,
-		ShardSyncInterval:                60 * time.Second,
-		CleanupLeasesUponShardCompletion: true,
-		MaxLeasesForWorker:               math.MaxInt32,
-		MaxLeasesToStealAtOneTime:        1,
-		EnablePriorityLeaseAssignment:    true,
-		InitialLeaseTableReadCapacity:    10,
-		InitialLeaseTableWriteCapacity:   10,
-		MaxLeaseRenewalThreads:           20,
-		ListShardsBackoffTime:            1500 * time.Millisecond,
-		MaxListShardsRetryAttempts:       50,
-
-		GracefulLeaseHandoffTimeout: 30 * time.Second,
-		GracefulLeaseHandoffEnabled: true,
-
-		InMemoryWorkerMetricsCaptureFrequency:  time.Second,
-		WorkerMetricsReporterFreq:              30 * time.Second,
-		NoOfPersistedMetricsPerWorkerMetrics:   10,
-		MaxThroughputPerHostKBps:               math.Inf(1),
-		DampeningPercentage:                    60,
-		ReBalanceThresholdPercentage:           10,
-		AllowThroughputOvershoot:               true,
-		VarianceBalancingFrequency:             3,
-		WorkerMetricsEMAAlpha:                  0.5,
-		StaleWorkerMetricsEntryCleanupDuration: 24 * time.Hour,
-
-		WorkerMetricsTable:    TableConfig{BillingMode: BillingPayPerRequest},
-		CoordinatorStateTable: TableConfig{BillingMode: BillingPayPerRequest},
-
-		ParentShardPollInterval:            10 * time.Second,
-		SchedulerInitializationBackoffTime: time.Second,
-		ClientVersionConfig:                ClientVersion3X,
-		TableMigrationCompleteBakeTime:     86400 * time.Second,
-
-		TaskBackoffTime:          500 * time.Millisecond,
-		MetricsBufferTime:        10 * time.Second,
-		MetricsMaxQueueSize:      10000,
-		MetricsLevel:             "DETAILED",
-		MetricsEnabledDimensions: []string{"ALL"},
-
-		RetrievalMode:        RetrievalDefault,
-		MaxRecords:           10000,
-		IdleTimeBetweenReads: 1500 * time.Millisecond,
-		Fanout: FanoutConfig{
-			MaxDescribeStreamSummaryRetries:  10,
-			MaxDescribeStreamConsumerRetries: 10,
-			RegisterStreamConsumerRetries:    10,
-			RetryBackoff:                     time.Second,
-		},
-
-		ChildStderrLevel:   "info",
-		LogLevel:           "info",
-		LogFormat:          "console",
-		ChildShutdownGrace: 5 * time.Second,
-		MaxChildFailures:   3,
+	l := &loader{file: "(defaults)", cfg: &Config{}}
+	for _, k := range registry {
+		if k.def == "" {
+			continue
+		}
+		if err := k.set(l, Entry{Key: k.name, Value: k.def}); err != nil {
+			panic(fmt.Sprintf("properties: registry default of %s: %v", k.name, err))
+		}
 	}
+	if len(l.cfg.Warnings) > 0 {
+		panic(fmt.Sprintf("properties: registry default warns: %v", l.cfg.Warnings))
+	}
+	return l.cfg
 }
 
 // loader accumulates the state of one Parse.
@@ -123,7 +76,6 @@ type loader struct {
 	pollingKeys []string         // polling keys set to a non-zero value
 	workerIDSet bool
 
-	position       InitialPosition
 	positionEntry  *Entry
 	timestamp      time.Time
 	timestampEntry *Entry
@@ -351,9 +303,6 @@ func (l *loader) finish() {
 		c.CoordinatorStateTable.TableName = c.ApplicationName + "-CoordinatorState"
 	}
 
-	if l.positionEntry != nil {
-		c.InitialPosition = l.position
-	}
 	if l.timestampEntry != nil {
 		if l.positionEntry != nil {
 			l.warn(*l.positionEntry, fmt.Sprintf("initialPositionInStreamExtended (line %d) takes precedence: AT_TIMESTAMP %s", l.timestampEntry.Line, l.timestamp.Format(time.RFC3339)))

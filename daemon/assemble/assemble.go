@@ -8,7 +8,6 @@ package assemble
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -27,12 +26,6 @@ import (
 	"github.com/multilangd/multilangd/shard"
 	"github.com/multilangd/multilangd/subprocess"
 )
-
-// EnvLeaseCleanupInterval overrides the lease cleaner's intervals (a Go
-// duration, e.g. "5s"). Java does not expose these through properties; the
-// override exists for tests and demos, where the defaults (1 min / 5 min /
-// 30 min) are too slow to watch.
-const EnvLeaseCleanupInterval = "MULTILANGD_LEASE_CLEANUP_INTERVAL"
 
 // Clients are the AWS clients the daemon needs.
 type Clients struct {
@@ -87,13 +80,9 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		IgnoreUnexpectedChildShards:      cfg.IgnoreUnexpectedChildShards,
 		ShardSyncInterval:                cfg.ShardSyncInterval,
 		CleanupLeasesUponShardCompletion: cfg.CleanupLeasesUponShardCompletion,
-	}
-	if v := os.Getenv(EnvLeaseCleanupInterval); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("%s=%q: want a positive Go duration", EnvLeaseCleanupInterval, v)
-		}
-		syncCfg.CleanupInterval, syncCfg.CompletedCleanupInterval, syncCfg.GarbageCleanupInterval = d, d, d
+		CleanupInterval:                  cfg.LeaseCleanupInterval,
+		CompletedCleanupInterval:         cfg.CompletedLeaseCleanupInterval,
+		GarbageCleanupInterval:           cfg.GarbageLeaseCleanupInterval,
 	}
 	syncer := shardsync.New(store, lister, syncCfg, log.Named("shardsync"))
 	cleaner := shardsync.NewCleaner(store, lister, syncCfg, log.Named("cleaner"))
