@@ -38,6 +38,7 @@ type harness struct {
 	env     map[string]string
 	daemon  func(ctx context.Context, cfg *properties.Config, log *zap.Logger) error
 	signals chan os.Signal
+	setenv  func(key, value string) error // nil: honoured -D properties are not applied
 
 	mu      sync.Mutex
 	gotCfg  *properties.Config
@@ -48,7 +49,7 @@ type harness struct {
 
 func (h *harness) run(args ...string) int {
 	c := &cli{stdin: strings.NewReader(""), stdout: &h.stdout, stderr: &h.stderr,
-		getenv: func(k string) string { return h.env[k] }, signals: h.signals}
+		getenv: func(k string) string { return h.env[k] }, signals: h.signals, setenv: h.setenv}
 	c.daemon = func(ctx context.Context, cfg *properties.Config, log *zap.Logger) error {
 		h.mu.Lock()
 		h.gotCfg = cfg

@@ -31,9 +31,15 @@ type cli struct {
 	logLevel       string
 	logFormat      string
 
+	// launch holds the Java launcher arguments stripped before cobra.
+	launch javaLaunch
+
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// setenv applies honoured JVM system properties (os.Setenv; nil in
+	// tests that do not want the process environment changed).
+	setenv func(key, value string) error
 	// signals, when non-nil, replaces OS signal delivery (tests).
 	signals chan os.Signal
 	// daemon runs the worker; runDaemon unless a test replaces it.
@@ -51,17 +57,32 @@ func (e *exitCodeError) Unwrap() error { return e.err }
 
 // run executes the command line and returns the process exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, daemon: runDaemon}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, setenv: os.Setenv, daemon: runDaemon}
 	return c.execute(args)
 }
 
 func (c *cli) execute(args []string) int {
+	args, launch, err := stripJavaLaunch(args)
+	if err != nil {
+		fmt.Fprintln(c.stderr, "multilangd:", err)
+		return exitError
+	}
+	c.launch = launch
+	for _, e := range launch.env {
+		if c.setenv == nil {
+			continue
+		}
+		if err := c.setenv(e.name, e.value); err != nil {
+			fmt.Fprintf(c.stderr, "multilangd: -D%s: setting %s: %v\n", e.property, e.name, err)
+			return exitError
+		}
+	}
 	root := c.newRootCmd()
 	root.SetArgs(args)
 	root.SetIn(c.stdin)
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
-	err := root.Execute()
+	err = root.Execute()
 	if err == nil {
 		return exitOK
 	}
@@ -113,8 +134,15 @@ func (c *cli) addFileFlags(cmd *cobra.Command) {
 }
 
 // resolveFile applies the Java precedence between -p and the positional
-// argument. The returned warning is non-empty when both were given.
+// argument, then looks the file up on the classpath of a Java launch
+// command line. The returned warning is non-empty when both were given.
 func (c *cli) resolveFile(args []string) (path, warning string, err error) {
+	path, warning, err = c.fileArgument(args)
+	return c.launch.findOnClasspath(path), warning, err
+}
+
+// fileArgument picks the properties file argument.
+func (c *cli) fileArgument(args []string) (path, warning string, err error) {
 	if len(args) > 1 {
 		return "", "", fmt.Errorf("expected a single argument (the properties file), but found multiple arguments: %q", args)
 	}
@@ -169,6 +197,11 @@ const logConfigWarning = "--log-configuration (logback XML) cannot apply to mult
 	"set the log level and format with logLevel/logFormat in the properties file, " +
 	"MULTILANGD_LOG_LEVEL/MULTILANGD_LOG_FORMAT, or --log-level/--log-format"
 
+// javaLaunchNotice is logged once when the command line carried the Java
+// launcher's arguments (see javalaunch.go).
+const javaLaunchNotice = "Java launcher arguments ignored (multilangd is not a JVM: no classpath, JVM flags or main class); " +
+	"system properties the Java daemon's AWS SDK reads are honoured as environment variables"
+
 func (c *cli) runRoot(cmd *cobra.Command, args []string) error {
 	cfg, fileWarning, err := c.loadConfig(args)
 	if err != nil {
@@ -181,6 +214,12 @@ func (c *cli) runRoot(cmd *cobra.Command, args []string) error {
 	defer func() { _ = log.Sync() }()
 	if fileWarning != "" {
 		log.Warn(fileWarning)
+	}
+	if !c.launch.empty() {
+		log.Info(javaLaunchNotice, zap.Strings("ignored", c.launch.ignored), zap.Strings("honoured", c.launch.applied()))
+	}
+	if c.logConfig == "" {
+		c.logConfig = c.launch.logConfig
 	}
 	if c.logConfig != "" {
 		log.Warn(logConfigWarning, zap.String("logConfiguration", c.logConfig))
