@@ -180,16 +180,23 @@ type daemon struct {
 // its records to output (one JSON line each).
 func (e *env) startDaemon(name, props, output string, extraEnv ...string) *daemon {
 	e.t.Helper()
+	level := e.logLevel
+	if level == "" {
+		level = "debug"
+	}
+	return e.startCommand(name, output, []string{binDaemon, "-p", props, "--log-level", level}, extraEnv...)
+}
+
+// startCommand runs argv (the daemon, or a launcher that starts it) in its
+// own process group with the test environment.
+func (e *env) startCommand(name, output string, argv []string, extraEnv ...string) *daemon {
+	e.t.Helper()
 	d := &daemon{t: e.t, name: name, log: filepath.Join(e.dir, name+".log"), output: output, done: make(chan struct{})}
 	lf, err := os.Create(d.log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	level := e.logLevel
-	if level == "" {
-		level = "debug"
-	}
-	d.cmd = exec.Command(binDaemon, "-p", props, "--log-level", level)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Dir = e.dir
 	d.cmd.Stdout, d.cmd.Stderr = lf, lf
 	d.cmd.Env = append(os.Environ(),

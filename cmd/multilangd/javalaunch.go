@@ -125,12 +125,11 @@ func stripJavaLaunch(args []string) ([]string, javaLaunch, error) {
 			if i+1 >= end {
 				return nil, l, fmt.Errorf("JVM option %s needs a value", a)
 			}
-			l.ignored = append(l.ignored, a, args[i+1])
-			l.addClasspath(a, args[i+1])
+			l.ignored = append(l.ignored, a, l.addValue(a, args[i+1]))
 			i++
 			continue
 		case strings.HasPrefix(a, "--class-path="):
-			l.addClasspath("--class-path", strings.TrimPrefix(a, "--class-path="))
+			a = "--class-path=" + l.addValue("--class-path", strings.TrimPrefix(a, "--class-path="))
 		case !strings.HasPrefix(a, "-"):
 			return nil, l, fmt.Errorf("unexpected argument %q before the main class %s: only JVM options may come before it", a, args[main])
 		}
@@ -176,10 +175,19 @@ func isJVMFlag(a string) bool {
 	return false
 }
 
-func (l *javaLaunch) addClasspath(option, value string) {
-	if option == "-cp" || option == "-classpath" || option == "--class-path" {
-		l.classpath = append(l.classpath, filepath.SplitList(value)...)
+// addValue records a value-taking JVM option and returns the value as
+// logged: a classpath of several entries as its entry count (launchers put
+// dozens of jars there).
+func (l *javaLaunch) addValue(option, value string) string {
+	if option != "-cp" && option != "-classpath" && option != "--class-path" {
+		return value
 	}
+	entries := filepath.SplitList(value)
+	l.classpath = append(l.classpath, entries...)
+	if len(entries) > 1 {
+		return fmt.Sprintf("<%d classpath entries>", len(entries))
+	}
+	return value
 }
 
 // findOnClasspath resolves a relative properties file name the way

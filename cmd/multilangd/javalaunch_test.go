@@ -25,7 +25,7 @@ func TestStripJavaLaunch(t *testing.T) {
 			wantArgs: []string{"-p", "a.properties", "-l", "x.xml"}},
 		{name: "subcommand untouched", args: []string{"validate", "-p", "a"}, wantArgs: []string{"validate", "-p", "a"}},
 		{name: "kcl-bootstrap shape", args: []string{"-cp", "/j/a.jar:/j/b.jar:/w:/w/conf", main2, "--properties-file", "conf/app.properties"},
-			wantArgs: []string{"--properties-file", "conf/app.properties"}, wantIgnored: []string{"-cp", "/j/a.jar:/j/b.jar:/w:/w/conf", main2},
+			wantArgs: []string{"--properties-file", "conf/app.properties"}, wantIgnored: []string{"-cp", "<4 classpath entries>", main2},
 			wantCP: []string{"/j/a.jar", "/j/b.jar", "/w", "/w/conf"}},
 		{name: "KCL 1.x main class, positional file", args: []string{"-classpath", "/j/*", main1, "app.properties"},
 			wantArgs: []string{"app.properties"}, wantIgnored: []string{"-classpath", "/j/*", main1}, wantCP: []string{"/j/*"}},
