@@ -79,19 +79,19 @@ func (p *Checkpointer) Checkpoint(ctx context.Context, sequenceNumber *string, s
 			sub = *subSequenceNumber
 		}
 		if sub < 0 {
-			return cpErr(ErrIllegalArgument, nil, "Could not checkpoint at invalid, negative subsequence number %d", sub)
+			return cpErr(CheckpointIllegalArgument, nil, "Could not checkpoint at invalid, negative subsequence number %d", sub)
 		}
 		value = seqnum.New(*sequenceNumber, sub)
 		if err := value.Validate(); err != nil {
-			return cpErr(ErrIllegalArgument, err, "Could not checkpoint at invalid sequence number %q", *sequenceNumber)
+			return cpErr(CheckpointIllegalArgument, err, "Could not checkpoint at invalid sequence number %q", *sequenceNumber)
 		}
 		lo, err1 := seqnum.Compare(p.last, value)
 		hi, err2 := seqnum.Compare(value, p.largest)
 		if err := errors.Join(err1, err2); err != nil {
-			return cpErr(ErrIllegalArgument, err, "Could not checkpoint at %s", value)
+			return cpErr(CheckpointIllegalArgument, err, "Could not checkpoint at %s", value)
 		}
 		if lo > 0 || hi > 0 {
-			return cpErr(ErrIllegalArgument, nil,
+			return cpErr(CheckpointIllegalArgument, nil,
 				"Could not checkpoint at extended sequence number %s as it did not fall into acceptable range between the last checkpoint %s and the greatest extended sequence number passed to this record processor %s",
 				value, p.last, p.largest)
 		}
@@ -116,20 +116,20 @@ func (c *Coordinator) checkpoint(ctx context.Context, key, token string, cp seqn
 	h := c.held[key]
 	c.mu.Unlock()
 	if h == nil || h.token != token {
-		return cpErr(ErrShutdown, ErrNotHeld, "Can't update checkpoint - instance doesn't hold the lease for this shard")
+		return cpErr(CheckpointShutdown, ErrNotHeld, "Can't update checkpoint - instance doesn't hold the lease for this shard")
 	}
 	h.io.Lock()
 	defer h.io.Unlock()
 	c.mu.Lock()
 	if c.held[key] != h {
 		c.mu.Unlock()
-		return cpErr(ErrShutdown, ErrNotHeld, "Can't update checkpoint - instance doesn't hold the lease for this shard")
+		return cpErr(CheckpointShutdown, ErrNotHeld, "Can't update checkpoint - instance doesn't hold the lease for this shard")
 	}
 	l, last := h.lease, h.lastRenew
 	c.mu.Unlock()
 	if c.cfg.Clock.Now().Sub(last) > c.cfg.FailoverTime {
 		c.drop(h, ErrLeaseLost)
-		return cpErr(ErrShutdown, ErrLeaseLost, "Can't update checkpoint - lease for this shard expired locally")
+		return cpErr(CheckpointShutdown, ErrLeaseLost, "Can't update checkpoint - lease for this shard expired locally")
 	}
 	sent := c.cfg.Clock.Now()
 	err := c.store.UpdateCheckpoint(ctx, l, cp)
@@ -141,10 +141,10 @@ func (c *Coordinator) checkpoint(ctx context.Context, key, token string, cp seqn
 		case gerr != nil:
 			// Unknown: keep the lease; the renewer settles it (spurious check
 			// or loss). The child may retry.
-			return cpErr(ErrDependency, gerr, "checkpoint of %s: condition failed and the lease could not be re-read", key)
+			return cpErr(CheckpointDependency, gerr, "checkpoint of %s: condition failed and the lease could not be re-read", key)
 		case cur == nil:
 			c.drop(h, ErrLeaseLost)
-			return cpErr(ErrInvalidState, err, "lease %s no longer exists in the lease table", key)
+			return cpErr(CheckpointInvalidState, err, "lease %s no longer exists in the lease table", key)
 		case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1 && cur.Checkpoint == cp:
 			err = nil // an earlier attempt whose response was lost wrote it
 		case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1:
@@ -174,12 +174,12 @@ func (c *Coordinator) checkpoint(ctx context.Context, key, token string, cp seqn
 	case errors.Is(err, ErrConditionFailed):
 		c.log.Info("lease lost: checkpoint condition failed", zap.String("leaseKey", key))
 		c.drop(h, ErrLeaseLost)
-		return cpErr(ErrShutdown, err, "Can't update checkpoint - instance doesn't hold the lease for this shard")
+		return cpErr(CheckpointShutdown, err, "Can't update checkpoint - instance doesn't hold the lease for this shard")
 	case errors.Is(err, ErrThrottled):
-		return cpErr(ErrThrottling, err, "checkpoint of %s throttled", key)
+		return cpErr(CheckpointThrottling, err, "checkpoint of %s throttled", key)
 	case errors.Is(err, ErrTableNotFound):
-		return cpErr(ErrInvalidState, err, "lease table missing")
+		return cpErr(CheckpointInvalidState, err, "lease table missing")
 	default:
-		return cpErr(ErrDependency, err, "checkpoint of %s failed", key)
+		return cpErr(CheckpointDependency, err, "checkpoint of %s failed", key)
 	}
 }

@@ -35,26 +35,40 @@ var (
 	ErrStopped = errors.New("lease: coordinator stopped")
 )
 
-// Checkpoint error sentinels; each maps to the Java exception a KCL
-// record processor would see (CheckpointError.ExceptionName).
-var (
-	ErrShutdown        = errors.New("ShutdownException")
-	ErrThrottling      = errors.New("ThrottlingException")
-	ErrInvalidState    = errors.New("InvalidStateException")
-	ErrDependency      = errors.New("KinesisClientLibDependencyException")
-	ErrIllegalArgument = errors.New("IllegalArgumentException")
+// CheckpointErrorKind is the Java exception a KCL record processor sees for
+// a failed checkpoint; its text is the exception's simple name, which the
+// subprocess package puts into the checkpoint reply's error field. It is an
+// error so that errors.Is(err, CheckpointShutdown) works on a
+// *CheckpointError. (Store-level errors such as ErrThrottled are a separate
+// family: several of them map to one kind.)
+type CheckpointErrorKind string
+
+func (k CheckpointErrorKind) Error() string { return string(k) }
+
+// The checkpoint error kinds.
+const (
+	// CheckpointShutdown: this worker no longer holds the lease.
+	CheckpointShutdown CheckpointErrorKind = "ShutdownException"
+	// CheckpointThrottling: DynamoDB throttled the checkpoint write (retryable).
+	CheckpointThrottling CheckpointErrorKind = "ThrottlingException"
+	// CheckpointInvalidState: the lease item or the lease table is missing.
+	CheckpointInvalidState CheckpointErrorKind = "InvalidStateException"
+	// CheckpointDependency: another DynamoDB failure (retryable).
+	CheckpointDependency CheckpointErrorKind = "KinesisClientLibDependencyException"
+	// CheckpointIllegalArgument: the requested position is invalid or out of range.
+	CheckpointIllegalArgument CheckpointErrorKind = "IllegalArgumentException"
 )
 
-// CheckpointError is returned by Checkpointer.Checkpoint. Kind is one of the
-// checkpoint sentinels above; errors.Is(err, ErrShutdown) etc. work.
+// CheckpointError is returned by Checkpointer.Checkpoint;
+// errors.Is(err, CheckpointShutdown) etc. work.
 type CheckpointError struct {
-	Kind error
+	Kind CheckpointErrorKind
 	Msg  string
 	Err  error // underlying cause, may be nil
 }
 
 func (e *CheckpointError) Error() string {
-	s := e.Kind.Error() + ": " + e.Msg
+	s := string(e.Kind) + ": " + e.Msg
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
@@ -63,7 +77,7 @@ func (e *CheckpointError) Error() string {
 
 // ExceptionName is the Java simple exception name the subprocess package puts
 // into the checkpoint reply's error field.
-func (e *CheckpointError) ExceptionName() string { return e.Kind.Error() }
+func (e *CheckpointError) ExceptionName() string { return string(e.Kind) }
 
 // Unwrap exposes both the kind sentinel and the cause.
 func (e *CheckpointError) Unwrap() []error {
@@ -73,6 +87,6 @@ func (e *CheckpointError) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-func cpErr(kind error, err error, format string, args ...any) *CheckpointError {
+func cpErr(kind CheckpointErrorKind, err error, format string, args ...any) *CheckpointError {
 	return &CheckpointError{Kind: kind, Msg: fmt.Sprintf(format, args...), Err: err}
 }
