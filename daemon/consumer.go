@@ -74,7 +74,7 @@ type shardEndPending struct {
 // owns its goroutine.
 type consumer struct {
 	s       *Scheduler
-	held    Held
+	held    *lease.Held
 	key     string
 	shardID string
 	log     *zap.Logger
@@ -93,7 +93,7 @@ type consumer struct {
 	result   outcome
 }
 
-func newConsumer(s *Scheduler, h Held, hardCtx context.Context) *consumer {
+func newConsumer(s *Scheduler, h *lease.Held, hardCtx context.Context) *consumer {
 	c := &consumer{
 		s:       s,
 		held:    h,
@@ -227,9 +227,9 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 	// from the lease as it was when taken: a retry after a child failure must
 	// neither re-deliver nor let the child move the checkpoint back below what
 	// an earlier child of this consumer already checkpointed.
-	h := c.held
+	h := *c.held
 	h.Lease = *l
-	cp := c.s.deps.Coordinator.Checkpointer(h)
+	cp := c.s.deps.Coordinator.Checkpointer(&h)
 
 	child, err := c.s.deps.Children(hardCtx, c.shardID)
 	if err != nil {

@@ -74,7 +74,7 @@ type fakeCoord struct {
 }
 
 type fakeHeld struct {
-	h      Held
+	h      lease.Held
 	cancel context.CancelFunc
 }
 
@@ -85,7 +85,7 @@ func (f *fakeCoord) grant(key, token string) {
 	defer f.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	l, _ := f.w.GetLease(ctx, key)
-	f.held[key] = &fakeHeld{h: Held{Lease: *l, Token: token, Ctx: ctx}, cancel: cancel}
+	f.held[key] = &fakeHeld{h: lease.Held{Lease: *l, Token: token, Ctx: ctx}, cancel: cancel}
 }
 
 func (f *fakeCoord) lose(key string) {
@@ -105,17 +105,18 @@ func (f *fakeCoord) Released() []string {
 
 func (f *fakeCoord) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
-func (f *fakeCoord) Held() []Held {
+func (f *fakeCoord) Held() []*lease.Held {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []Held
+	var out []*lease.Held
 	for _, h := range f.held {
-		out = append(out, h.h)
+		hh := h.h
+		out = append(out, &hh)
 	}
 	return out
 }
 
-func (f *fakeCoord) Checkpointer(h Held) Checkpointer {
+func (f *fakeCoord) Checkpointer(h *lease.Held) Checkpointer {
 	// Like lease.Coordinator: last = largest = the given lease's checkpoint.
 	return &fakeCP{w: f.w, key: h.Lease.Key, held: h.Ctx, last: h.Lease.Checkpoint, largest: h.Lease.Checkpoint}
 }

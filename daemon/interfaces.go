@@ -2,9 +2,9 @@
 // that tie the lease coordinator, shard sync, record retrieval and the child
 // record processor together (Java ShardConsumer and ConsumerStates;
 // docs/protocol.md §5), plus the graceful stop and the per-shard failure
-// isolation (docs/architecture.md, Decisions 3 and 5). It talks to its neighbours only through the small consumer-side
-// interfaces declared in this file; package daemon/assemble wires the real
-// implementations in.
+// isolation (docs/architecture.md, Decisions 3 and 5). It talks to its
+// neighbours only through the small consumer-side interfaces declared in
+// this file; package daemon/assemble wires the real implementations in.
 package daemon
 
 import (
@@ -15,28 +15,18 @@ import (
 	"github.com/multilangd/multilangd/seqnum"
 )
 
-// Held is one lease this worker holds, as the scheduler sees it.
-type Held struct {
-	Lease lease.Lease
-	// Token identifies one acquisition of the lease; a new token for the same
-	// key means the lease was lost and re-taken.
-	Token string
-	// Ctx is cancelled when the lease is lost or released.
-	Ctx context.Context
-	// Ref is the coordinator's own handle, passed back to Checkpointer.
-	Ref any
-}
-
 // Coordinator is the lease coordinator view the scheduler needs.
 type Coordinator interface {
 	// Run renews and takes leases until ctx is done.
 	Run(ctx context.Context) error
-	// Held returns a snapshot of the leases currently held.
-	Held() []Held
+	// Held returns a snapshot of the leases currently held. A new Token
+	// for the same key means the lease was lost and re-taken; Ctx is
+	// cancelled when the lease is lost or released.
+	Held() []*lease.Held
 	// Checkpointer returns a fresh checkpointer for the held lease whose last
 	// and largest permitted checkpoint are h.Lease.Checkpoint (the consumer
 	// passes the lease as just read, which may be newer than the snapshot).
-	Checkpointer(h Held) Checkpointer
+	Checkpointer(h *lease.Held) Checkpointer
 	// Release gives the lease up in DynamoDB and drops it locally.
 	Release(ctx context.Context, key string) error
 	// StopTaking stops acquiring new leases (graceful stop).
@@ -59,8 +49,10 @@ type Checkpointer interface {
 }
 
 // ChildCheckpointer is what the child process may call while an action is
-// outstanding (same method set as subprocess.Checkpointer).
-type ChildCheckpointer interface {
+// outstanding. It is an alias of the interface literal, as is
+// subprocess.Checkpointer, so the two are one type and *subprocess.Child
+// implements Child without an adapter.
+type ChildCheckpointer = interface {
 	Checkpoint(ctx context.Context, sequenceNumber *string, subSequenceNumber *int64) error
 }
 
@@ -103,7 +95,7 @@ type RecordSource interface {
 type SourceFactory func(ctx context.Context, l lease.Lease, start seqnum.ESN) (RecordSource, error)
 
 // Child is one record-processor child process (implemented by
-// *subprocess.Child through an adapter).
+// *subprocess.Child).
 type Child interface {
 	Initialize(ctx context.Context, shardID string, seq *string, sub *int64) error
 	ProcessRecords(ctx context.Context, recs []record.Record, millisBehindLatest *int64, cp ChildCheckpointer) error

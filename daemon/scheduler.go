@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/multilangd/multilangd/lease"
 )
 
 // Config holds the scheduler's timing and policy knobs (from properties).
@@ -304,7 +306,7 @@ func (s *Scheduler) initialSync(ctx context.Context) error {
 // whose lease left the held set.
 func (s *Scheduler) reconcile(hardCtx context.Context) {
 	held := s.deps.Coordinator.Held()
-	byKey := make(map[string]Held, len(held))
+	byKey := make(map[string]*lease.Held, len(held))
 	for _, h := range held {
 		byKey[h.Lease.Key] = h
 	}

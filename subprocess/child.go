@@ -30,7 +30,11 @@ const DefaultShutdownGrace = 5 * time.Second
 // error field; any other error is reported as
 // KinesisClientLibDependencyException. Checkpoint errors never fail the
 // action.
-type Checkpointer interface {
+//
+// It is an alias of the interface literal so that an identically written
+// consumer-side interface elsewhere (daemon.ChildCheckpointer) is the same
+// type and *Child satisfies that package's Child interface directly.
+type Checkpointer = interface {
 	Checkpoint(ctx context.Context, sequenceNumber *string, subSequenceNumber *int64) error
 }
 

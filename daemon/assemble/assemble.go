@@ -123,7 +123,7 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		if err != nil {
 			return nil, err
 		}
-		return child{ch}, nil
+		return ch, nil
 	}
 
 	sources, err := sourceFactory(ctx, cfg, c, lister, log)
