@@ -81,7 +81,11 @@ type consumer struct {
 
 	state    atomic.Int32
 	stopping atomic.Bool
-	runCtx   context.Context
+	// leaseCtx bounds retrieval and lease reads: it ends when the lease is
+	// lost, a stop is requested or the hard-stop deadline passes. Child calls
+	// are bounded by the scheduler's hardStopCtx instead, so a lost lease
+	// does not interrupt an in-flight processRecords.
+	leaseCtx context.Context
 	cancel   context.CancelFunc
 	stopHard func() bool
 
@@ -93,7 +97,7 @@ type consumer struct {
 	result   outcome
 }
 
-func newConsumer(s *Scheduler, h *lease.Held, hardCtx context.Context) *consumer {
+func newConsumer(s *Scheduler, h *lease.Held, hardStopCtx context.Context) *consumer {
 	c := &consumer{
 		s:       s,
 		held:    h,
@@ -102,9 +106,8 @@ func newConsumer(s *Scheduler, h *lease.Held, hardCtx context.Context) *consumer
 		done:    make(chan struct{}),
 	}
 	c.log = s.log.With(zap.String("shardId", c.shardID), zap.String("leaseKey", c.key))
-	// runCtx ends on lease loss, on a stop request and when the hard deadline passes.
-	c.runCtx, c.cancel = context.WithCancel(h.Ctx)
-	c.stopHard = context.AfterFunc(hardCtx, c.cancel)
+	c.leaseCtx, c.cancel = context.WithCancel(h.Ctx)
+	c.stopHard = context.AfterFunc(hardStopCtx, c.cancel)
 	return c
 }
 
@@ -127,32 +130,32 @@ func (c *consumer) requestStop() {
 func (c *consumer) leaseGone() { c.cancel() }
 
 // run executes the state machine and records the outcome.
-func (c *consumer) run(hardCtx context.Context) {
+func (c *consumer) run(hardStopCtx context.Context) {
 	defer func() {
 		c.setState(ShutdownComplete)
 		c.stopHard()
 		c.cancel()
 		c.doneOnce.Do(func() { close(c.done) })
 	}()
-	c.result = c.runStates(hardCtx)
+	c.result = c.runStates(hardStopCtx)
 	c.s.deps.Metrics.ConsumerStopped(c.shardID)
 	c.log.Info("shard consumer finished", zap.Stringer("outcome", c.result))
 }
 
-func (c *consumer) runStates(hardCtx context.Context) outcome {
+func (c *consumer) runStates(hardStopCtx context.Context) outcome {
 	cfg := &c.s.cfg
 	c.setState(WaitingOnParentShards)
 	if len(c.held.Lease.ParentShardIDs) > 0 {
 		for {
-			ok, err := c.s.deps.Syncer.ParentsDone(c.runCtx, c.held.Lease)
+			ok, err := c.s.deps.Syncer.ParentsDone(c.leaseCtx, c.held.Lease)
 			if err == nil && ok {
 				break
 			}
-			if err != nil && c.runCtx.Err() == nil {
+			if err != nil && c.leaseCtx.Err() == nil {
 				c.log.Warn("checking parent shards failed", zap.Error(err))
 			}
-			if !sleepCtx(c.runCtx, cfg.ParentShardPollInterval) {
-				return c.endWithoutChild(hardCtx)
+			if !sleepCtx(c.leaseCtx, cfg.ParentShardPollInterval) {
+				return c.endWithoutChild(hardStopCtx)
 			}
 		}
 	}
@@ -160,13 +163,13 @@ func (c *consumer) runStates(hardCtx context.Context) outcome {
 	failures := 0
 	backoff := cfg.TaskBackoff
 	for {
-		progressed, res, err := c.session(hardCtx)
+		progressed, res, err := c.session(hardStopCtx)
 		if err == nil {
 			return res
 		}
-		if c.runCtx.Err() != nil {
+		if c.leaseCtx.Err() != nil {
 			// The failure raced with a lease loss or stop: end accordingly.
-			return c.endWithoutChild(hardCtx)
+			return c.endWithoutChild(hardStopCtx)
 		}
 		if progressed {
 			failures, backoff = 0, cfg.TaskBackoff
@@ -179,39 +182,40 @@ func (c *consumer) runStates(hardCtx context.Context) outcome {
 			c.log.Error("releasing lease after repeated failures so another worker can try",
 				zap.Int("failures", failures))
 			c.s.deps.Metrics.LeaseReleased(c.shardID)
-			if err := c.s.deps.Coordinator.Release(hardCtx, c.key); err != nil {
+			if err := c.s.deps.Coordinator.Release(hardStopCtx, c.key); err != nil {
 				c.log.Warn("releasing lease failed", zap.Error(err))
 			}
 			return outcomeReleased
 		}
-		if !sleepCtx(c.runCtx, backoff) {
-			return c.endWithoutChild(hardCtx)
+		if !sleepCtx(c.leaseCtx, backoff) {
+			return c.endWithoutChild(hardStopCtx)
 		}
 		backoff = min(2*backoff, cfg.MaxBackoff)
 	}
 }
 
 // endWithoutChild finishes a consumer that has no live child.
-func (c *consumer) endWithoutChild(hardCtx context.Context) outcome {
+func (c *consumer) endWithoutChild(hardStopCtx context.Context) outcome {
 	c.setState(ShuttingDown)
 	if c.stopping.Load() && c.held.Ctx.Err() == nil {
-		c.release(hardCtx)
+		c.release(hardStopCtx)
 		return outcomeStopped
 	}
 	return outcomeLeaseLost
 }
 
-func (c *consumer) release(hardCtx context.Context) {
-	if err := c.s.deps.Coordinator.Release(hardCtx, c.key); err != nil {
+func (c *consumer) release(hardStopCtx context.Context) {
+	if err := c.s.deps.Coordinator.Release(hardStopCtx, c.key); err != nil {
 		c.log.Warn("releasing lease failed", zap.Error(err))
 	}
 }
 
-// session runs one child lifetime: initialize, process, and the shutdown
-// that ends it. progressed reports whether at least one batch was processed.
-func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcome, err error) {
+// session runs one child lifetime: initialize, then either the pending
+// shard-end step (retryShardEnd) or the process loop, and the shutdown that
+// ends it. progressed reports whether at least one batch was processed.
+func (c *consumer) session(hardStopCtx context.Context) (progressed bool, res outcome, err error) {
 	c.setState(Initializing)
-	l, err := c.s.deps.Store.GetLease(c.runCtx, c.key)
+	l, err := c.s.deps.Store.GetLease(c.leaseCtx, c.key)
 	if err != nil {
 		return false, 0, fmt.Errorf("reading lease %s: %w", c.key, err)
 	}
@@ -223,42 +227,55 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 		return false, outcomeShardEnd, c.shardEndWithoutChild(*l)
 	}
 	// The checkpointer starts from the checkpoint just read (as Java
-	// InitializeTask.call), not
-	// from the lease as it was when taken: a retry after a child failure must
-	// neither re-deliver nor let the child move the checkpoint back below what
-	// an earlier child of this consumer already checkpointed.
+	// InitializeTask.call), not from the lease as it was when taken: a retry
+	// after a child failure must neither re-deliver nor let the child move
+	// the checkpoint back below what an earlier child of this consumer
+	// already checkpointed.
 	h := *c.held
 	h.Lease = *l
 	cp := c.s.deps.Coordinator.Checkpointer(&h)
 
-	child, err := c.s.deps.Children(hardCtx, c.shardID)
+	child, err := c.s.deps.Children(hardStopCtx, c.shardID)
 	if err != nil {
 		return false, 0, fmt.Errorf("starting child: %w", err)
 	}
-	defer c.closeChild(hardCtx, child)
+	defer c.closeChild(hardStopCtx, child)
 	seq, sub := l.Checkpoint.Sequence, l.Checkpoint.SubSequence
-	if err := child.Initialize(hardCtx, c.shardID, &seq, &sub); err != nil {
+	if err := child.Initialize(hardStopCtx, c.shardID, &seq, &sub); err != nil {
 		return false, 0, fmt.Errorf("initialize: %w", err)
 	}
-
-	if p := c.pending; p != nil {
-		c.setState(ShuttingDown)
-		if c.runCtx.Err() != nil {
-			return false, c.endSession(hardCtx, child, cp), nil
-		}
-		if p.lastDelivered.Sequence != "" {
-			cp.SetLargestPermitted(p.lastDelivered)
-		}
-		if err := c.shardEnd(hardCtx, child, cp, *l, p.children); err != nil {
-			if c.runCtx.Err() != nil {
-				return false, c.endSession(hardCtx, child, cp), nil
-			}
-			return false, 0, err
-		}
-		return false, outcomeShardEnd, nil
+	if c.pending != nil {
+		res, err := c.retryShardEnd(hardStopCtx, child, cp, *l)
+		return false, res, err
 	}
+	return c.process(hardStopCtx, child, cp, *l)
+}
 
-	src, err := c.s.deps.Sources(c.runCtx, *l, l.Checkpoint)
+// retryShardEnd repeats a failed shard-end step with the new child, without
+// re-reading the shard.
+func (c *consumer) retryShardEnd(hardStopCtx context.Context, child Child, cp Checkpointer, l lease.Lease) (outcome, error) {
+	p := c.pending
+	c.setState(ShuttingDown)
+	if c.leaseCtx.Err() != nil {
+		return c.endSession(hardStopCtx, child, cp), nil
+	}
+	if p.lastDelivered.Sequence != "" {
+		cp.SetLargestPermitted(p.lastDelivered)
+	}
+	if err := c.shardEnd(hardStopCtx, child, cp, l, p.children); err != nil {
+		if c.leaseCtx.Err() != nil {
+			return c.endSession(hardStopCtx, child, cp), nil
+		}
+		return 0, err
+	}
+	return outcomeShardEnd, nil
+}
+
+// process reads the shard from the checkpoint and hands every batch to the
+// child until the lease is lost, a stop is requested, reading or the child
+// fails, or the shard ends (then the shard-end step runs).
+func (c *consumer) process(hardStopCtx context.Context, child Child, cp Checkpointer, l lease.Lease) (progressed bool, res outcome, err error) {
+	src, err := c.s.deps.Sources(c.leaseCtx, l, l.Checkpoint)
 	if err != nil {
 		return false, 0, fmt.Errorf("starting record source: %w", err)
 	}
@@ -270,41 +287,33 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 
 	c.setState(Processing)
 	for {
-		if c.runCtx.Err() != nil {
-			return progressed, c.endSession(hardCtx, child, cp), nil
+		if c.leaseCtx.Err() != nil {
+			return progressed, c.endSession(hardStopCtx, child, cp), nil
 		}
-		b, err := src.Next(c.runCtx)
+		b, err := src.Next(c.leaseCtx)
 		if err != nil {
-			if c.runCtx.Err() != nil {
-				return progressed, c.endSession(hardCtx, child, cp), nil
+			if c.leaseCtx.Err() != nil {
+				return progressed, c.endSession(hardStopCtx, child, cp), nil
 			}
 			return progressed, 0, fmt.Errorf("getting records: %w", err)
 		}
-		if c.runCtx.Err() != nil {
+		if c.leaseCtx.Err() != nil {
 			// Lost or stopping while the batch arrived: no processRecords after
 			// that (docs/protocol.md §5); the next owner reads it from the checkpoint.
-			return progressed, c.endSession(hardCtx, child, cp), nil
+			return progressed, c.endSession(hardStopCtx, child, cp), nil
 		}
-		recs := retrieval.DropUpTo(b.Records, cp.LastCheckpoint())
-		if len(recs) > 0 {
-			last := recs[len(recs)-1].ESN()
-			cp.SetLargestPermitted(last)
-			c.lastDelivered = last
+		delivered, err := c.deliver(hardStopCtx, child, cp, b)
+		if err != nil {
+			return progressed, 0, err
 		}
-		if len(recs) > 0 || c.s.cfg.CallProcessRecordsEvenForEmptyRecordList {
-			if err := child.ProcessRecords(hardCtx, recs, b.MillisBehindLatest, cp); err != nil {
-				return progressed, 0, fmt.Errorf("processRecords: %w", err)
-			}
-			c.s.deps.Metrics.RecordsProcessed(c.shardID, len(recs), b.MillisBehindLatest)
-			progressed = true
-		}
+		progressed = progressed || delivered
 		if b.ShardEnd {
 			c.setState(ShuttingDown)
 			c.pending = &shardEndPending{lastDelivered: c.lastDelivered, children: b.ChildShards}
-			if err := c.shardEnd(hardCtx, child, cp, *l, b.ChildShards); err != nil {
-				if c.runCtx.Err() != nil {
+			if err := c.shardEnd(hardStopCtx, child, cp, l, b.ChildShards); err != nil {
+				if c.leaseCtx.Err() != nil {
 					// Lease loss takes precedence over a shard end in progress.
-					return progressed, c.endSession(hardCtx, child, cp), nil
+					return progressed, c.endSession(hardStopCtx, child, cp), nil
 				}
 				return progressed, 0, err
 			}
@@ -313,22 +322,44 @@ func (c *consumer) session(hardCtx context.Context) (progressed bool, res outcom
 	}
 }
 
+// deliver drops the records at or below the last checkpoint, raises the
+// largest permitted checkpoint to the last one left and sends them with
+// processRecords (an empty batch only with
+// callProcessRecordsEvenForEmptyRecordList). It reports whether
+// processRecords was called.
+func (c *consumer) deliver(hardStopCtx context.Context, child Child, cp Checkpointer, b record.Batch) (bool, error) {
+	recs := retrieval.DropUpTo(b.Records, cp.LastCheckpoint())
+	if len(recs) > 0 {
+		last := recs[len(recs)-1].ESN()
+		cp.SetLargestPermitted(last)
+		c.lastDelivered = last
+	}
+	if len(recs) == 0 && !c.s.cfg.CallProcessRecordsEvenForEmptyRecordList {
+		return false, nil
+	}
+	if err := child.ProcessRecords(hardStopCtx, recs, b.MillisBehindLatest, cp); err != nil {
+		return false, fmt.Errorf("processRecords: %w", err)
+	}
+	c.s.deps.Metrics.RecordsProcessed(c.shardID, len(recs), b.MillisBehindLatest)
+	return true, nil
+}
+
 // endSession tells the live child why it stops: shutdownRequested then
 // leaseLost on a graceful stop (and releases the lease), leaseLost otherwise.
-func (c *consumer) endSession(hardCtx context.Context, child Child, cp Checkpointer) outcome {
+func (c *consumer) endSession(hardStopCtx context.Context, child Child, cp Checkpointer) outcome {
 	c.setState(ShuttingDown)
 	if c.stopping.Load() && c.held.Ctx.Err() == nil {
-		if err := child.ShutdownRequested(hardCtx, cp); err != nil {
+		if err := child.ShutdownRequested(hardStopCtx, cp); err != nil {
 			c.log.Warn("shutdownRequested failed", zap.Error(err))
 		}
-		if err := child.LeaseLost(hardCtx); err != nil {
+		if err := child.LeaseLost(hardStopCtx); err != nil {
 			c.log.Warn("leaseLost failed", zap.Error(err))
 		}
-		c.closeChild(hardCtx, child)
-		c.release(hardCtx)
+		c.closeChild(hardStopCtx, child)
+		c.release(hardStopCtx)
 		return outcomeStopped
 	}
-	if err := child.LeaseLost(hardCtx); err != nil {
+	if err := child.LeaseLost(hardStopCtx); err != nil {
 		c.log.Warn("leaseLost failed", zap.Error(err))
 	}
 	return outcomeLeaseLost
@@ -337,20 +368,20 @@ func (c *consumer) endSession(hardCtx context.Context, child Child, cp Checkpoin
 // shardEnd is the SHARD_END shutdown step: child leases, shardEnded, verify
 // the SHARD_END checkpoint, enqueue for cleanup. A failure leaves c.pending
 // set so that the retry repeats only this step, with a new child.
-func (c *consumer) shardEnd(hardCtx context.Context, child Child, cp Checkpointer, l lease.Lease, children []record.ChildShard) error {
-	if err := c.s.deps.Syncer.CreateChildLeases(c.runCtx, l, children); err != nil {
+func (c *consumer) shardEnd(hardStopCtx context.Context, child Child, cp Checkpointer, l lease.Lease, children []record.ChildShard) error {
+	if err := c.s.deps.Syncer.CreateChildLeases(c.leaseCtx, l, children); err != nil {
 		return fmt.Errorf("creating child leases: %w", err)
 	}
-	if err := c.runCtx.Err(); err != nil {
+	if err := c.leaseCtx.Err(); err != nil {
 		// Lease loss (or a stop) takes precedence over the shard end (Java
 		// ShutdownReason.canTransitionTo: LEASE_LOST outranks SHARD_END).
 		return fmt.Errorf("before shardEnded: %w", err)
 	}
 	cp.SetShardEnd()
-	if err := child.ShardEnded(hardCtx, cp); err != nil {
+	if err := child.ShardEnded(hardStopCtx, cp); err != nil {
 		return fmt.Errorf("shardEnded: %w", err)
 	}
-	got, err := c.s.deps.Store.GetLease(c.runCtx, c.key)
+	got, err := c.s.deps.Store.GetLease(c.leaseCtx, c.key)
 	if err != nil {
 		return fmt.Errorf("verifying shard-end checkpoint: %w", err)
 	}
@@ -371,20 +402,20 @@ func (c *consumer) shardEnd(hardCtx context.Context, child Child, cp Checkpointe
 // child leases exist, then hand it to the cleaner. No child is started.
 func (c *consumer) shardEndWithoutChild(l lease.Lease) error {
 	c.setState(ShuttingDown)
-	if err := c.s.deps.Syncer.CreateChildLeases(c.runCtx, l, nil); err != nil {
+	if err := c.s.deps.Syncer.CreateChildLeases(c.leaseCtx, l, nil); err != nil {
 		return fmt.Errorf("creating child leases: %w", err)
 	}
 	c.s.deps.Cleaner.Enqueue(c.key)
 	return nil
 }
 
-func (c *consumer) closeChild(hardCtx context.Context, child Child) {
+func (c *consumer) closeChild(hardStopCtx context.Context, child Child) {
 	// Before the hard deadline the child gets its grace (stdin EOF, wait,
 	// SIGTERM, SIGKILL); after it, a cancelled ctx makes Close kill at once.
 	// Either way Close reaps the process.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(hardCtx), c.s.cfg.ChildCloseTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(hardStopCtx), c.s.cfg.ChildCloseTimeout)
 	defer cancel()
-	if hardCtx.Err() != nil {
+	if hardStopCtx.Err() != nil {
 		cancel()
 	}
 	if err := child.Close(ctx); err != nil {

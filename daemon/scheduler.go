@@ -228,9 +228,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	// context of its own, cancelled last.
 	coordCtx, coordCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer coordCancel()
-	bgCtx, bgCancel := context.WithCancel(ctx)
-	defer bgCancel()
-	hardCtx, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
+	// periodicCtx bounds the periodic shard sync and the cleaner: both end
+	// with ctx.
+	periodicCtx, periodicCancel := context.WithCancel(ctx)
+	defer periodicCancel()
+	// hardStopCtx bounds what must still run after ctx ends (child calls,
+	// closing children, lease releases); it is cancelled when the graceful
+	// stop's deadline passes.
+	hardStopCtx, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardCancel()
 
 	var bg sync.WaitGroup
@@ -243,13 +248,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	bg.Add(2)
 	go func() {
 		defer bg.Done()
-		if err := s.deps.Syncer.RunPeriodic(bgCtx, s.deps.Coordinator.IsLeader); err != nil && bgCtx.Err() == nil {
+		if err := s.deps.Syncer.RunPeriodic(periodicCtx, s.deps.Coordinator.IsLeader); err != nil && periodicCtx.Err() == nil {
 			s.log.Error("periodic shard sync stopped", zap.Error(err))
 		}
 	}()
 	go func() {
 		defer bg.Done()
-		if err := s.deps.Cleaner.Run(bgCtx); err != nil && bgCtx.Err() == nil {
+		if err := s.deps.Cleaner.Run(periodicCtx); err != nil && periodicCtx.Err() == nil {
 			s.log.Error("lease cleaner stopped", zap.Error(err))
 		}
 	}()
@@ -261,7 +266,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var runErr error
 loop:
 	for {
-		s.reconcile(hardCtx)
+		s.reconcile(hardStopCtx)
 		select {
 		case <-ctx.Done():
 			break loop
@@ -276,8 +281,8 @@ loop:
 	}
 
 	s.setPhase(phaseStopping)
-	s.shutdown(hardCtx, hardCancel)
-	bgCancel()
+	s.shutdown(hardStopCtx, hardCancel)
+	periodicCancel()
 	coordCancel()
 	bg.Wait()
 	if err := <-coordDone; err != nil && runErr == nil && !errors.Is(err, context.Canceled) {
@@ -304,7 +309,7 @@ func (s *Scheduler) initialSync(ctx context.Context) error {
 
 // reconcile starts a consumer for every newly held lease and ends consumers
 // whose lease left the held set.
-func (s *Scheduler) reconcile(hardCtx context.Context) {
+func (s *Scheduler) reconcile(hardStopCtx context.Context) {
 	held := s.deps.Coordinator.Held()
 	byKey := make(map[string]*lease.Held, len(held))
 	for _, h := range held {
@@ -344,12 +349,12 @@ func (s *Scheduler) reconcile(hardCtx context.Context) {
 		if h.Ctx.Err() != nil {
 			continue
 		}
-		c := newConsumer(s, h, hardCtx)
+		c := newConsumer(s, h, hardStopCtx)
 		s.consumers[k] = c
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			c.run(hardCtx)
+			c.run(hardStopCtx)
 			s.consumerDone(c)
 		}()
 	}
@@ -357,7 +362,7 @@ func (s *Scheduler) reconcile(hardCtx context.Context) {
 
 	for _, k := range release {
 		s.log.Info("lease in cool-down after repeated failures; releasing again", zap.String("leaseKey", k))
-		if err := s.deps.Coordinator.Release(hardCtx, k); err != nil {
+		if err := s.deps.Coordinator.Release(hardStopCtx, k); err != nil {
 			s.log.Warn("releasing lease failed", zap.String("leaseKey", k), zap.Error(err))
 		}
 	}
@@ -378,7 +383,7 @@ func (s *Scheduler) consumerDone(c *consumer) {
 }
 
 // shutdown is the graceful stop (architecture decision 5).
-func (s *Scheduler) shutdown(hardCtx context.Context, hardCancel context.CancelFunc) {
+func (s *Scheduler) shutdown(hardStopCtx context.Context, hardCancel context.CancelFunc) {
 	s.log.Info("graceful stop: shutting down shard consumers", zap.Duration("deadline", s.cfg.ShutdownGrace))
 	s.deps.Coordinator.StopTaking()
 	s.mu.Lock()
@@ -401,7 +406,7 @@ func (s *Scheduler) shutdown(hardCtx context.Context, hardCancel context.CancelF
 
 	// Release what is still held without a consumer (finished shards,
 	// cool-downs) so other workers take it at once.
-	relCtx, cancel := context.WithTimeout(context.WithoutCancel(hardCtx), 5*time.Second)
+	relCtx, cancel := context.WithTimeout(context.WithoutCancel(hardStopCtx), 5*time.Second)
 	defer cancel()
 	for _, h := range s.deps.Coordinator.Held() {
 		if h.Ctx.Err() != nil {

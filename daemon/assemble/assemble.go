@@ -7,6 +7,7 @@ package assemble
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,29 +42,130 @@ func newStore(cfg *properties.Config, client *dynamodb.Client, log *zap.Logger) 
 		WithCoordinatorStateTable(cfg.CoordinatorStateTable.TableName)
 }
 
+// errStoppedDuringStartup: ctx ended while Run was still building; there is
+// nothing to shut down and Run returns nil, as after a graceful stop.
+var errStoppedDuringStartup = errors.New("stopped during start-up")
+
 // Run creates the lease table if needed, builds every part and runs the
 // scheduler until ctx is done (then stops gracefully). A stop during
 // start-up is not an error: Run returns nil as after a graceful stop.
 func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger) error {
-	if len(cfg.WorkerID) == 0 {
-		return fmt.Errorf("workerId is empty")
+	d, err := build(ctx, cfg, c, log)
+	if errors.Is(err, errStoppedDuringStartup) {
+		return nil
 	}
-	store := newStore(cfg, c.DynamoDB, log)
-	if err := store.CreateTableIfNotExists(ctx, lease.TableOptions{
+	if err != nil {
+		return err
+	}
+	return d.run(ctx, cfg, log)
+}
+
+// assembled is the daemon Run built: the scheduler over every part, the
+// coordinator (for the held-lease count) and the metrics registry.
+type assembled struct {
+	coord     *lease.Coordinator
+	scheduler *daemon.Scheduler
+	registry  *prometheus.Registry
+}
+
+// build creates the lease table if needed and wires every part into a
+// scheduler. startupCtx bounds only the start-up requests (table creation,
+// lease listing, consumer registration).
+func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *zap.Logger) (*assembled, error) {
+	if len(cfg.WorkerID) == 0 {
+		return nil, fmt.Errorf("workerId is empty")
+	}
+	store, err := openStore(startupCtx, cfg, c.DynamoDB, log)
+	if err != nil {
+		return nil, err
+	}
+	leasesTaken := make(chan struct{}, 1)
+	coord := newCoordinator(cfg, store, leasesTaken, log)
+	lister := retrieval.NewLister(c.Kinesis, cfg.StreamName, cfg.StreamARN, retrieval.ListerConfig{Backoff: cfg.ListShardsBackoffTime, MaxAttempts: cfg.MaxListShardsRetryAttempts}, log.Named("lister"))
+	syncCfg := shardSyncConfig(cfg)
+	skipSync, err := skipInitialSync(startupCtx, cfg, store)
+	if err != nil {
+		return nil, err
+	}
+	sources, err := sourceFactory(startupCtx, cfg, c, lister, log)
+	if err != nil {
+		if startupCtx.Err() != nil {
+			return nil, errStoppedDuringStartup
+		}
+		return nil, err
+	}
+
+	d := &assembled{coord: coord, registry: prometheus.NewRegistry()}
+	metrics := newPromMetrics(d.registry,
+		func() []daemon.ShardStatus { return d.scheduler.Status() },
+		func() int { return len(coord.Held()) })
+	d.scheduler, err = daemon.New(schedulerConfig(cfg, skipSync, leasesTaken), daemon.Deps{
+		Coordinator: coordinator{coord},
+		Store:       store,
+		Syncer:      shardsync.New(store, lister, syncCfg, log.Named("shardsync")),
+		Cleaner:     shardsync.NewCleaner(store, lister, syncCfg, log.Named("cleaner")),
+		Sources:     sources,
+		Children:    childFactory(cfg, log.Named("child")),
+		Log:         log,
+		Metrics:     metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// run serves /metrics and /healthz, sends the systemd notifications and runs
+// the scheduler until ctx is done and the graceful stop finished.
+func (d *assembled) run(ctx context.Context, cfg *properties.Config, log *zap.Logger) error {
+	if cfg.MetricsListenAddress != "" {
+		srv, err := startHTTP(cfg.MetricsListenAddress, d.registry, d.scheduler.Healthy, log.Named("http"))
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+	}
+	log.Info("multilangd starting",
+		zap.String("applicationName", cfg.ApplicationName),
+		zap.String("streamName", cfg.StreamName),
+		zap.String("leaseTable", cfg.TableName),
+		zap.String("workerId", cfg.WorkerID),
+		zap.String("executableName", cfg.ExecutableName))
+	schedulerDone := make(chan struct{})
+	notifierDone := make(chan struct{})
+	go func() { // owned here: run waits for it below
+		defer close(notifierDone)
+		notifySystemd(ctx, schedulerDone, sdnotify.FromEnv(), d.scheduler.Healthy, func() int { return len(d.coord.Held()) }, log.Named("systemd"))
+	}()
+	err := d.scheduler.Run(ctx)
+	close(schedulerDone)
+	<-notifierDone
+	return err
+}
+
+// openStore returns the lease store after creating the lease table if it
+// does not exist.
+func openStore(startupCtx context.Context, cfg *properties.Config, client *dynamodb.Client, log *zap.Logger) (*lease.DynamoStore, error) {
+	store := newStore(cfg, client, log)
+	if err := store.CreateTableIfNotExists(startupCtx, lease.TableOptions{
 		Provisioned:        cfg.LeaseTableBillingProvisioned,
 		ReadCapacity:       int64(cfg.InitialLeaseTableReadCapacity),
 		WriteCapacity:      int64(cfg.InitialLeaseTableWriteCapacity),
 		DeletionProtection: cfg.LeaseTableDeletionProtection,
 		PollInterval:       time.Second,
 	}); err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped during start-up: nothing to shut down
+		if startupCtx.Err() != nil {
+			return nil, errStoppedDuringStartup
 		}
-		return fmt.Errorf("lease table %s: %w", cfg.TableName, err)
+		return nil, fmt.Errorf("lease table %s: %w", cfg.TableName, err)
 	}
+	return store, nil
+}
 
-	leasesTaken := make(chan struct{}, 1)
-	coord := lease.NewCoordinator(store, lease.CoordinatorConfig{
+// newCoordinator maps the lease-management properties onto the coordinator;
+// every taker run signals leasesTaken.
+func newCoordinator(cfg *properties.Config, store lease.Store, leasesTaken chan<- struct{}, log *zap.Logger) *lease.Coordinator {
+	return lease.NewCoordinator(store, lease.CoordinatorConfig{
 		OnTake:                        func(r lease.TakeResult) { signalTaken(leasesTaken, r) },
 		WorkerID:                      cfg.WorkerID,
 		FailoverTime:                  cfg.FailoverTime,
@@ -72,9 +174,11 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		EnablePriorityLeaseAssignment: cfg.EnablePriorityLeaseAssignment,
 		MaxLeaseRenewalThreads:        cfg.MaxLeaseRenewalThreads,
 	}, log.Named("coordinator"))
+}
 
-	lister := retrieval.NewLister(c.Kinesis, cfg.StreamName, cfg.StreamARN, retrieval.ListerConfig{Backoff: cfg.ListShardsBackoffTime, MaxAttempts: cfg.MaxListShardsRetryAttempts}, log.Named("lister"))
-	syncCfg := shardsync.Config{
+// shardSyncConfig maps the shard-sync and lease-cleanup properties.
+func shardSyncConfig(cfg *properties.Config) shardsync.Config {
+	return shardsync.Config{
 		InitialPosition:                  string(cfg.InitialPosition),
 		InitialTimestamp:                 cfg.InitialTimestamp,
 		IgnoreUnexpectedChildShards:      cfg.IgnoreUnexpectedChildShards,
@@ -84,21 +188,43 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		CompletedCleanupInterval:         cfg.CompletedLeaseCleanupInterval,
 		GarbageCleanupInterval:           cfg.GarbageLeaseCleanupInterval,
 	}
-	syncer := shardsync.New(store, lister, syncCfg, log.Named("shardsync"))
-	cleaner := shardsync.NewCleaner(store, lister, syncCfg, log.Named("cleaner"))
+}
 
-	skipSync := false
-	if cfg.SkipShardSyncAtWorkerInitializationIfLeasesExist {
-		ls, err := store.ListLeases(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("listing leases in %s: %w", cfg.TableName, err)
-		}
-		skipSync = len(ls) > 0
+// skipInitialSync reports whether the start-up shard sync is skipped:
+// skipShardSyncAtWorkerInitializationIfLeasesExist is set and leases exist.
+func skipInitialSync(startupCtx context.Context, cfg *properties.Config, store *lease.DynamoStore) (bool, error) {
+	if !cfg.SkipShardSyncAtWorkerInitializationIfLeasesExist {
+		return false, nil
 	}
+	ls, err := store.ListLeases(startupCtx)
+	if err != nil {
+		if startupCtx.Err() != nil {
+			return false, errStoppedDuringStartup
+		}
+		return false, fmt.Errorf("listing leases in %s: %w", cfg.TableName, err)
+	}
+	return len(ls) > 0, nil
+}
 
+// schedulerConfig maps the scheduler and shard-consumer properties.
+func schedulerConfig(cfg *properties.Config, skipSync bool, leasesTaken <-chan struct{}) daemon.Config {
+	return daemon.Config{
+		WorkerID:                                 cfg.WorkerID,
+		ParentShardPollInterval:                  cfg.ParentShardPollInterval,
+		TaskBackoff:                              cfg.TaskBackoffTime,
+		MaxChildFailures:                         cfg.MaxChildFailures,
+		Cooldown:                                 2 * cfg.FailoverTime,
+		CallProcessRecordsEvenForEmptyRecordList: cfg.CallProcessRecordsEvenForEmptyRecordList,
+		ShutdownGrace:                            max(cfg.ShutdownGrace, 20*time.Second),
+		InitBackoff:                              cfg.SchedulerInitializationBackoffTime,
+		SkipInitialSync:                          skipSync,
+		LeasesTaken:                              leasesTaken,
+	}
+}
+
+// childFactory spawns one record-processor child per shard with the
+// executableName, timeoutInSeconds and child extension properties.
+func childFactory(cfg *properties.Config, childLog *zap.Logger) daemon.ChildFactory {
 	var timeout time.Duration
 	if cfg.TimeoutInSeconds != nil {
 		// Java: 0 (or garbage) times out at once; keep that a tiny timeout.
@@ -110,8 +236,7 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 			stderrLevel = l
 		}
 	}
-	childLog := log.Named("child")
-	children := func(ctx context.Context, shardID string) (daemon.Child, error) {
+	return func(ctx context.Context, shardID string) (daemon.Child, error) {
 		ch, err := subprocess.Start(ctx, subprocess.Config{
 			Command:            cfg.ExecutableName,
 			ShardID:            shardID,
@@ -125,67 +250,6 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 		}
 		return ch, nil
 	}
-
-	sources, err := sourceFactory(ctx, cfg, c, lister, log)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-
-	reg := prometheus.NewRegistry()
-	var s *daemon.Scheduler
-	metrics := newPromMetrics(reg,
-		func() []daemon.ShardStatus { return s.Status() },
-		func() int { return len(coord.Held()) })
-	s, err = daemon.New(daemon.Config{
-		WorkerID:                                 cfg.WorkerID,
-		ParentShardPollInterval:                  cfg.ParentShardPollInterval,
-		TaskBackoff:                              cfg.TaskBackoffTime,
-		MaxChildFailures:                         cfg.MaxChildFailures,
-		Cooldown:                                 2 * cfg.FailoverTime,
-		CallProcessRecordsEvenForEmptyRecordList: cfg.CallProcessRecordsEvenForEmptyRecordList,
-		ShutdownGrace:                            max(cfg.ShutdownGrace, 20*time.Second),
-		InitBackoff:                              cfg.SchedulerInitializationBackoffTime,
-		SkipInitialSync:                          skipSync,
-		LeasesTaken:                              leasesTaken,
-	}, daemon.Deps{
-		Coordinator: coordinator{coord},
-		Store:       store,
-		Syncer:      syncer,
-		Cleaner:     cleaner,
-		Sources:     sources,
-		Children:    children,
-		Log:         log,
-		Metrics:     metrics,
-	})
-	if err != nil {
-		return err
-	}
-	if cfg.MetricsListenAddress != "" {
-		srv, err := startHTTP(cfg.MetricsListenAddress, reg, s.Healthy, log.Named("http"))
-		if err != nil {
-			return err
-		}
-		defer srv.stop()
-	}
-	log.Info("multilangd starting",
-		zap.String("applicationName", cfg.ApplicationName),
-		zap.String("streamName", cfg.StreamName),
-		zap.String("leaseTable", cfg.TableName),
-		zap.String("workerId", cfg.WorkerID),
-		zap.String("executableName", cfg.ExecutableName))
-	done := make(chan struct{})
-	notified := make(chan struct{})
-	go func() { // owned here: Run waits for it below
-		defer close(notified)
-		notifySystemd(ctx, done, sdnotify.FromEnv(), s.Healthy, func() int { return len(coord.Held()) }, log.Named("systemd"))
-	}()
-	err = s.Run(ctx)
-	close(done)
-	<-notified
-	return err
 }
 
 // signalTaken wakes the scheduler (without blocking the taker) after every
