@@ -91,6 +91,7 @@ type consumer struct {
 
 	pending       *shardEndPending
 	lastDelivered seqnum.ESN
+	prog          *progress // watchdog and readiness (watchdog.go)
 
 	doneOnce sync.Once
 	done     chan struct{}
@@ -104,6 +105,7 @@ func newConsumer(s *Scheduler, h *lease.Held, hardStopCtx context.Context) *cons
 		key:     h.Lease.Key,
 		shardID: h.Lease.ShardIDOf(),
 		done:    make(chan struct{}),
+		prog:    newProgress(),
 	}
 	c.log = s.log.With(zap.String("shardId", c.shardID), zap.String("leaseKey", c.key))
 	c.leaseCtx, c.cancel = context.WithCancel(h.Ctx)
@@ -138,6 +140,9 @@ func (c *consumer) run(hardStopCtx context.Context) {
 		c.doneOnce.Do(func() { close(c.done) })
 	}()
 	c.result = c.runStates(hardStopCtx)
+	if c.prog.stuck.Swap(false) {
+		c.s.deps.Metrics.ShardStuck(c.shardID, false)
+	}
 	c.s.deps.Metrics.ConsumerStopped(c.shardID)
 	c.log.Info("shard consumer finished", zap.Stringer("outcome", c.result))
 }
@@ -175,6 +180,7 @@ func (c *consumer) runStates(hardStopCtx context.Context) outcome {
 			failures, backoff = 0, cfg.TaskBackoff
 		}
 		failures++
+		c.prog.failing.Store(true)
 		c.s.deps.Metrics.TaskFailed(c.shardID)
 		c.log.Error("shard consumer task failed", zap.Error(err), zap.Int("consecutiveFailures", failures),
 			zap.Duration("backoff", backoff))
@@ -240,15 +246,30 @@ func (c *consumer) session(hardStopCtx context.Context) (progressed bool, res ou
 		return false, 0, fmt.Errorf("starting child: %w", err)
 	}
 	defer c.closeChild(hardStopCtx, child)
+	// childCtx bounds initialize and processRecords: the stuck-shard
+	// watchdog may cut them short to restart the child (watchdog.go).
+	childCtx, restart := context.WithCancelCause(hardStopCtx)
+	c.prog.pid.Store(int64(child.PID()))
+	c.prog.restart.Store(&restart)
+	c.prog.advanced()
+	defer func() {
+		c.prog.restart.Store(nil)
+		restart(nil)
+		c.prog.pid.Store(0)
+	}()
 	seq, sub := l.Checkpoint.Sequence, l.Checkpoint.SubSequence
-	if err := child.Initialize(hardStopCtx, c.shardID, &seq, &sub); err != nil {
-		return false, 0, fmt.Errorf("initialize: %w", err)
+	idle, initStart := c.prog.busy(), time.Now()
+	err = child.Initialize(childCtx, c.shardID, &seq, &sub)
+	idle()
+	if err != nil {
+		return false, 0, fmt.Errorf("initialize: %w", childErr(childCtx, err))
 	}
+	c.s.deps.Metrics.ChildInitialized(c.shardID, time.Since(initStart))
 	if c.pending != nil {
 		res, err := c.retryShardEnd(hardStopCtx, child, cp, *l)
 		return false, res, err
 	}
-	return c.process(hardStopCtx, child, cp, *l)
+	return c.process(hardStopCtx, childCtx, child, cp, *l)
 }
 
 // retryShardEnd repeats a failed shard-end step with the new child, without
@@ -274,7 +295,7 @@ func (c *consumer) retryShardEnd(hardStopCtx context.Context, child Child, cp Ch
 // process reads the shard from the checkpoint and hands every batch to the
 // child until the lease is lost, a stop is requested, reading or the child
 // fails, or the shard ends (then the shard-end step runs).
-func (c *consumer) process(hardStopCtx context.Context, child Child, cp Checkpointer, l lease.Lease) (progressed bool, res outcome, err error) {
+func (c *consumer) process(hardStopCtx, childCtx context.Context, child Child, cp Checkpointer, l lease.Lease) (progressed bool, res outcome, err error) {
 	src, err := c.s.deps.Sources(c.leaseCtx, l, l.Checkpoint)
 	if err != nil {
 		return false, 0, fmt.Errorf("starting record source: %w", err)
@@ -302,7 +323,7 @@ func (c *consumer) process(hardStopCtx context.Context, child Child, cp Checkpoi
 			// that (docs/protocol.md §5); the next owner reads it from the checkpoint.
 			return progressed, c.endSession(hardStopCtx, child, cp), nil
 		}
-		delivered, err := c.deliver(hardStopCtx, child, cp, b)
+		delivered, err := c.deliver(childCtx, child, cp, b)
 		if err != nil {
 			return progressed, 0, err
 		}
@@ -326,22 +347,63 @@ func (c *consumer) process(hardStopCtx context.Context, child Child, cp Checkpoi
 // largest permitted checkpoint to the last one left and sends them with
 // processRecords (an empty batch only with
 // callProcessRecordsEvenForEmptyRecordList). It reports whether
-// processRecords was called.
-func (c *consumer) deliver(hardStopCtx context.Context, child Child, cp Checkpointer, b record.Batch) (bool, error) {
+// processRecords was called. Every batch is reported to Metrics (Java
+// ProcessTask) and counts as progress for the watchdog.
+func (c *consumer) deliver(childCtx context.Context, child Child, cp Checkpointer, b record.Batch) (bool, error) {
+	start := time.Now()
+	if b.MillisBehindLatest != nil {
+		c.prog.behind.Store(*b.MillisBehindLatest)
+	}
 	recs := retrieval.DropUpTo(b.Records, cp.LastCheckpoint())
 	if len(recs) > 0 {
 		last := recs[len(recs)-1].ESN()
 		cp.SetLargestPermitted(last)
 		c.lastDelivered = last
 	}
-	if len(recs) == 0 && !c.s.cfg.CallProcessRecordsEvenForEmptyRecordList {
-		return false, nil
+	st := BatchStats{MillisBehindLatest: b.MillisBehindLatest}
+	if len(recs) > 0 || c.s.cfg.CallProcessRecordsEvenForEmptyRecordList {
+		var err error
+		if st, err = c.processRecords(childCtx, child, cp, recs, b.MillisBehindLatest); err != nil {
+			return false, fmt.Errorf("processRecords: %w", err)
+		}
+		c.prog.failing.Store(false)
 	}
-	if err := child.ProcessRecords(hardStopCtx, recs, b.MillisBehindLatest, cp); err != nil {
-		return false, fmt.Errorf("processRecords: %w", err)
+	st.Task = time.Since(start)
+	c.s.deps.Metrics.RecordsProcessed(c.shardID, st)
+	c.prog.advanced()
+	return st.Delivered, nil
+}
+
+// processRecords sends one batch to the child, marked outstanding for the
+// watchdog; a checkpoint the child writes counts as progress.
+func (c *consumer) processRecords(childCtx context.Context, child Child, cp Checkpointer, recs []record.Record, behind *int64) (BatchStats, error) {
+	st := BatchStats{Delivered: true, Records: len(recs), MillisBehindLatest: behind}
+	for i := range recs {
+		n := len(recs[i].Data)
+		st.Bytes += n
+		if i == 0 || n < st.MinRecordBytes {
+			st.MinRecordBytes = n
+		}
+		st.MaxRecordBytes = max(st.MaxRecordBytes, n)
 	}
-	c.s.deps.Metrics.RecordsProcessed(c.shardID, len(recs), b.MillisBehindLatest)
-	return true, nil
+	idle := func() {}
+	if len(recs) > 0 {
+		idle = c.prog.busy()
+	}
+	start := time.Now()
+	err := child.ProcessRecords(childCtx, recs, behind, progressCheckpointer{cp, c.prog})
+	idle()
+	st.ProcessRecords = time.Since(start)
+	return st, childErr(childCtx, err)
+}
+
+// childErr names the watchdog restart as the cause of a child call that
+// ended because of it.
+func childErr(childCtx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(childCtx), ErrStuckRestart) {
+		return fmt.Errorf("%w: %w", ErrStuckRestart, err)
+	}
+	return err
 }
 
 // endSession tells the live child why it stops: shutdownRequested then

@@ -248,6 +248,7 @@ type childBehaviour struct {
 	noShardEndCP int  // skip the SHARD_END checkpoint for the first N shardEnded
 	startFail    bool // every start fails
 	blockProcess bool // ProcessRecords blocks until ctx is done
+	hangFirst    int  // the first N ProcessRecords calls block until ctx is done
 }
 
 type childFactory struct {
@@ -293,7 +294,10 @@ func (c *fakeChild) ProcessRecords(ctx context.Context, recs []record.Record, _ 
 	if c.f.b.failProcess > 0 {
 		c.f.b.failProcess--
 	}
-	block := c.f.b.blockProcess
+	block := c.f.b.blockProcess || c.f.b.hangFirst > 0
+	if c.f.b.hangFirst > 0 {
+		c.f.b.hangFirst--
+	}
 	c.f.mu.Unlock()
 	if block {
 		<-ctx.Done()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,6 +50,13 @@ type Config struct {
 	// soon as its lease is held instead of at the next DispatchInterval tick
 	// (docs/compatibility.md, start-up). Nil keeps the tick alone.
 	LeasesTaken <-chan struct{}
+	// StuckShardAfter is the stuck-shard watchdog's threshold
+	// (stuckShardThresholdMillis); 0 turns the watchdog off.
+	StuckShardAfter time.Duration
+	// StuckShardRestartChild restarts a stuck shard's child.
+	StuckShardRestartChild bool
+	// StuckShardFailsReadiness makes Ready fail while a shard is stuck.
+	StuckShardFailsReadiness bool
 }
 
 func (c *Config) setDefaults() {
@@ -132,6 +140,7 @@ type Scheduler struct {
 	cooldown  map[string]time.Time // released after failures: until
 	wg        sync.WaitGroup       // consumer goroutines
 	phase     phase                // guarded by mu
+	loopBeat  atomic.Int64         // unix nanos of the scheduler loop's last turn (Live)
 }
 
 // phase is the scheduler's life-cycle stage, for health checks.
@@ -259,6 +268,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}()
 
+	s.loopBeat.Store(time.Now().UnixNano())
 	s.setPhase(phaseRunning)
 	s.log.Info("scheduler started", zap.String("workerId", s.cfg.WorkerID))
 	tick := time.NewTicker(s.cfg.DispatchInterval)
@@ -267,6 +277,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 loop:
 	for {
 		s.reconcile(hardStopCtx)
+		now := time.Now()
+		s.watchStuck(now)
+		s.loopBeat.Store(now.UnixNano())
 		select {
 		case <-ctx.Done():
 			break loop

@@ -39,13 +39,18 @@ type fakeMetrics struct {
 	mu                                 sync.Mutex
 	records, failed, released, stopped int
 	calls                              []string // processRecords: "records@millisBehindLatest"
+	stuck                              []string // ShardStuck: "shard=true|false"
 }
 
 func (m *fakeMetrics) ConsumerStopped(string) { m.mu.Lock(); m.stopped++; m.mu.Unlock() }
 
 func (m *fakeMetrics) stops() int { m.mu.Lock(); defer m.mu.Unlock(); return m.stopped }
 
-func (m *fakeMetrics) RecordsProcessed(_ string, n int, mbl *int64) {
+func (m *fakeMetrics) RecordsProcessed(_ string, b BatchStats) {
+	if !b.Delivered {
+		return
+	}
+	n, mbl := b.Records, b.MillisBehindLatest
 	m.mu.Lock()
 	m.records += n
 	v := "nil"
@@ -61,6 +66,20 @@ func (m *fakeMetrics) processCalls() []string {
 	defer m.mu.Unlock()
 	return slices.Clone(m.calls)
 }
+func (m *fakeMetrics) ChildInitialized(string, time.Duration) {}
+
+func (m *fakeMetrics) ShardStuck(shardID string, stuck bool) {
+	m.mu.Lock()
+	m.stuck = append(m.stuck, fmt.Sprintf("%s=%v", shardID, stuck))
+	m.mu.Unlock()
+}
+
+func (m *fakeMetrics) stuckEvents() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.stuck)
+}
+
 func (m *fakeMetrics) TaskFailed(string)    { m.mu.Lock(); m.failed++; m.mu.Unlock() }
 func (m *fakeMetrics) LeaseReleased(string) { m.mu.Lock(); m.released++; m.mu.Unlock() }
 

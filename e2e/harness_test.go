@@ -138,6 +138,9 @@ func (e *env) props(name string, extra map[string]string) string {
 		"workerId":                      "worker-" + name,
 		"shutdownGraceMillis":           "5000",
 		"timeoutInSeconds":              "60",
+		// No CloudWatch here; tests that check it point the client at
+		// testenv.StartCloudWatch and set a level.
+		"metricsLevel": "NONE",
 		// lease cleanup within seconds (extension keys)
 		"leaseCleanupIntervalMillis":          "1000",
 		"completedLeaseCleanupIntervalMillis": "1000",

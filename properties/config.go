@@ -151,6 +151,16 @@ type Config struct {
 	// MaxChildFailures: consecutive child failures on one shard before its lease
 	// is released so another worker can try (architecture decision 3).
 	MaxChildFailures int
+	// StuckShardThreshold: a shard with data but no progress for this long
+	// is reported by the stuck-shard watchdog; 0 = off (docs/operations.md).
+	StuckShardThreshold time.Duration
+	// StuckShardRestartChild restarts a stuck shard's child.
+	StuckShardRestartChild bool
+	// StuckShardFailsReadiness makes /readyz fail while a shard is stuck.
+	StuckShardFailsReadiness bool
+	// ReadinessUnreachableThreshold: /readyz fails once the lease table or
+	// the stream has not answered for this long.
+	ReadinessUnreachableThreshold time.Duration
 
 	// Lines maps each canonical key that was set in the file to the line of
 	// the entry that took effect (absent keys hold their defaults).

@@ -141,6 +141,10 @@ func TestEveryKey(t *testing.T) {
 		{"metricsListenAddress", ":9090", func(c *Config) any { return c.MetricsListenAddress }, ":9090"},
 		{"childShutdownGraceMillis", "100", func(c *Config) any { return c.ChildShutdownGrace }, 100 * ms},
 		{"maxChildFailures", "7", func(c *Config) any { return c.MaxChildFailures }, 7},
+		{"stuckShardThresholdMillis", "0", func(c *Config) any { return c.StuckShardThreshold }, time.Duration(0)},
+		{"stuckShardRestartChild", "true", func(c *Config) any { return c.StuckShardRestartChild }, true},
+		{"stuckShardFailsReadiness", "true", func(c *Config) any { return c.StuckShardFailsReadiness }, true},
+		{"readinessUnreachableThresholdMillis", "2500", func(c *Config) any { return c.ReadinessUnreachableThreshold }, 2500 * ms},
 		{"leaseTableBillingMode", "provisioned", func(c *Config) any { return c.LeaseTableBillingProvisioned }, true},
 		{"shardPrioritization", "x", nil, nil}, // an error: see TestErrors
 	}
@@ -369,7 +373,7 @@ func TestWarnings(t *testing.T) {
 		{"polling key selects polling", "maxRecords = 100", 5, "maxRecords", "resolves to POLLING"},
 		{"extended beats position", "initialPositionInStream = LATEST\ninitialPositionInStreamExtended = 1", 5, "initialPositionInStream", "takes precedence"},
 		{"inert 3.x key", "leaseTablePitrEnabled = true", 5, "leaseTablePitrEnabled", "no effect in multilangd yet"},
-		{"inert metrics key", "metricsLevel = NONE", 5, "metricsLevel", "no effect in multilangd yet"},
+		{"inert task-duration key", "logWarningForTaskAfterMillis = 100", 5, "logWarningForTaskAfterMillis", "no effect in multilangd yet"},
 		{"inert polling key", "retryGetRecordsInSeconds = 3", 5, "retryGetRecordsInSeconds", "no effect in multilangd yet"},
 		{"inert polling bean key", "pollingConfig.maxGetRecordsThreadPool = 2", 5, "pollingConfig.maxGetRecordsThreadPool", "no effect in multilangd yet"},
 		{"bad tag skipped", "workerMetricsTags = a=1,b", 5, "workerMetricsTags", `tag "b"`},

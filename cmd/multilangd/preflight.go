@@ -104,7 +104,7 @@ func checkStream(ctx context.Context, cfg *properties.Config, k *kinesis.Client,
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) && signatureRejected(api.ErrorCode()) {
-		return &PreflightError{Check: "credentials", Err: fmt.Errorf("Kinesis rejected the request signature for stream %q: %w", name, err)}
+		return &PreflightError{Check: "credentials", Err: fmt.Errorf("the request signature for stream %q was rejected by Kinesis: %w", name, err)}
 	}
 	log.Warn("start-up check of the stream failed; starting anyway (per-call retries apply)",
 		zap.String("stream", name), zap.Error(err))

@@ -26,5 +26,9 @@ func runDaemon(ctx context.Context, cfg *properties.Config, log *zap.Logger) err
 		}
 		return err
 	}
-	return assemble.Run(ctx, cfg, assemble.Clients{Kinesis: clients.Kinesis, DynamoDB: clients.DynamoDB}, log)
+	ac := assemble.Clients{Kinesis: clients.Kinesis, DynamoDB: clients.DynamoDB}
+	if cloudWatchUsed(cfg) {
+		ac.CloudWatch = clients.CloudWatch
+	}
+	return assemble.Run(ctx, cfg, ac, log)
 }

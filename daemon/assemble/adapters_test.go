@@ -140,8 +140,8 @@ func TestLagGaugeDroppedWhenConsumerStops(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newPromMetrics(reg, func() []daemon.ShardStatus { return nil }, func() int { return 0 })
 	behind := int64(1234)
-	m.RecordsProcessed("shardId-1", 3, &behind)
-	m.RecordsProcessed("shardId-2", 3, &behind)
+	m.RecordsProcessed("shardId-1", daemon.BatchStats{Records: 3, MillisBehindLatest: &behind})
+	m.RecordsProcessed("shardId-2", daemon.BatchStats{Records: 3, MillisBehindLatest: &behind})
 	m.ConsumerStopped("shardId-1")
 	mfs, err := reg.Gather()
 	if err != nil {

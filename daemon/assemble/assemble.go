@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/multilangd/multilangd/cwmetrics"
 	"github.com/multilangd/multilangd/daemon"
 	"github.com/multilangd/multilangd/internal/sdnotify"
 	"github.com/multilangd/multilangd/lease"
@@ -28,10 +29,12 @@ import (
 	"github.com/multilangd/multilangd/subprocess"
 )
 
-// Clients are the AWS clients the daemon needs.
+// Clients are the AWS clients the daemon needs. CloudWatch may be nil:
+// then no CloudWatch metrics are published.
 type Clients struct {
-	Kinesis  *kinesis.Client
-	DynamoDB *dynamodb.Client
+	Kinesis    *kinesis.Client
+	DynamoDB   *dynamodb.Client
+	CloudWatch cwmetrics.PutAPI
 }
 
 // newStore returns the lease store; it also looks for a Java KCL 3.0–3.4
@@ -61,11 +64,14 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 }
 
 // assembled is the daemon Run built: the scheduler over every part, the
-// coordinator (for the held-lease count) and the metrics registry.
+// coordinator (for the held-lease count), the metrics registry and the
+// operational instruments (CloudWatch publisher, health).
 type assembled struct {
 	coord     *lease.Coordinator
 	scheduler *daemon.Scheduler
 	registry  *prometheus.Registry
+	ops       *ops
+	cw        *cwMetrics
 }
 
 // build creates the lease table if needed and wires every part into a
@@ -79,15 +85,21 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	if err != nil {
 		return nil, err
 	}
+	var pub *cwmetrics.Publisher
+	if c.CloudWatch != nil {
+		pub = cwmetrics.New(c.CloudWatch, withLog(cloudWatchConfig(cfg), log.Named("cloudwatch")))
+	}
+	o := newOps(pub, cfg.WorkerID)
+	observed := observedStore{Store: store, o: o}
 	leasesTaken := make(chan struct{}, 1)
-	coord := newCoordinator(cfg, store, leasesTaken, log)
+	coord := newCoordinator(cfg, observed, leasesTaken, o, log)
 	lister := retrieval.NewLister(c.Kinesis, cfg.StreamName, cfg.StreamARN, retrieval.ListerConfig{Backoff: cfg.ListShardsBackoffTime, MaxAttempts: cfg.MaxListShardsRetryAttempts}, log.Named("lister"))
 	syncCfg := shardSyncConfig(cfg)
 	skipSync, err := skipInitialSync(startupCtx, cfg, store)
 	if err != nil {
 		return nil, err
 	}
-	sources, err := sourceFactory(startupCtx, cfg, c, lister, log)
+	sources, err := sourceFactory(startupCtx, cfg, c, o, lister, log)
 	if err != nil {
 		if startupCtx.Err() != nil {
 			return nil, errStoppedDuringStartup
@@ -95,13 +107,14 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 		return nil, err
 	}
 
-	d := &assembled{coord: coord, registry: prometheus.NewRegistry()}
-	metrics := newPromMetrics(d.registry,
+	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o)}
+	registerCloudWatch(d.registry, pub)
+	metrics := teeMetrics{newPromMetrics(d.registry,
 		func() []daemon.ShardStatus { return d.scheduler.Status() },
-		func() int { return len(coord.Held()) })
+		func() int { return len(coord.Held()) }), d.cw}
 	d.scheduler, err = daemon.New(schedulerConfig(cfg, skipSync, leasesTaken), daemon.Deps{
 		Coordinator: coordinator{coord},
-		Store:       store,
+		Store:       observed,
 		Syncer:      shardsync.New(store, lister, syncCfg, log.Named("shardsync")),
 		Cleaner:     shardsync.NewCleaner(store, lister, syncCfg, log.Named("cleaner")),
 		Sources:     sources,
@@ -115,11 +128,14 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	return d, nil
 }
 
-// run serves /metrics and /healthz, sends the systemd notifications and runs
-// the scheduler until ctx is done and the graceful stop finished.
+// run serves /metrics, /healthz and /readyz, sends the systemd
+// notifications, publishes CloudWatch metrics and runs the scheduler until
+// ctx is done and the graceful stop finished.
 func (d *assembled) run(ctx context.Context, cfg *properties.Config, log *zap.Logger) error {
+	held := func() int { return len(d.coord.Held()) }
+	pr := healthProbes(cfg, d.scheduler, d.ops, held)
 	if cfg.MetricsListenAddress != "" {
-		srv, err := startHTTP(cfg.MetricsListenAddress, d.registry, d.scheduler.Healthy, log.Named("http"))
+		srv, err := startHTTP(cfg.MetricsListenAddress, d.registry, pr, log.Named("http"))
 		if err != nil {
 			return err
 		}
@@ -135,9 +151,11 @@ func (d *assembled) run(ctx context.Context, cfg *properties.Config, log *zap.Lo
 	notifierDone := make(chan struct{})
 	go func() { // owned here: run waits for it below
 		defer close(notifierDone)
-		notifySystemd(ctx, schedulerDone, sdnotify.FromEnv(), d.scheduler.Healthy, func() int { return len(d.coord.Held()) }, log.Named("systemd"))
+		notifySystemd(ctx, schedulerDone, sdnotify.FromEnv(), d.scheduler.Healthy, pr.live, held, log.Named("systemd"))
 	}()
+	stopPublishing := publishCloudWatch(d.ops, d.cw, d.coord.Config().RenewerPeriod, held)
 	err := d.scheduler.Run(ctx)
+	stopPublishing()
 	close(schedulerDone)
 	<-notifierDone
 	return err
@@ -163,10 +181,15 @@ func openStore(startupCtx context.Context, cfg *properties.Config, client *dynam
 }
 
 // newCoordinator maps the lease-management properties onto the coordinator;
-// every taker run signals leasesTaken.
-func newCoordinator(cfg *properties.Config, store lease.Store, leasesTaken chan<- struct{}, log *zap.Logger) *lease.Coordinator {
+// every taker run signals leasesTaken and is published (TakeLeases), every
+// lost lease counted (RenewAllLeases LostLeases).
+func newCoordinator(cfg *properties.Config, store lease.Store, leasesTaken chan<- struct{}, o *ops, log *zap.Logger) *lease.Coordinator {
 	return lease.NewCoordinator(store, lease.CoordinatorConfig{
-		OnTake:                        func(r lease.TakeResult) { signalTaken(leasesTaken, r) },
+		OnTake: func(r lease.TakeResult) {
+			signalTaken(leasesTaken, r)
+			o.takeLeases(r)
+		},
+		OnLost:                        func(string, error) { o.lost.Add(1) },
 		WorkerID:                      cfg.WorkerID,
 		FailoverTime:                  cfg.FailoverTime,
 		MaxLeasesForWorker:            cfg.MaxLeasesForWorker,
@@ -219,6 +242,9 @@ func schedulerConfig(cfg *properties.Config, skipSync bool, leasesTaken <-chan s
 		InitBackoff:                              cfg.SchedulerInitializationBackoffTime,
 		SkipInitialSync:                          skipSync,
 		LeasesTaken:                              leasesTaken,
+		StuckShardAfter:                          cfg.StuckShardThreshold,
+		StuckShardRestartChild:                   cfg.StuckShardRestartChild,
+		StuckShardFailsReadiness:                 cfg.StuckShardFailsReadiness,
 	}
 }
 
@@ -266,12 +292,13 @@ func signalTaken(ch chan<- struct{}, _ lease.TakeResult) {
 // sourceFactory returns the per-shard record source for the configured
 // retrieval mode. For enhanced fan-out it first registers (or looks up) the
 // stream consumer, once per process, as the Java KCL does at start-up.
-func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, lister *retrieval.Lister, log *zap.Logger) (daemon.SourceFactory, error) {
+func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, o *ops, lister *retrieval.Lister, log *zap.Logger) (daemon.SourceFactory, error) {
 	if cfg.RetrievalMode != properties.RetrievalFanout {
 		pollLog := log.Named("poller")
 		return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
 			pc := pollerConfig(cfg, l, start)
-			p := retrieval.NewPoller(c.Kinesis, pc, pollLog.With(zap.String("shardId", pc.Shard.ID)))
+			api := observedKinesis{KinesisAPI: c.Kinesis, o: o, shardID: pc.Shard.ID}
+			p := retrieval.NewPoller(api, pc, pollLog.With(zap.String("shardId", pc.Shard.ID)))
 			p.Start(ctx)
 			return p, nil
 		}, nil
@@ -297,7 +324,8 @@ func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, liste
 	efoLog := log.Named("efo")
 	return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
 		pc := pollerConfig(cfg, l, start)
-		s := retrieval.NewSubscriber(sub, c.Kinesis, lister, retrieval.SubscriberConfig{ConsumerARN: arn, Poll: pc},
+		api := observedKinesis{KinesisAPI: c.Kinesis, o: o, shardID: pc.Shard.ID}
+		s := retrieval.NewSubscriber(sub, api, lister, retrieval.SubscriberConfig{ConsumerARN: arn, Poll: pc},
 			efoLog.With(zap.String("shardId", pc.Shard.ID)))
 		s.Start(ctx)
 		return s, nil

@@ -24,6 +24,7 @@ type promMetrics struct {
 	behind   *prometheus.GaugeVec
 	failures *prometheus.CounterVec
 	released *prometheus.CounterVec
+	stuck    *prometheus.GaugeVec
 }
 
 func newPromMetrics(reg prometheus.Registerer, status func() []daemon.ShardStatus, held func() int) *promMetrics {
@@ -44,8 +45,12 @@ func newPromMetrics(reg prometheus.Registerer, status func() []daemon.ShardStatu
 			Name: "multilangd_leases_released_after_failures_total",
 			Help: "Leases released after maxChildFailures consecutive failures.",
 		}, []string{"shard_id"}),
+		stuck: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "multilangd_shard_stuck",
+			Help: "1 while the stuck-shard watchdog reports the shard (data waiting, no progress for stuckShardThresholdMillis).",
+		}, []string{"shard_id"}),
 	}
-	reg.MustRegister(m.records, m.behind, m.failures, m.released,
+	reg.MustRegister(m.records, m.behind, m.failures, m.released, m.stuck,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "multilangd_leases_held",
 			Help: "Leases this worker holds (KCL CurrentLeases).",
@@ -58,16 +63,32 @@ func newPromMetrics(reg prometheus.Registerer, status func() []daemon.ShardStatu
 	return m
 }
 
-func (m *promMetrics) RecordsProcessed(shardID string, n int, behind *int64) {
-	m.records.WithLabelValues(shardID).Add(float64(n))
-	if behind != nil {
-		m.behind.WithLabelValues(shardID).Set(float64(*behind))
+func (m *promMetrics) RecordsProcessed(shardID string, b daemon.BatchStats) {
+	if b.Records > 0 {
+		m.records.WithLabelValues(shardID).Add(float64(b.Records))
+	}
+	if b.MillisBehindLatest != nil {
+		m.behind.WithLabelValues(shardID).Set(float64(*b.MillisBehindLatest))
 	}
 }
 
-// ConsumerStopped drops the shard's lag gauge: once the shard is no longer
-// consumed here its last value would stay frozen (and its label forever).
-func (m *promMetrics) ConsumerStopped(shardID string) { m.behind.DeleteLabelValues(shardID) }
+// ConsumerStopped drops the shard's lag and stuck gauges: once the shard is
+// no longer consumed here their last values would stay frozen (and their
+// labels forever).
+func (m *promMetrics) ConsumerStopped(shardID string) {
+	m.behind.DeleteLabelValues(shardID)
+	m.stuck.DeleteLabelValues(shardID)
+}
+
+func (m *promMetrics) ShardStuck(shardID string, stuck bool) {
+	if stuck {
+		m.stuck.WithLabelValues(shardID).Set(1)
+		return
+	}
+	m.stuck.DeleteLabelValues(shardID)
+}
+
+func (m *promMetrics) ChildInitialized(string, time.Duration) {}
 
 func (m *promMetrics) TaskFailed(shardID string)    { m.failures.WithLabelValues(shardID).Inc() }
 func (m *promMetrics) LeaseReleased(shardID string) { m.released.WithLabelValues(shardID).Inc() }
@@ -93,7 +114,13 @@ func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// httpServer serves /metrics and /healthz until stopped.
+// probes are the health checks served over HTTP.
+type probes struct {
+	// live is /healthz (liveness), ready is /readyz (readiness).
+	live, ready func() error
+}
+
+// httpServer serves /metrics, /healthz and /readyz until stopped.
 type httpServer struct {
 	srv  *http.Server
 	ln   net.Listener
@@ -103,20 +130,15 @@ type httpServer struct {
 }
 
 // startHTTP listens on addr and serves the registry and the health check.
-func startHTTP(addr string, reg *prometheus.Registry, healthy func() error, log *zap.Logger) (*httpServer, error) {
+func startHTTP(addr string, reg *prometheus.Registry, pr probes, log *zap.Logger) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metricsListenAddress %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := healthy(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("/healthz", probeHandler(pr.live))
+	mux.HandleFunc("/readyz", probeHandler(pr.ready))
 	h := &httpServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln, log: log, addr: ln.Addr().String()}
 	h.wg.Add(1)
 	go func() {
@@ -125,7 +147,7 @@ func startHTTP(addr string, reg *prometheus.Registry, healthy func() error, log 
 			log.Error("metrics server stopped", zap.Error(err))
 		}
 	}()
-	log.Info("serving /metrics and /healthz", zap.String("address", h.addr))
+	log.Info("serving /metrics, /healthz and /readyz", zap.String("address", h.addr))
 	return h, nil
 }
 
@@ -135,4 +157,15 @@ func (h *httpServer) stop() {
 	defer cancel()
 	_ = h.srv.Shutdown(ctx)
 	h.wg.Wait()
+}
+
+// probeHandler answers 200 "ok" while check passes, 503 with the reason otherwise.
+func probeHandler(check func() error) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if err := check(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	}
 }

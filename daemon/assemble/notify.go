@@ -11,10 +11,11 @@ import (
 )
 
 // notifySystemd tells systemd (Type=notify) READY=1 once the scheduler is
-// running, pings the watchdog while it is healthy (and while a graceful stop
-// is in progress), and sends STOPPING=1 when stop begins. It returns when
-// done is closed. Outside systemd it returns at once.
-func notifySystemd(stop context.Context, done <-chan struct{}, n *sdnotify.Notifier, healthy func() error, held func() int, log *zap.Logger) {
+// running, pings the watchdog while the daemon is alive (the /healthz
+// check; also while a graceful stop is in progress), and sends STOPPING=1
+// when stop begins. It returns when done is closed. Outside systemd it
+// returns at once.
+func notifySystemd(stop context.Context, done <-chan struct{}, n *sdnotify.Notifier, healthy, live func() error, held func() int, log *zap.Logger) {
 	if !n.Enabled() {
 		return
 	}
@@ -28,7 +29,7 @@ func notifySystemd(stop context.Context, done <-chan struct{}, n *sdnotify.Notif
 		if stop.Err() != nil {
 			return nil // stopping gracefully is not a hang
 		}
-		return healthy()
+		return live()
 	}
 	wd := make(chan error, 1)
 	go func() { wd <- n.RunWatchdog(life, alive) }()

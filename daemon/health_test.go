@@ -1,0 +1,92 @@
+package daemon
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/record"
+	"github.com/multilangd/multilangd/seqnum"
+)
+
+// Ready fails while every held shard is failing and recovers once one
+// processes a batch; Live stays nil throughout.
+func TestReadyFailsWhileEveryShardFails(t *testing.T) {
+	h := startCfg(t, func(c *Config) {
+		c.MaxChildFailures = 0 // never release: keep failing
+		c.TaskBackoff, c.MaxBackoff = 50*time.Millisecond, 50*time.Millisecond
+	}, childBehaviour{failProcess: 1 << 30}, map[string][]record.Batch{
+		"s1": {{Records: recs("100")}}, "s2": {{Records: recs("200")}},
+	}, lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)}, lease.Lease{Key: "s2", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.eventually("running", func() bool { return h.s.Ready() == nil })
+	h.coord.grant("s1", "t1")
+	h.coord.grant("s2", "t2")
+	h.eventually("not ready", func() bool {
+		err := h.s.Ready()
+		return err != nil && strings.Contains(err.Error(), "every held shard is failing (s1, s2)")
+	})
+	if err := h.s.Live(); err != nil {
+		t.Fatalf("Live: %v", err)
+	}
+	if !errors.Is(h.s.Ready(), ErrNotReady) {
+		t.Fatal("Ready error is not ErrNotReady")
+	}
+	h.kids.mu.Lock()
+	h.kids.b.failProcess = 0
+	h.kids.mu.Unlock()
+	h.eventually("ready again", func() bool { return h.s.Ready() == nil })
+}
+
+// A lease in cool-down after repeated failures counts as failing: with no
+// other shard, the worker is not ready.
+func TestReadyCountsCooldown(t *testing.T) {
+	h := start(t, childBehaviour{startFail: true}, nil, lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("released", func() bool { return slices.Contains(h.coord.Released(), "s1") })
+	h.eventually("not ready", func() bool { return h.s.Ready() != nil })
+}
+
+// A child that hangs in processRecords is reported stuck after the
+// threshold and, with StuckShardRestartChild, replaced by a new child that
+// resumes from the checkpoint.
+func TestStuckShardWatchdogRestartsChild(t *testing.T) {
+	h := startCfg(t, func(c *Config) {
+		c.StuckShardAfter = 100 * time.Millisecond
+		c.StuckShardRestartChild = true
+		c.StuckShardFailsReadiness = true
+	}, childBehaviour{hangFirst: 1}, map[string][]record.Batch{
+		"s1": {{Records: recs("100")}, {Records: recs("101")}},
+	}, lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("stuck reported", func() bool { return slices.Contains(h.metrics.stuckEvents(), "s1=true") })
+	h.eventually("new child resumes", func() bool { return h.hasEvent("checkpoint s1 101") })
+	ev := h.w.Events()
+	if count(ev, "init s1") < 2 {
+		t.Fatalf("child not restarted: %v", ev)
+	}
+	h.eventually("no longer stuck", func() bool { return slices.Contains(h.metrics.stuckEvents(), "s1=false") })
+	if err := h.s.Ready(); err != nil {
+		t.Fatalf("Ready after recovery: %v", err)
+	}
+}
+
+// Without the restart key the watchdog only reports, and readiness fails
+// while the shard is stuck when so configured.
+func TestStuckShardWatchdogReportsOnly(t *testing.T) {
+	h := startCfg(t, func(c *Config) {
+		c.StuckShardAfter = 100 * time.Millisecond
+		c.StuckShardFailsReadiness = true
+	}, childBehaviour{blockProcess: true}, map[string][]record.Batch{"s1": {{Records: recs("100")}}},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("stuck reported", func() bool { return slices.Contains(h.metrics.stuckEvents(), "s1=true") })
+	if err := h.s.Ready(); err == nil || !strings.Contains(err.Error(), "stuck shards (s1)") {
+		t.Fatalf("Ready = %v, want stuck shards", err)
+	}
+	if n := count(h.w.Events(), "init s1"); n != 1 {
+		t.Fatalf("%d children started, want 1 (no restart)", n)
+	}
+}
