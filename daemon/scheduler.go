@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/properties"
 )
 
 // Config holds the scheduler's timing and policy knobs (from properties).
@@ -63,11 +64,12 @@ func (c *Config) setDefaults() {
 	if c.DispatchInterval <= 0 {
 		c.DispatchInterval = time.Second
 	}
+	java := properties.Defaults()
 	if c.ParentShardPollInterval <= 0 {
-		c.ParentShardPollInterval = 10 * time.Second
+		c.ParentShardPollInterval = java.ParentShardPollInterval
 	}
 	if c.TaskBackoff <= 0 {
-		c.TaskBackoff = 500 * time.Millisecond
+		c.TaskBackoff = java.TaskBackoffTime
 	}
 	if c.MaxBackoff < c.TaskBackoff {
 		c.MaxBackoff = max(30*time.Second, c.TaskBackoff)
@@ -85,7 +87,7 @@ func (c *Config) setDefaults() {
 		c.InitAttempts = 20
 	}
 	if c.InitBackoff <= 0 {
-		c.InitBackoff = time.Second
+		c.InitBackoff = java.SchedulerInitializationBackoffTime
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/properties"
 	"github.com/multilangd/multilangd/seqnum"
 )
 
@@ -24,7 +24,7 @@ import (
 type CoordinatorConfig struct {
 	// WorkerID is this worker's leaseOwner value (required).
 	WorkerID string
-	// FailoverTime is failoverTimeMillis (default 10 s). All workers sharing
+	// FailoverTime is failoverTimeMillis. All workers sharing
 	// a table must use the same value.
 	FailoverTime time.Duration
 	// Epsilon is epsilonMillis (default 25 ms).
@@ -36,9 +36,9 @@ type CoordinatorConfig struct {
 	TakerPeriod time.Duration
 	// VeryOldThreshold defaults to 3 × FailoverTime (priority taking).
 	VeryOldThreshold time.Duration
-	// MaxLeasesForWorker defaults to math.MaxInt32.
+	// MaxLeasesForWorker is maxLeasesForWorker.
 	MaxLeasesForWorker int
-	// MaxLeasesToStealAtOneTime defaults to 1.
+	// MaxLeasesToStealAtOneTime is maxLeasesToStealAtOneTime.
 	MaxLeasesToStealAtOneTime int
 	// EnablePriorityLeaseAssignment turns on very-old priority taking
 	// (Java default true; the zero value here is false, callers pass the
@@ -65,8 +65,9 @@ type CoordinatorConfig struct {
 }
 
 func (c *CoordinatorConfig) setDefaults() {
+	java := properties.Defaults()
 	if c.FailoverTime <= 0 {
-		c.FailoverTime = 10 * time.Second
+		c.FailoverTime = java.FailoverTime
 	}
 	if c.Epsilon <= 0 {
 		c.Epsilon = 25 * time.Millisecond
@@ -81,13 +82,13 @@ func (c *CoordinatorConfig) setDefaults() {
 		c.VeryOldThreshold = 3 * c.FailoverTime
 	}
 	if c.MaxLeasesForWorker <= 0 {
-		c.MaxLeasesForWorker = math.MaxInt32
+		c.MaxLeasesForWorker = java.MaxLeasesForWorker
 	}
 	if c.MaxLeasesToStealAtOneTime <= 0 {
-		c.MaxLeasesToStealAtOneTime = 1
+		c.MaxLeasesToStealAtOneTime = java.MaxLeasesToStealAtOneTime
 	}
 	if c.MaxLeaseRenewalThreads <= 0 {
-		c.MaxLeaseRenewalThreads = 20
+		c.MaxLeaseRenewalThreads = java.MaxLeaseRenewalThreads
 	}
 	if c.LeaderFirstRefresh <= 0 {
 		c.LeaderFirstRefresh = 60 * time.Second

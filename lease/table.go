@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
+
+	"github.com/multilangd/multilangd/properties"
 )
 
 // TableOptions configure lease-table creation (Java
@@ -53,10 +55,10 @@ func (s *DynamoStore) CreateTableIfNotExists(ctx context.Context, o TableOptions
 		if o.Provisioned {
 			r, w := o.ReadCapacity, o.WriteCapacity
 			if r <= 0 {
-				r = 10
+				r = int64(properties.Defaults().InitialLeaseTableReadCapacity)
 			}
 			if w <= 0 {
-				w = 10
+				w = int64(properties.Defaults().InitialLeaseTableWriteCapacity)
 			}
 			in.BillingMode = types.BillingModeProvisioned
 			in.ProvisionedThroughput = &types.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(r), WriteCapacityUnits: aws.Int64(w)}

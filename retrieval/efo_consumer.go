@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multilangd/multilangd/internal/ctxutil"
+	"github.com/multilangd/multilangd/properties"
 )
 
 // ConsumerAPI is the part of *kinesis.Client that RegisterConsumer uses.
@@ -27,7 +28,7 @@ type ConsumerAPI interface {
 var ErrConsumerNotActive = errors.New("retrieval: stream consumer not ACTIVE")
 
 // ConsumerConfig selects the enhanced fan-out consumer (fanoutConfig.*).
-// Zero values take the Java defaults.
+// Zero values take the Java defaults (properties.Defaults).
 type ConsumerConfig struct {
 	// StreamName and/or StreamARN: without an ARN, DescribeStreamSummary
 	// resolves it from the name.
@@ -38,7 +39,7 @@ type ConsumerConfig struct {
 	ConsumerName string
 	// ConsumerARN, when set, is used as is: no registration at all.
 	ConsumerARN string
-	// Retries (each default 10) and the back-off between them (default 1 s).
+	// Retries and the back-off between them.
 	MaxDescribeStreamSummaryRetries  int
 	MaxDescribeStreamConsumerRetries int
 	RegisterStreamConsumerRetries    int
@@ -46,17 +47,18 @@ type ConsumerConfig struct {
 }
 
 func (c *ConsumerConfig) setDefaults() {
+	java := properties.Defaults().Fanout
 	if c.MaxDescribeStreamSummaryRetries <= 0 {
-		c.MaxDescribeStreamSummaryRetries = 10
+		c.MaxDescribeStreamSummaryRetries = java.MaxDescribeStreamSummaryRetries
 	}
 	if c.MaxDescribeStreamConsumerRetries <= 0 {
-		c.MaxDescribeStreamConsumerRetries = 10
+		c.MaxDescribeStreamConsumerRetries = java.MaxDescribeStreamConsumerRetries
 	}
 	if c.RegisterStreamConsumerRetries <= 0 {
-		c.RegisterStreamConsumerRetries = 10
+		c.RegisterStreamConsumerRetries = java.RegisterStreamConsumerRetries
 	}
 	if c.RetryBackoff <= 0 {
-		c.RetryBackoff = time.Second
+		c.RetryBackoff = java.RetryBackoff
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multilangd/multilangd/internal/ctxutil"
+	"github.com/multilangd/multilangd/properties"
 	"github.com/multilangd/multilangd/shard"
 )
 
@@ -38,13 +39,12 @@ var ErrStreamNotFound = errors.New("retrieval: stream not found")
 // LimitExceeded/ResourceInUse for MaxAttempts attempts.
 var ErrListShardsExhausted = errors.New("retrieval: ListShards retries exhausted")
 
-// ListerConfig tunes a Lister. Zero values take the Java defaults.
+// ListerConfig tunes a Lister. Zero values take the Java defaults
+// (properties.Defaults).
 type ListerConfig struct {
-	// Backoff after LimitExceededException (listShardsBackoffTimeInMillis,
-	// default 1.5 s).
+	// Backoff after LimitExceededException (listShardsBackoffTimeInMillis).
 	Backoff time.Duration
-	// MaxAttempts bounds the attempts per page (maxListShardsRetryAttempts,
-	// default 50).
+	// MaxAttempts bounds the attempts per page (maxListShardsRetryAttempts).
 	MaxAttempts int
 	// PageSize is ListShards MaxResults (default 0 = service default 1000).
 	PageSize int32
@@ -63,11 +63,12 @@ type Lister struct {
 // streamARN. When both are given the name is used (kinesalite does not
 // support ARN addressing); the ARN alone works on AWS and kinesis-local.
 func NewLister(client ListShardsAPI, streamName, streamARN string, cfg ListerConfig, log *zap.Logger) *Lister {
+	java := properties.Defaults()
 	if cfg.Backoff <= 0 {
-		cfg.Backoff = 1500 * time.Millisecond
+		cfg.Backoff = java.ListShardsBackoffTime
 	}
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 50
+		cfg.MaxAttempts = java.MaxListShardsRetryAttempts
 	}
 	if log == nil {
 		log = zap.NewNop()

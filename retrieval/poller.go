@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multilangd/multilangd/internal/ctxutil"
+	"github.com/multilangd/multilangd/properties"
 	"github.com/multilangd/multilangd/record"
 	"github.com/multilangd/multilangd/seqnum"
 	"github.com/multilangd/multilangd/shard"
@@ -24,14 +25,16 @@ type KinesisAPI interface {
 	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
 }
 
-// Poller defaults (Java PollingConfig / PrefetchRecordsPublisher).
+// Poller defaults (Java PollingConfig / PrefetchRecordsPublisher); the
+// defaults of properties keys (maxRecords, idleTimeBetweenReadsInMillis) come
+// from properties.Defaults.
 const (
-	DefaultMaxRecords          = 10000
-	DefaultIdleTimeBetweenRead = 1500 * time.Millisecond
-	DefaultMaxPendingBatches   = 3
-	DefaultMaxPendingBytes     = 8 << 20
-	DefaultMaxPendingRecords   = 30000
-	DefaultRequestTimeout      = 30 * time.Second
+	// MaxRecordsLimit is GetRecords' largest Limit.
+	MaxRecordsLimit          = 10000
+	DefaultMaxPendingBatches = 3
+	DefaultMaxPendingBytes   = 8 << 20
+	DefaultMaxPendingRecords = 30000
+	DefaultRequestTimeout    = 30 * time.Second
 	// maxConsecutiveWarnThrottles: ThrottlingReporter logs ERROR beyond it.
 	maxConsecutiveWarnThrottles = 5
 	// maxFailuresPerIterator: after this many consecutive unclassified
@@ -69,10 +72,10 @@ type PollerConfig struct {
 	Start seqnum.ESN
 	// InitialTimestamp is used for an AT_TIMESTAMP start.
 	InitialTimestamp time.Time
-	// MaxRecords is GetRecords Limit (maxRecords, default and max 10000).
+	// MaxRecords is GetRecords Limit (maxRecords, at most MaxRecordsLimit).
 	MaxRecords int
 	// IdleTimeBetweenReads is the minimum time from the end of one successful
-	// GetRecords to the next call (idleTimeBetweenReadsInMillis, 1.5 s).
+	// GetRecords to the next call (idleTimeBetweenReadsInMillis).
 	IdleTimeBetweenReads time.Duration
 	// MillisBehindLatestThresholdForReducedTps: when the last response's
 	// MillisBehindLatest was below it, wait at least this long between calls
@@ -90,11 +93,13 @@ type PollerConfig struct {
 }
 
 func (c *PollerConfig) setDefaults() {
-	if c.MaxRecords <= 0 || c.MaxRecords > DefaultMaxRecords {
-		c.MaxRecords = DefaultMaxRecords
+	java := properties.Defaults()
+	if c.MaxRecords <= 0 {
+		c.MaxRecords = java.MaxRecords
 	}
+	c.MaxRecords = min(c.MaxRecords, MaxRecordsLimit)
 	if c.IdleTimeBetweenReads <= 0 {
-		c.IdleTimeBetweenReads = DefaultIdleTimeBetweenRead
+		c.IdleTimeBetweenReads = java.IdleTimeBetweenReads
 	}
 	if c.MaxPendingBatches <= 0 {
 		c.MaxPendingBatches = DefaultMaxPendingBatches
@@ -114,8 +119,8 @@ func (c *PollerConfig) setDefaults() {
 // prefetches while the consumer works. Start it once, call Next from one
 // goroutine, Close it when done.
 type Poller struct {
-	api KinesisAPI
-	cfg PollerConfig
+	api  KinesisAPI
+	cfg  PollerConfig
 	log  *zap.Logger
 	conv recordConverter
 

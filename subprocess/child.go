@@ -16,11 +16,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/multilangd/multilangd/properties"
 	"github.com/multilangd/multilangd/record"
 )
-
-// DefaultShutdownGrace is used when Config.ChildShutdownGrace is zero.
-const DefaultShutdownGrace = 5 * time.Second
 
 // Checkpointer performs the checkpoint a child asks for during an action. A
 // nil sequenceNumber means "the largest permitted value" (the last record
@@ -50,7 +48,7 @@ type Config struct {
 	Timeout time.Duration
 	// ChildShutdownGrace bounds each stage of ending a child: waiting for it
 	// to exit after stdin is closed, then after SIGTERM, before SIGKILL.
-	// Zero means DefaultShutdownGrace.
+	// Zero means the childShutdownGraceMillis default.
 	ChildShutdownGrace time.Duration
 	// StderrLevel is the level child stderr lines are logged at (zero value:
 	// info; Java uses ERROR).
@@ -145,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Child, error) {
 		cleaned:    make(chan struct{}),
 	}
 	if c.grace <= 0 {
-		c.grace = DefaultShutdownGrace
+		c.grace = properties.Defaults().ChildShutdownGrace
 	}
 	if err := c.spawn(path, argv); err != nil {
 		return nil, &StartError{ShardID: cfg.ShardID, Command: argv, Err: err}

@@ -183,8 +183,9 @@ func (c *cli) newLogger(cfg *properties.Config) (*zap.Logger, error) {
 	if cfg != nil {
 		propLevel, propFormat = cfg.LogLevel, cfg.LogFormat
 	}
-	level := logging.Resolve(c.logLevel, c.getenv(logging.EnvLevel), propLevel, "info")
-	format := logging.Resolve(c.logFormat, c.getenv(logging.EnvFormat), propFormat, logging.FormatConsole)
+	def := properties.Defaults()
+	level := logging.Resolve(c.logLevel, c.getenv(logging.EnvLevel), propLevel, def.LogLevel)
+	format := logging.Resolve(c.logFormat, c.getenv(logging.EnvFormat), propFormat, def.LogFormat)
 	log, err := logging.NewTo(level, format, writeSyncer{c.stderr})
 	if err != nil {
 		return nil, &exitCodeError{code: exitError, err: err}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/properties"
 	"github.com/multilangd/multilangd/seqnum"
 	"github.com/multilangd/multilangd/shard"
 )
@@ -103,7 +104,7 @@ type Config struct {
 	StreamIdentifier string
 
 	// ShardSyncInterval is the minimum time between two syncs started by
-	// the auditor (shardSyncIntervalMillis, default 60 s).
+	// the auditor (shardSyncIntervalMillis).
 	ShardSyncInterval time.Duration
 	// AuditorInitialDelay (default 60 s) and AuditorPeriod (default 120 s)
 	// schedule RunPeriodic (leasesRecoveryAuditorExecutionFrequencyMillis).
@@ -125,11 +126,12 @@ type Config struct {
 	// CleanupLeasesUponShardCompletion deletes finished leases (Java: always
 	// true; false keeps them, a documented divergence).
 	CleanupLeasesUponShardCompletion bool
-	// CleanupInterval (default 60 s) is how often the cleaner looks at its
-	// queue; completed leases are examined when CompletedCleanupInterval
-	// (default 5 min) passed since the last completed-lease deletion, and
-	// garbage when GarbageCleanupInterval (default 30 min) passed since the
-	// last garbage deletion.
+	// CleanupInterval (leaseCleanupIntervalMillis) is how often the cleaner
+	// looks at its queue; completed leases are examined when
+	// CompletedCleanupInterval (completedLeaseCleanupIntervalMillis) passed
+	// since the last completed-lease deletion, and garbage when
+	// GarbageCleanupInterval (garbageLeaseCleanupIntervalMillis) passed since
+	// the last garbage deletion.
 	CleanupInterval, CompletedCleanupInterval, GarbageCleanupInterval time.Duration
 }
 
@@ -142,7 +144,8 @@ func (c Config) withDefaults() Config {
 			*d = v
 		}
 	}
-	def(&c.ShardSyncInterval, 60*time.Second)
+	java := properties.Defaults()
+	def(&c.ShardSyncInterval, java.ShardSyncInterval)
 	def(&c.AuditorInitialDelay, 60*time.Second)
 	def(&c.AuditorPeriod, 120*time.Second)
 	def(&c.ListRetryDelay, time.Second)
@@ -152,9 +155,9 @@ func (c Config) withDefaults() Config {
 	if c.InitialSyncMaxWait < c.InitialSyncMinWait {
 		c.InitialSyncMaxWait = c.InitialSyncMinWait
 	}
-	def(&c.CleanupInterval, 60*time.Second)
-	def(&c.CompletedCleanupInterval, 5*time.Minute)
-	def(&c.GarbageCleanupInterval, 30*time.Minute)
+	def(&c.CleanupInterval, java.LeaseCleanupInterval)
+	def(&c.CompletedCleanupInterval, java.CompletedLeaseCleanupInterval)
+	def(&c.GarbageCleanupInterval, java.GarbageLeaseCleanupInterval)
 	if c.AuditorConfidenceThreshold <= 0 {
 		c.AuditorConfidenceThreshold = 3
 	}
