@@ -17,9 +17,10 @@ package properties
 //
 // Guard tests: TestEveryKey fails for a key without a test row,
 // TestRegistryComplete for a key without type, description or section,
-// TestDefaultsApply for a default the parser rejects, and
+// TestDefaultsApply for a default the parser rejects,
 // TestConfigurationDocIsGenerated when docs/configuration.md was not
-// regenerated.
+// regenerated, and TestCompatibilityListsInertKeys for an inert key that
+// docs/compatibility.md does not list.
 
 //go:generate go run ./gendoc ../docs/configuration.md
 
@@ -322,8 +323,8 @@ func tableKeys(prefix, suffix string, tc func(*Config) *TableConfig) []keySpec {
 			doc: "the " + suffix + " table; multilangd only reads the legacy CoordinatorState table, to detect a table managed by a KCL 3.x fleet"},
 		{name: prefix + "BillingMode", kind: enum(func(c *Config) *string { return &tc(c).BillingMode }, BillingPayPerRequest, BillingProvisioned), def: BillingPayPerRequest, inert: true,
 			doc: "multilangd never creates this table"},
-		{name: prefix + "ReadCapacity", kind: int64v(0, math.MaxInt64, func(c *Config) *int64 { return &tc(c).ReadCapacity }), def: "0", inert: true, listed: provisioned},
-		{name: prefix + "WriteCapacity", kind: int64v(0, math.MaxInt64, func(c *Config) *int64 { return &tc(c).WriteCapacity }), def: "0", inert: true, listed: provisioned},
+		{name: prefix + "ReadCapacity", kind: integer(0, math.MaxInt64, func(c *Config) *int64 { return &tc(c).ReadCapacity }), def: "0", inert: true, listed: provisioned},
+		{name: prefix + "WriteCapacity", kind: integer(0, math.MaxInt64, func(c *Config) *int64 { return &tc(c).WriteCapacity }), def: "0", inert: true, listed: provisioned},
 		{name: prefix + "PointInTimeRecoveryEnabled", kind: boolean(func(c *Config) *bool { return &tc(c).PointInTimeRecoveryEnabled }), def: "false", inert: true},
 		{name: prefix + "DeletionProtectionEnabled", kind: boolean(func(c *Config) *bool { return &tc(c).DeletionProtectionEnabled }), def: "false", inert: true},
 		{name: prefix + "Tags", kind: tags(func(c *Config) *map[string]string { return &tc(c).Tags }), defDoc: "none", inert: true,

@@ -151,3 +151,33 @@ func TestOtherDocsDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatibilityListsInertKeys: docs/compatibility.md names every inert
+// key, one by one or through the group it belongs to.
+func TestCompatibilityListsInertKeys(t *testing.T) {
+	b, err := os.ReadFile("../docs/compatibility.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	groups := []struct {
+		phrase string
+		member func(keySpec) bool
+	}{
+		{"the worker-utilization (3.x) keys", func(k keySpec) bool { return k.section == secUtilization }},
+		{"the 3.x metadata-table keys", func(k keySpec) bool { return k.section == secTables }},
+		{"the graceful hand-off keys", func(k keySpec) bool { return strings.Contains(strings.ToLower(k.name), "gracefulleasehandoff") }},
+	}
+	for _, k := range registry {
+		if !k.inert || strings.Contains(doc, "`"+k.name+"`") {
+			continue
+		}
+		covered := false
+		for _, g := range groups {
+			covered = covered || (g.member(k) && strings.Contains(doc, g.phrase))
+		}
+		if !covered {
+			t.Errorf("docs/compatibility.md does not list the inert key %s", k.name)
+		}
+	}
+}

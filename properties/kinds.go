@@ -59,28 +59,17 @@ func intType(min, max int64) string {
 	}
 }
 
-func integer(min, max int64, f func(*Config) *int) kind {
+// integer parses a decimal integer in [min, max] into an int or int64 field.
+func integer[T int | int64](min, max int64, f func(*Config) *T) kind {
 	set := func(l *loader, e Entry) error {
 		n, err := parseInt(e.Value, min, max)
 		if err != nil {
 			return err
 		}
-		*f(l.cfg) = int(n)
+		*f(l.cfg) = T(n)
 		return nil
 	}
-	return kind{set: set, show: func(c *Config) string { return strconv.Itoa(*f(c)) }, typ: intType(min, max)}
-}
-
-func int64v(min, max int64, f func(*Config) *int64) kind {
-	set := func(l *loader, e Entry) error {
-		n, err := parseInt(e.Value, min, max)
-		if err != nil {
-			return err
-		}
-		*f(l.cfg) = n
-		return nil
-	}
-	return kind{set: set, show: func(c *Config) string { return strconv.FormatInt(*f(c), 10) }, typ: intType(min, max)}
+	return kind{set: set, show: func(c *Config) string { return strconv.FormatInt(int64(*f(c)), 10) }, typ: intType(min, max)}
 }
 
 // intPtr is an integer that is nil when unset (a Java wrapper type with no
