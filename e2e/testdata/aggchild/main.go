@@ -10,7 +10,9 @@
 // exactly that record and then hangs (the test kills the daemon). With
 // AGGCHILD_CRASH_SHARD=<shardId> it exits 3 on the first processRecords of
 // that shard. With AGGCHILD_SKIP_SHARD_END_ONCE=<marker file> the first
-// shardEnded (across processes) is answered without a checkpoint.
+// shardEnded (across processes) is answered without a checkpoint. With
+// AGGCHILD_HANG_ONCE=<marker file> the first processRecords (across
+// processes) is never answered: the child hangs without exiting.
 package main
 
 import (
@@ -120,6 +122,12 @@ func main() {
 			if crash != "" && crash == shard {
 				fmt.Fprintf(os.Stderr, "aggchild: crashing on purpose on %s\n", shard)
 				os.Exit(3)
+			}
+			if skipOnce(os.Getenv("AGGCHILD_HANG_ONCE")) {
+				fmt.Fprintf(os.Stderr, "aggchild: hanging on purpose on %s\n", shard)
+				for {
+					time.Sleep(time.Hour)
+				}
 			}
 			for _, r := range m.Records {
 				b, _ := json.Marshal(out{shard, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data})
