@@ -94,15 +94,17 @@ func TestConfigurationDocIsGenerated(t *testing.T) {
 // TestSettingsListEveryKey: `validate` shows every key that stores a value,
 // in polling or in fan-out mode.
 func TestSettingsListEveryKey(t *testing.T) {
-	extra := "workerMetricsBillingMode = PROVISIONED\ncoordinatorStateBillingMode = PROVISIONED\n" +
-		"workerMetricsTags = a=1\ncoordinatorStateTags = b=2\ninitialPositionInStreamExtended = 1\n"
+	polling := "retrievalMode = POLLING\ninitialPositionInStreamExtended = 1\n" +
+		"workerMetricsBillingMode = PROVISIONED\ncoordinatorStateBillingMode = PROVISIONED\n" +
+		"workerMetricsTags = a=1\ncoordinatorStateTags = b=2\n"
 	listed := map[string]bool{}
-	for _, mode := range []string{"POLLING", "FANOUT"} {
-		for _, s := range mustParse(t, extra+"retrievalMode = "+mode+"\n").Settings() {
-			if listed[s.Key] && mode == "POLLING" {
+	for _, extra := range []string{polling, "retrievalMode = FANOUT\n"} {
+		seen := map[string]bool{}
+		for _, s := range mustParse(t, extra).Settings() {
+			if seen[s.Key] {
 				t.Errorf("%s listed twice", s.Key)
 			}
-			listed[s.Key] = true
+			seen[s.Key], listed[s.Key] = true, true
 		}
 	}
 	for _, k := range registry {

@@ -357,7 +357,7 @@ func initialTimestamp() kind {
 		if c.InitialPosition != PositionAtTimestamp {
 			return ""
 		}
-		return c.InitialTimestamp.UTC().Format(time.RFC3339)
+		return string(PositionAtTimestamp) + " " + c.InitialTimestamp.UTC().Format(time.RFC3339)
 	}
 	return kind{set: set, show: show, typ: "epoch seconds"}
 }
