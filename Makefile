@@ -6,7 +6,7 @@ BIN := bin/multilangd
 STATICCHECK_VERSION := 2026.2.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: all build test test-short lint deps npm java systemd demo bench fuzz clean docs
+.PHONY: all build test test-short lint deps npm java systemd demo bench bench-dynamodb fuzz clean docs
 
 all: build
 
@@ -56,6 +56,11 @@ demo: deps build
 
 bench: deps build
 	./scripts/bench.sh
+
+# bench-dynamodb writes docs/dynamodb-cost.md; BEFORE=<git rev> adds a
+# before/after comparison with that revision.
+bench-dynamodb: deps build
+	./scripts/bench-dynamodb.sh
 
 fuzz:
 	$(GO) test ./properties -run '^$$' -fuzz FuzzLoad -fuzztime 30s

@@ -49,6 +49,11 @@ type CoordinatorConfig struct {
 	// LeaderFirstRefresh and LeaderRefresh control how long an IsLeader
 	// answer is reused: first re-election after 60 s, then every 5 min.
 	LeaderFirstRefresh, LeaderRefresh time.Duration
+	// LegacyStateRefresh is how often the taker re-reads a KCL 3.0–3.4
+	// CoordinatorState table (default 1 min, as Java
+	// ClientVersionChangeMonitor); the 3.5 items in the lease table come with
+	// every taker scan.
+	LegacyStateRefresh time.Duration
 	// DefaultLeaderLockDuration is used when a Java 3.x Leader item carries
 	// no leaseDuration (default 120 s).
 	DefaultLeaderLockDuration time.Duration
@@ -95,6 +100,9 @@ func (c *CoordinatorConfig) setDefaults() {
 	}
 	if c.LeaderRefresh <= 0 {
 		c.LeaderRefresh = 5 * time.Minute
+	}
+	if c.LegacyStateRefresh <= 0 {
+		c.LegacyStateRefresh = time.Minute
 	}
 	if c.DefaultLeaderLockDuration <= 0 {
 		c.DefaultLeaderLockDuration = 120 * time.Second
@@ -156,6 +164,8 @@ type Coordinator struct {
 
 	// taker-goroutine state
 	obs        map[string]observation
+	legacy     CoordinatorState // last read of the legacy CoordinatorState table
+	legacyAt   time.Time        // when legacy was read; zero before the first read
 	leaderRVN  string
 	leaderSeen time.Time
 	refusing   bool
@@ -224,18 +234,15 @@ func (c *Coordinator) Run(ctx context.Context) error {
 // DynamoDBLeaseRenewer.initialize):
 // each is renewed once even if it looks expired.
 func (c *Coordinator) startup(ctx context.Context) {
-	if cs, err := c.store.CoordinatorState(ctx); err == nil {
-		c.threeX.Store(cs.ThreeX())
-	} else if ctx.Err() == nil {
-		c.log.Warn("reading coordinator state", zap.Error(err))
-	}
-	leases, err := c.store.ListLeases(ctx)
+	ts, err := c.scan(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Warn("start-up lease scan failed; leases will be taken by the taker", zap.Error(err))
 		}
 		return
 	}
+	c.threeX.Store(ts.State.ThreeX())
+	leases := ts.Leases
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, c.cfg.MaxLeaseRenewalThreads)
 	for _, l := range leases {
@@ -489,6 +496,31 @@ func (c *Coordinator) takeLoop(ctx context.Context) {
 	}
 }
 
+// scan is one taker scan (Java DynamoDBLeaseTaker.updateAllLeases →
+// listLeases): the leases and the coordinator state, which on a 3.5 table
+// comes with the scan and on a 3.0–3.4 fleet is read from the legacy
+// CoordinatorState table at most every LegacyStateRefresh. It runs on the
+// taker goroutine (and once before it starts).
+func (c *Coordinator) scan(ctx context.Context) (TableScan, error) {
+	ts, err := c.store.ScanTable(ctx)
+	if err != nil {
+		return ts, err
+	}
+	now := c.cfg.Clock.Now()
+	if c.legacyAt.IsZero() || now.Sub(c.legacyAt) >= c.cfg.LegacyStateRefresh {
+		legacy, err := c.store.LegacyCoordinatorState(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("reading the legacy coordinator state table; keeping the previous answer", zap.Error(err))
+			}
+		} else {
+			c.legacy, c.legacyAt = legacy, now
+		}
+	}
+	ts.State = ts.State.orElse(c.legacy)
+	return ts, nil
+}
+
 // java3xLeaderLive tracks the Java 3.x Leader lock: it is dead when its
 // recordVersionNumber has been seen unchanged (locally) for longer than its
 // leaseDuration, or when released.
@@ -514,10 +546,12 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 	if c.stopTaking.Load() {
 		return TakeResult{Skipped: "stopped"}, nil
 	}
-	cs, err := c.store.CoordinatorState(ctx)
+	start := c.cfg.Clock.Now()
+	ts, err := c.scan(ctx)
 	if err != nil {
-		return TakeResult{}, fmt.Errorf("read coordinator state: %w", err)
+		return TakeResult{}, fmt.Errorf("list leases: %w", err)
 	}
+	cs, leases := ts.State, ts.Leases
 	c.threeX.Store(cs.ThreeX())
 	live := c.java3xLeaderLive(cs, c.cfg.Clock.Now())
 	if live != c.refusing {
@@ -532,11 +566,6 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 	}
 	if live {
 		return TakeResult{Skipped: "java-3x-leader-live"}, nil
-	}
-	start := c.cfg.Clock.Now()
-	leases, err := c.store.ListLeases(ctx)
-	if err != nil {
-		return TakeResult{}, fmt.Errorf("list leases: %w", err)
 	}
 	scanTime := c.cfg.Clock.Now()
 	observe(c.obs, leases, scanTime)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,9 +24,16 @@ import (
 // Store is the narrow lease-table interface the Coordinator and Checkpointer
 // use. DynamoStore implements it; tests wrap it to inject faults.
 type Store interface {
-	// ListLeases scans the table; non-lease and malformed items are skipped.
+	// ListLeases scans the table (eventually consistent, as Java
+	// DynamoDBLeaseRefresher.listLeases); non-lease and malformed items are
+	// skipped.
 	ListLeases(ctx context.Context) ([]Lease, error)
+	// ScanTable is one eventually consistent scan of the whole table: the
+	// leases and the KCL 3.5 coordinator-state items kept in the lease table.
+	ScanTable(ctx context.Context) (TableScan, error)
 	// GetLease reads one lease with a consistent read; nil, nil when absent.
+	// The coordinator uses it only after a conditional write failed, to tell
+	// its own landed write from another worker's (docs/compatibility.md).
 	GetLease(ctx context.Context, key string) (*Lease, error)
 	// RenewLease is W2: condition leaseCounter = l.Counter (plus
 	// attribute_not_exists(checkpointOwner) when threeX and l knows no
@@ -40,8 +48,18 @@ type Store interface {
 	// ReleaseLease: condition leaseCounter = l.Counter AND leaseOwner = owner;
 	// REMOVE leaseOwner, SET leaseCounter = l.Counter+1.
 	ReleaseLease(ctx context.Context, l Lease, owner string) error
-	// CoordinatorState reads the 3.x Migration3.0 and Leader items.
-	CoordinatorState(ctx context.Context) (CoordinatorState, error)
+	// LegacyCoordinatorState reads Migration3.0 (and Leader when it elects
+	// one) from a KCL 3.0–3.4 <app>-CoordinatorState table; the zero value
+	// when none is configured or it does not exist.
+	LegacyCoordinatorState(ctx context.Context) (CoordinatorState, error)
+}
+
+// TableScan is what one scan of the lease table holds.
+type TableScan struct {
+	Leases []Lease
+	// State is the KCL 3.5 coordinator state found among the scanned items
+	// (Migration3.0, Leader); the zero value on a 2.x table.
+	State CoordinatorState
 }
 
 // DynamoStore is the DynamoDB implementation of the lease table: every read
@@ -53,6 +71,10 @@ type DynamoStore struct {
 	table      string
 	coordTable string
 	log        *zap.Logger
+	// scanSegments is the number of parallel scan segments (1 = serial).
+	scanSegments int
+	// consistentGets makes GetLease a consistent read (the default).
+	consistentGets bool
 	// MaxAttempts bounds attempts per request on throttling/transient errors.
 	maxAttempts int
 	baseBackoff time.Duration
@@ -65,7 +87,7 @@ func NewDynamoStore(client *dynamodb.Client, table string, log *zap.Logger) *Dyn
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &DynamoStore{client: client, table: table, log: log.With(zap.String("leaseTable", table)), maxAttempts: 4, baseBackoff: 50 * time.Millisecond}
+	return &DynamoStore{client: client, table: table, log: log.With(zap.String("leaseTable", table)), scanSegments: 1, consistentGets: true, maxAttempts: 4, baseBackoff: 50 * time.Millisecond}
 }
 
 // WithCoordinatorStateTable makes CoordinatorState also look at a KCL 3.0–3.4
@@ -74,6 +96,27 @@ func NewDynamoStore(client *dynamodb.Client, table string, log *zap.Logger) *Dyn
 func (s *DynamoStore) WithCoordinatorStateTable(name string) *DynamoStore {
 	s.coordTable = name
 	return s
+}
+
+// WithScanSegments makes every scan of the table a parallel scan of n
+// segments (leaseTableScanTotalSegments; Java
+// DynamoDBLeaseRefresher.listLeasesParallely). n < 2 scans serially, as the
+// Java 2.x listLeases. It returns s for chaining.
+func (s *DynamoStore) WithScanSegments(n int) *DynamoStore {
+	s.scanSegments = max(n, 1)
+	return s
+}
+
+// EventuallyConsistentGets returns a copy of s whose GetLease is an
+// eventually consistent read, as Java DynamoDBLeaseRefresher.getLease with
+// its default consistentReads = false. Shard sync, the parent gate and the
+// cleaner use it: a stale answer there only delays them, and every write
+// they make is conditional or deletes a lease no worker can still need
+// (docs/compatibility.md).
+func (s *DynamoStore) EventuallyConsistentGets() *DynamoStore {
+	c := *s
+	c.consistentGets = false
+	return &c
 }
 
 // Table returns the lease table name.
@@ -150,17 +193,40 @@ func (s *DynamoStore) do(ctx context.Context, op string, fn func(ctx context.Con
 	return fmt.Errorf("%s: %w", op, last)
 }
 
-// scan runs a consistent, paginated Scan of the whole table and calls page
-// for every page of items. Consistent (Java scans eventually consistent):
-// the taker then never judges expiry on a stale counter. Compatible; costs
-// twice the read units.
+// scan runs an eventually consistent, paginated Scan of the whole table (as
+// Java DynamoDBLeaseRefresher.listLeases; safety comes from the conditional
+// writes, docs/compatibility.md) and calls page for every page of items. With
+// more than one segment the segments are scanned in parallel and page may be
+// called from several goroutines at once.
 func (s *DynamoStore) scan(ctx context.Context, page func([]map[string]types.AttributeValue)) error {
-	var start map[string]types.AttributeValue
+	if s.scanSegments <= 1 {
+		return s.scanSegment(ctx, nil, page)
+	}
+	errs := make([]error, s.scanSegments)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() { // owned here: scan waits for every segment
+			defer wg.Done()
+			seg := &dynamodb.ScanInput{Segment: aws.Int32(int32(i)), TotalSegments: aws.Int32(int32(s.scanSegments))}
+			errs[i] = s.scanSegment(ctx, seg, page)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// scanSegment scans one segment (all of the table when seg is nil).
+func (s *DynamoStore) scanSegment(ctx context.Context, seg *dynamodb.ScanInput, page func([]map[string]types.AttributeValue)) error {
+	in := &dynamodb.ScanInput{TableName: aws.String(s.table)}
+	if seg != nil {
+		in.Segment, in.TotalSegments = seg.Segment, seg.TotalSegments
+	}
 	for {
 		var out *dynamodb.ScanOutput
 		err := s.do(ctx, "scan "+s.table, func(ctx context.Context) error {
 			var err error
-			out, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
+			out, err = s.client.Scan(ctx, in)
 			return err
 		})
 		if err != nil {
@@ -170,16 +236,32 @@ func (s *DynamoStore) scan(ctx context.Context, page func([]map[string]types.Att
 		if len(out.LastEvaluatedKey) == 0 {
 			return nil
 		}
-		start = out.LastEvaluatedKey
+		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 }
 
-// ListLeases scans the whole table (paginated, consistent). Non-lease items
-// (3.5 entityType) are skipped silently, malformed lease items with a warning.
+// ListLeases scans the whole table (paginated, eventually consistent).
+// Non-lease items (3.5 entityType) are skipped silently, malformed lease
+// items with a warning.
 func (s *DynamoStore) ListLeases(ctx context.Context) ([]Lease, error) {
-	var out []Lease
+	ts, err := s.ScanTable(ctx)
+	return ts.Leases, err
+}
+
+// ScanTable scans the whole table once (see Store).
+func (s *DynamoStore) ScanTable(ctx context.Context) (TableScan, error) {
+	var (
+		mu sync.Mutex
+		ts TableScan
+	)
 	err := s.scan(ctx, func(items []map[string]types.AttributeValue) {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, item := range items {
+			if key, _ := getS(item, AttrLeaseKey); key == MigrationKey || key == LeaderKey {
+				ts.State.merge(key, item)
+				continue
+			}
 			l, err := UnmarshalItem(item)
 			switch {
 			case errors.Is(err, ErrNotLease):
@@ -188,8 +270,24 @@ func (s *DynamoStore) ListLeases(ctx context.Context) ([]Lease, error) {
 				s.log.Warn("skipping malformed lease item", zap.Error(err))
 				continue
 			}
-			out = append(out, l)
+			ts.Leases = append(ts.Leases, l)
 		}
+	})
+	if err != nil {
+		return TableScan{}, err
+	}
+	return ts, nil
+}
+
+// RawItems scans the whole table and returns every item undecoded (leases
+// and 3.x non-lease items alike). Used by tools and tests.
+func (s *DynamoStore) RawItems(ctx context.Context) ([]map[string]types.AttributeValue, error) {
+	var out []map[string]types.AttributeValue
+	var mu sync.Mutex
+	err := s.scan(ctx, func(items []map[string]types.AttributeValue) {
+		mu.Lock()
+		defer mu.Unlock()
+		out = append(out, items...)
 	})
 	if err != nil {
 		return nil, err
@@ -197,24 +295,14 @@ func (s *DynamoStore) ListLeases(ctx context.Context) ([]Lease, error) {
 	return out, nil
 }
 
-// RawItems scans the whole table and returns every item undecoded (leases
-// and 3.x non-lease items alike). Used by tools and tests.
-func (s *DynamoStore) RawItems(ctx context.Context) ([]map[string]types.AttributeValue, error) {
-	var out []map[string]types.AttributeValue
-	err := s.scan(ctx, func(items []map[string]types.AttributeValue) { out = append(out, items...) })
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// GetLease reads one lease with a consistent read. It returns nil, nil when
-// the item is absent and an error wrapping ErrNotLease for non-lease items.
+// GetLease reads one lease, with a consistent read unless s came from
+// EventuallyConsistentGets. It returns nil, nil when the item is absent and
+// an error wrapping ErrNotLease for non-lease items.
 func (s *DynamoStore) GetLease(ctx context.Context, key string) (*Lease, error) {
 	var out *dynamodb.GetItemOutput
 	err := s.do(ctx, "get lease "+key, func(ctx context.Context) error {
 		var err error
-		out, err = s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: keyOf(key), ConsistentRead: aws.Bool(true)})
+		out, err = s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: keyOf(key), ConsistentRead: aws.Bool(s.consistentGets)})
 		return err
 	})
 	if err != nil {
@@ -468,55 +556,105 @@ func (c CoordinatorState) LeaderElected() bool {
 	return c.ClientVersion == ClientVersion3X || c.ClientVersion == ClientVersion3XRoll
 }
 
-// CoordinatorState reads Migration3.0 and Leader from the lease table (3.5
-// single-table) and, if configured, the legacy CoordinatorState table.
-func (s *DynamoStore) CoordinatorState(ctx context.Context) (CoordinatorState, error) {
-	var cs CoordinatorState
-	tables := []struct{ table, pk string }{{s.table, AttrLeaseKey}}
-	if s.coordTable != "" {
-		tables = append(tables, struct{ table, pk string }{s.coordTable, "key"})
+// merge records the coordinator-state item stored under key (Migration3.0
+// or Leader); values already known are kept, so the lease table's items win
+// over the legacy table's.
+func (c *CoordinatorState) merge(key string, item map[string]types.AttributeValue) {
+	if len(item) == 0 {
+		return
 	}
-	for _, t := range tables {
-		for _, k := range []string{MigrationKey, LeaderKey} {
-			var out *dynamodb.GetItemOutput
-			err := s.do(ctx, "get "+k, func(ctx context.Context) error {
-				var err error
-				out, err = s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.table),
-					Key: map[string]types.AttributeValue{t.pk: attrS(k)}, ConsistentRead: aws.Bool(true)})
-				return err
-			})
-			if errors.Is(err, ErrTableNotFound) && t.table != s.table {
-				break
-			}
-			if err != nil {
-				return cs, err
-			}
-			if len(out.Item) == 0 {
-				continue
-			}
-			switch k {
-			case MigrationKey:
-				if cv, ok := getS(out.Item, "cv"); ok && cs.ClientVersion == "" {
-					cs.ClientVersion = cv
-				}
-			case LeaderKey:
-				if cs.Leader != nil {
-					continue
-				}
-				ll := &LeaderLock{}
-				ll.Owner, _ = getS(out.Item, "ownerName")
-				ll.RecordVersionNumber, _ = getS(out.Item, "recordVersionNumber")
-				if d, ok := getS(out.Item, "leaseDuration"); ok {
-					if ms, err := strconv.ParseInt(d, 10, 64); err == nil {
-						ll.LeaseDuration = time.Duration(ms) * time.Millisecond
-					}
-				}
-				if r, ok := getS(out.Item, "isReleased"); ok && r == "1" {
-					ll.Released = true
-				}
-				cs.Leader = ll
+	switch key {
+	case MigrationKey:
+		if cv, ok := getS(item, "cv"); ok && c.ClientVersion == "" {
+			c.ClientVersion = cv
+		}
+	case LeaderKey:
+		if c.Leader != nil {
+			return
+		}
+		ll := &LeaderLock{}
+		ll.Owner, _ = getS(item, "ownerName")
+		ll.RecordVersionNumber, _ = getS(item, "recordVersionNumber")
+		if d, ok := getS(item, "leaseDuration"); ok {
+			if ms, err := strconv.ParseInt(d, 10, 64); err == nil {
+				ll.LeaseDuration = time.Duration(ms) * time.Millisecond
 			}
 		}
+		if r, ok := getS(item, "isReleased"); ok && r == "1" {
+			ll.Released = true
+		}
+		c.Leader = ll
+	}
+}
+
+// orElse fills what c lacks from other (c from the lease table, other from
+// the legacy CoordinatorState table).
+func (c CoordinatorState) orElse(other CoordinatorState) CoordinatorState {
+	if c.ClientVersion == "" {
+		c.ClientVersion = other.ClientVersion
+	}
+	if c.Leader == nil {
+		c.Leader = other.Leader
+	}
+	return c
+}
+
+// CoordinatorState reads Migration3.0 and Leader from the lease table (3.5
+// single-table) with consistent GetItems and, if configured, from the legacy
+// CoordinatorState table. For tools and tests: the coordinator takes the
+// lease-table items from its scans instead (ScanTable).
+func (s *DynamoStore) CoordinatorState(ctx context.Context) (CoordinatorState, error) {
+	var cs CoordinatorState
+	for _, k := range []string{MigrationKey, LeaderKey} {
+		item, err := s.getStateItem(ctx, s.table, AttrLeaseKey, k)
+		if err != nil {
+			return cs, err
+		}
+		cs.merge(k, item)
+	}
+	legacy, err := s.LegacyCoordinatorState(ctx)
+	if err != nil {
+		return cs, err
+	}
+	return cs.orElse(legacy), nil
+}
+
+// LegacyCoordinatorState reads the KCL 3.0–3.4 CoordinatorState table (see
+// Store) with consistent reads, as Java CoordinatorStateDAO does; Leader is
+// read only when Migration3.0 says a leader is elected.
+func (s *DynamoStore) LegacyCoordinatorState(ctx context.Context) (CoordinatorState, error) {
+	var cs CoordinatorState
+	if s.coordTable == "" {
+		return cs, nil
+	}
+	for _, k := range []string{MigrationKey, LeaderKey} {
+		if k == LeaderKey && !cs.LeaderElected() {
+			break
+		}
+		item, err := s.getStateItem(ctx, s.coordTable, "key", k)
+		if errors.Is(err, ErrTableNotFound) {
+			return CoordinatorState{}, nil
+		}
+		if err != nil {
+			return cs, err
+		}
+		cs.merge(k, item)
 	}
 	return cs, nil
+}
+
+// getStateItem is one consistent GetItem of a coordinator-state item; nil
+// when absent.
+func (s *DynamoStore) getStateItem(ctx context.Context, table, pk, key string) (map[string]types.AttributeValue, error) {
+	var out *dynamodb.GetItemOutput
+	err := s.do(ctx, "get "+key+" from "+table, func(ctx context.Context) error {
+		var err error
+		out, err = s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table),
+			Key: map[string]types.AttributeValue{pk: attrS(key)}, ConsistentRead: aws.Bool(true)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Item, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +23,9 @@ type TableOptions struct {
 	ReadCapacity, WriteCapacity int64 // default 10 each when Provisioned
 	DeletionProtection          bool
 	Tags                        map[string]string
+	// NeverCreate makes a missing table an error (leaseTableCreate = never)
+	// instead of a CreateTable call.
+	NeverCreate bool
 	// PollInterval is the longest wait between DescribeTable calls while
 	// waiting for ACTIVE (default 10 s, Java's fixed interval): the first poll
 	// comes after FirstPoll (default 25 ms) and the wait doubles from there,
@@ -30,9 +34,60 @@ type TableOptions struct {
 	PollInterval, FirstPoll, Timeout time.Duration
 }
 
-// CreateTableIfNotExists describes the table, creates it when absent with
-// leaseKey (S) as the only key, and waits until it is ACTIVE or UPDATING.
-// Existing tables (with Java 3.x GSIs and non-lease items) are accepted as is.
+// CreateInput is the CreateTable request for a lease table named table:
+// leaseKey (S) as the only key, as Java DynamoDBLeaseRefresher
+// createTableRequestBuilder. It is the one description of the lease table;
+// `multilangd table schema` renders the same input.
+func CreateInput(table string, o TableOptions) *dynamodb.CreateTableInput {
+	in := &dynamodb.CreateTableInput{
+		TableName:                 aws.String(table),
+		AttributeDefinitions:      []types.AttributeDefinition{{AttributeName: aws.String(AttrLeaseKey), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:                 []types.KeySchemaElement{{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeHash}},
+		BillingMode:               types.BillingModePayPerRequest,
+		DeletionProtectionEnabled: aws.Bool(o.DeletionProtection),
+	}
+	if o.Provisioned {
+		r, w := o.ReadCapacity, o.WriteCapacity
+		if r <= 0 {
+			r = int64(properties.Defaults().InitialLeaseTableReadCapacity)
+		}
+		if w <= 0 {
+			w = int64(properties.Defaults().InitialLeaseTableWriteCapacity)
+		}
+		in.BillingMode = types.BillingModeProvisioned
+		in.ProvisionedThroughput = &types.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(r), WriteCapacityUnits: aws.Int64(w)}
+	}
+	keys := make([]string, 0, len(o.Tags))
+	for k := range o.Tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(o.Tags[k])})
+	}
+	return in
+}
+
+// TableMissingError is returned by CreateTableIfNotExists when the table
+// does not exist and TableOptions.NeverCreate is set.
+type TableMissingError struct{ Table string }
+
+func (e *TableMissingError) Error() string {
+	return fmt.Sprintf("lease table %s does not exist and leaseTableCreate = never", e.Table)
+}
+
+// Unwrap makes errors.Is(err, ErrTableNotFound) hold.
+func (e *TableMissingError) Unwrap() error { return ErrTableNotFound }
+
+// CreateTableIfNotExists is Java DynamoDBLeaseRefresher
+// createLeaseTableIfNotExists followed by waitUntilLeaseTableExists:
+// DescribeTable first; only when the table is absent, CreateTable
+// (CreateInput); a ResourceInUseException means another worker created it
+// meanwhile; then wait until it is ACTIVE or UPDATING. So when several
+// workers start on a missing table, DynamoDB lets exactly one CreateTable
+// succeed and the others wait for that table. Existing tables (with Java
+// 3.x GSIs and non-lease items) are accepted as is. With NeverCreate a
+// missing table is a *TableMissingError instead.
 func (s *DynamoStore) CreateTableIfNotExists(ctx context.Context, o TableOptions) error {
 	if o.PollInterval <= 0 {
 		o.PollInterval = 10 * time.Second
@@ -44,28 +99,11 @@ func (s *DynamoStore) CreateTableIfNotExists(ctx context.Context, o TableOptions
 		o.Timeout = 600 * time.Second
 	}
 	status, err := s.tableStatus(ctx)
+	if errors.Is(err, ErrTableNotFound) && o.NeverCreate {
+		return &TableMissingError{Table: s.table}
+	}
 	if errors.Is(err, ErrTableNotFound) {
-		in := &dynamodb.CreateTableInput{
-			TableName:                 aws.String(s.table),
-			AttributeDefinitions:      []types.AttributeDefinition{{AttributeName: aws.String(AttrLeaseKey), AttributeType: types.ScalarAttributeTypeS}},
-			KeySchema:                 []types.KeySchemaElement{{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeHash}},
-			BillingMode:               types.BillingModePayPerRequest,
-			DeletionProtectionEnabled: aws.Bool(o.DeletionProtection),
-		}
-		if o.Provisioned {
-			r, w := o.ReadCapacity, o.WriteCapacity
-			if r <= 0 {
-				r = int64(properties.Defaults().InitialLeaseTableReadCapacity)
-			}
-			if w <= 0 {
-				w = int64(properties.Defaults().InitialLeaseTableWriteCapacity)
-			}
-			in.BillingMode = types.BillingModeProvisioned
-			in.ProvisionedThroughput = &types.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(r), WriteCapacityUnits: aws.Int64(w)}
-		}
-		for k, v := range o.Tags {
-			in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
-		}
+		in := CreateInput(s.table, o)
 		err = s.do(ctx, "create table "+s.table, func(ctx context.Context) error {
 			_, err := s.client.CreateTable(ctx, in)
 			return err
@@ -76,6 +114,8 @@ func (s *DynamoStore) CreateTableIfNotExists(ctx context.Context, o TableOptions
 		}
 		if err == nil {
 			s.log.Info("created lease table", zap.String("billingMode", string(in.BillingMode)))
+		} else {
+			s.log.Info("lease table is being created by another worker; waiting for it")
 		}
 		status = ""
 	} else if err != nil {

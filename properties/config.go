@@ -77,7 +77,8 @@ type Config struct {
 	EnablePriorityLeaseAssignment    bool
 	InitialLeaseTableReadCapacity    int
 	InitialLeaseTableWriteCapacity   int
-	LeaseTableBillingProvisioned     bool // multilangd extension key leaseTableBillingMode=PROVISIONED; default PAY_PER_REQUEST
+	LeaseTableBillingProvisioned     bool   // multilangd extension key leaseTableBillingMode=PROVISIONED; default PAY_PER_REQUEST
+	LeaseTableCreate                 string // multilangd extension key leaseTableCreate: IF_NOT_EXISTS (default) | NEVER
 	LeaseTableDeletionProtection     bool
 	LeaseTablePitrEnabled            bool
 	LeaseTableScanTotalSegments      *int

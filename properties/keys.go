@@ -171,6 +171,8 @@ var registry = slices.Concat(
 			doc: "the taker first takes leases not renewed for 3 × `failoverTimeMillis`"},
 		keySpec{name: "leaseTableBillingMode", kind: leaseTableBillingMode(), def: BillingPayPerRequest, extension: true,
 			doc: "billing mode when multilangd creates the lease table"},
+		keySpec{name: "leaseTableCreate", kind: enum(func(c *Config) *string { return &c.LeaseTableCreate }, LeaseTableCreateIfNotExists, LeaseTableCreateNever), def: LeaseTableCreateIfNotExists, extension: true,
+			doc: "`IF_NOT_EXISTS` describes the lease table at start-up and creates it when missing (Java's behaviour; of several workers starting together exactly one creates it, the others wait for it to become ACTIVE). `NEVER` (tables provisioned with CloudFormation or Terraform) never calls `CreateTable`: a missing table is a start-up error (exit 1) that prints the table's schema, as `multilangd table schema` does"},
 		keySpec{name: "initialLeaseTableReadCapacity", kind: integer(1, maxInt32, func(c *Config) *int { return &c.InitialLeaseTableReadCapacity }), def: "10",
 			doc: "used with `leaseTableBillingMode = PROVISIONED`"},
 		keySpec{name: "initialLeaseTableWriteCapacity", kind: integer(1, maxInt32, func(c *Config) *int { return &c.InitialLeaseTableWriteCapacity }), def: "10",
@@ -180,8 +182,8 @@ var registry = slices.Concat(
 		keySpec{name: "leaseTablePitrEnabled", kind: boolean(func(c *Config) *bool { return &c.LeaseTablePitrEnabled }), def: "false", inert: true,
 			doc: "point-in-time recovery is not enabled on a table multilangd creates"},
 		keySpec{name: "leaseTableScanTotalSegments", kind: intPtr(1, maxInt32, func(c *Config) **int { return &c.LeaseTableScanTotalSegments }),
-			defDoc: "automatic", unset: "(automatic)", inert: true,
-			doc: "lease-table scans are sequential"},
+			defDoc: "unset", unset: "(serial)",
+			doc: "every lease-table scan (taker, leader election, shard sync, auditor) runs as a parallel scan of this many segments; unset scans serially, as the Java 2.x taker"},
 		keySpec{name: "maxLeaseRenewalThreads", kind: integer(1, maxInt32, func(c *Config) *int { return &c.MaxLeaseRenewalThreads }), def: "20",
 			doc: "renewals in flight at once"},
 		keySpec{name: "listShardsBackoffTimeInMillis", kind: millis(1, func(c *Config) *time.Duration { return &c.ListShardsBackoffTime }), def: "1500",
@@ -347,6 +349,14 @@ const (
 	ClientVersion3X                 = "CLIENT_VERSION_CONFIG_3X"
 	ClientVersionCompatible2X       = "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X"
 	ClientVersionCompatible2XPhase1 = "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X_PHASE1"
+)
+
+// Values of the leaseTableCreate extension key: IF_NOT_EXISTS creates a
+// missing lease table (Java behaviour); NEVER makes it a start-up error that
+// prints the table's schema (tables provisioned as code).
+const (
+	LeaseTableCreateIfNotExists = "IF_NOT_EXISTS"
+	LeaseTableCreateNever       = "NEVER"
 )
 
 // Billing modes.

@@ -146,6 +146,7 @@ func TestEveryKey(t *testing.T) {
 		{"stuckShardFailsReadiness", "true", func(c *Config) any { return c.StuckShardFailsReadiness }, true},
 		{"readinessUnreachableThresholdMillis", "2500", func(c *Config) any { return c.ReadinessUnreachableThreshold }, 2500 * ms},
 		{"leaseTableBillingMode", "provisioned", func(c *Config) any { return c.LeaseTableBillingProvisioned }, true},
+		{"leaseTableCreate", "never", func(c *Config) any { return c.LeaseTableCreate }, LeaseTableCreateNever},
 		{"shardPrioritization", "x", nil, nil}, // an error: see TestErrors
 	}
 	covered := map[string]bool{}
@@ -288,6 +289,7 @@ func TestErrors(t *testing.T) {
 		{"bad log format", "logFormat = xml", false, "logFormat", 5, "console or json"},
 		{"bad listen address", "metricsListenAddress = 9090", false, "metricsListenAddress", 5, "host:port"},
 		{"bad billing", "leaseTableBillingMode = FREE", false, "leaseTableBillingMode", 5, "PAY_PER_REQUEST, PROVISIONED"},
+		{"bad table create", "leaseTableCreate = sometimes", false, "leaseTableCreate", 5, "IF_NOT_EXISTS, NEVER"},
 		{"percentage range", "dampeningPercentage = 101", false, "dampeningPercentage", 5, "between 1 and 100"},
 		{"malformed unicode", "processingLanguage = \\u00zz", false, "processingLanguage", 5, "malformed"},
 		{"malformed unicode in a required key", "executableName = a\\u12\napplicationName=a\nstreamName=s\nAwsCredentialsProvider=DefaultCredentialsProvider\n", true, "executableName", 1, "malformed"},

@@ -122,7 +122,7 @@ compatibility but cannot apply.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides "+logging.EnvLevel+" and the logLevel property)")
 	pf.StringVar(&c.logFormat, "log-format", "", "log format: console or json (overrides "+logging.EnvFormat+" and the logFormat property)")
-	root.AddCommand(c.newValidateCmd(), newVersionCmd(), newLeasesCmd(), newPutCmd())
+	root.AddCommand(c.newValidateCmd(), newVersionCmd(), newLeasesCmd(), newPutCmd(), newTableCmd(), newIAMPolicyCmd())
 	return root
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/multilangd/multilangd/cwmetrics"
 	"github.com/multilangd/multilangd/daemon"
+	"github.com/multilangd/multilangd/iac"
 	"github.com/multilangd/multilangd/internal/sdnotify"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/lease/shardsync"
@@ -39,10 +41,27 @@ type Clients struct {
 
 // newStore returns the lease store; it also looks for a Java KCL 3.0–3.4
 // fleet's coordinator state in coordinatorStateTableName (default
-// <applicationName>-CoordinatorState), which 3.5 moved into the lease table.
+// <applicationName>-CoordinatorState), which 3.5 moved into the lease table,
+// and scans in leaseTableScanTotalSegments parallel segments when set.
 func newStore(cfg *properties.Config, client *dynamodb.Client, log *zap.Logger) *lease.DynamoStore {
-	return lease.NewDynamoStore(client, cfg.TableName, log.Named("lease")).
+	s := lease.NewDynamoStore(client, cfg.TableName, log.Named("lease")).
 		WithCoordinatorStateTable(cfg.CoordinatorStateTable.TableName)
+	if cfg.LeaseTableScanTotalSegments != nil {
+		s.WithScanSegments(*cfg.LeaseTableScanTotalSegments)
+	}
+	return s
+}
+
+// missingTableError is the start-up error of leaseTableCreate = NEVER on a
+// missing table: it carries the schema to provision (as `multilangd table
+// schema` prints it).
+func missingTableError(cfg *properties.Config, missing *lease.TableMissingError) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v; create it, e.g. from this schema (also printed by `multilangd table schema -p %s`):\n\n", missing, cfg.Source)
+	if err := iac.Schema(&b, iac.Tables(cfg, iac.KCL2)); err != nil {
+		return fmt.Errorf("%w (rendering its schema: %v)", missing, err)
+	}
+	return fmt.Errorf("%s\n%w", strings.TrimRight(b.String(), "\n"), missing)
 }
 
 // errStoppedDuringStartup: ctx ended while Run was still building; there is
@@ -107,6 +126,9 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 		return nil, err
 	}
 
+	// Shard sync, the parent gate and the cleaner read single leases
+	// eventually consistently, as Java does (docs/compatibility.md).
+	syncStore := store.EventuallyConsistentGets()
 	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o)}
 	registerCloudWatch(d.registry, pub)
 	metrics := teeMetrics{newPromMetrics(d.registry,
@@ -115,8 +137,8 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	d.scheduler, err = daemon.New(schedulerConfig(cfg, skipSync, leasesTaken), daemon.Deps{
 		Coordinator: coordinator{coord},
 		Store:       observed,
-		Syncer:      shardsync.New(store, lister, syncCfg, log.Named("shardsync")),
-		Cleaner:     shardsync.NewCleaner(store, lister, syncCfg, log.Named("cleaner")),
+		Syncer:      shardsync.New(syncStore, lister, syncCfg, log.Named("shardsync")),
+		Cleaner:     shardsync.NewCleaner(syncStore, lister, syncCfg, log.Named("cleaner")),
 		Sources:     sources,
 		Children:    childFactory(cfg, log.Named("child")),
 		Log:         log,
@@ -162,18 +184,19 @@ func (d *assembled) run(ctx context.Context, cfg *properties.Config, log *zap.Lo
 }
 
 // openStore returns the lease store after creating the lease table if it
-// does not exist.
+// does not exist (unless leaseTableCreate = NEVER).
 func openStore(startupCtx context.Context, cfg *properties.Config, client *dynamodb.Client, log *zap.Logger) (*lease.DynamoStore, error) {
 	store := newStore(cfg, client, log)
-	if err := store.CreateTableIfNotExists(startupCtx, lease.TableOptions{
-		Provisioned:        cfg.LeaseTableBillingProvisioned,
-		ReadCapacity:       int64(cfg.InitialLeaseTableReadCapacity),
-		WriteCapacity:      int64(cfg.InitialLeaseTableWriteCapacity),
-		DeletionProtection: cfg.LeaseTableDeletionProtection,
-		PollInterval:       time.Second,
-	}); err != nil {
+	topts := iac.LeaseTableOptions(cfg)
+	topts.NeverCreate = cfg.LeaseTableCreate == properties.LeaseTableCreateNever
+	topts.PollInterval = time.Second
+	if err := store.CreateTableIfNotExists(startupCtx, topts); err != nil {
 		if startupCtx.Err() != nil {
 			return nil, errStoppedDuringStartup
+		}
+		var missing *lease.TableMissingError
+		if errors.As(err, &missing) {
+			return nil, missingTableError(cfg, missing)
 		}
 		return nil, fmt.Errorf("lease table %s: %w", cfg.TableName, err)
 	}

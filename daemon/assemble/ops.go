@@ -166,14 +166,16 @@ func (s observedStore) RenewLease(ctx context.Context, l lease.Lease, threeX boo
 	return err
 }
 
-func (s observedStore) ListLeases(ctx context.Context) ([]lease.Lease, error) {
+// ScanTable is the taker's scan (Java DynamoDBLeaseTaker.updateAllLeases →
+// listLeases), published as TakeLeases ListLeases.
+func (s observedStore) ScanTable(ctx context.Context) (lease.TableScan, error) {
 	start := time.Now()
 	s.o.listStart.Store(start.UnixNano())
-	ls, err := s.Store.ListLeases(ctx)
+	ts, err := s.Store.ScanTable(ctx)
 	s.o.table.observe(err)
 	s.o.listFailed.Store(err != nil)
 	s.o.workerScope("TakeLeases").AddSuccessAndLatency("ListLeases", err == nil, time.Since(start), cwmetrics.Detailed).End()
-	return ls, err
+	return ts, err
 }
 
 func (s observedStore) TakeLease(ctx context.Context, l lease.Lease, owner string) error {
@@ -203,8 +205,8 @@ func (s observedStore) ReleaseLease(ctx context.Context, l lease.Lease, owner st
 	return err
 }
 
-func (s observedStore) CoordinatorState(ctx context.Context) (lease.CoordinatorState, error) {
-	cs, err := s.Store.CoordinatorState(ctx)
+func (s observedStore) LegacyCoordinatorState(ctx context.Context) (lease.CoordinatorState, error) {
+	cs, err := s.Store.LegacyCoordinatorState(ctx)
 	s.o.table.observe(err)
 	return cs, err
 }

@@ -30,7 +30,8 @@ import (
 type Store interface {
 	// ListLeases scans the table; non-lease items are skipped.
 	ListLeases(ctx context.Context) ([]lease.Lease, error)
-	// GetLease reads one lease (consistent read); nil, nil when absent.
+	// GetLease reads one lease (eventually consistent is enough: see
+	// lease.DynamoStore.EventuallyConsistentGets); nil, nil when absent.
 	GetLease(ctx context.Context, key string) (*lease.Lease, error)
 	// CreateLeaseIfNotExists is W1; false, nil when the lease already exists.
 	CreateLeaseIfNotExists(ctx context.Context, l lease.Lease) (bool, error)
@@ -335,6 +336,17 @@ func (s *Syncer) sync(ctx context.Context) ([]string, error) {
 		if ok {
 			created = append(created, l.Key)
 			s.log.Info("created lease", zap.String("leaseKey", l.Key), zap.String("checkpoint", l.Checkpoint.String()), zap.Strings("parentShardIds", l.ParentShardIDs))
+			continue
+		}
+		if empty {
+			// Another worker created this lease since our scan: it is
+			// running the same empty-table sync, in the same order. As Java
+			// Scheduler.shouldInitiateLeaseSync leaves a table being filled
+			// to the worker filling it, stop rather than send one more
+			// failing conditional put per shard; leases it never creates
+			// (it died half-way) are the periodic auditor's.
+			s.log.Info("another worker is creating the leases of the empty table; leaving the rest to it", zap.String("leaseKey", l.Key))
+			break
 		}
 	}
 	s.log.Info("shard sync done", zap.Bool("emptyTable", empty), zap.Int("shards", len(shards)), zap.Int("created", len(created)))

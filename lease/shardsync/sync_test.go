@@ -342,3 +342,25 @@ func TestInitialSync(t *testing.T) {
 		t.Fatalf("non-empty table: synced=%v err=%v listings=%d", synced, err, len(lst.calls()))
 	}
 }
+
+// emptyScanStore hides the leases from ListLeases: another worker created
+// them after this worker's scan.
+type emptyScanStore struct{ *fakeStore }
+
+func (emptyScanStore) ListLeases(context.Context) ([]lease.Lease, error) { return nil, nil }
+
+// TestEmptyTableSync_AnotherCreator: when the first lease of an empty-table
+// sync already exists, another worker is filling the table; the sync stops
+// instead of sending a failing conditional put for every other shard.
+func TestEmptyTableSync_AnotherCreator(t *testing.T) {
+	r := ranges(2)
+	shards := []shard.Info{mkShard(1, -1, -1, r[0], "51", ""), mkShard(2, -1, -1, r[1], "52", "")}
+	st := newFakeStore(lease.Lease{Key: sid(1)})
+	s := New(emptyScanStore{st}, &fakeLister{shards: shards}, Config{InitialPosition: seqnum.TrimHorizon}, nil)
+	if err := s.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.created) != 0 {
+		t.Errorf("created %v after finding %s already created by another worker", st.created, sid(1))
+	}
+}

@@ -1,0 +1,156 @@
+package iac
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/multilangd/multilangd/properties"
+)
+
+// Statement is one IAM policy statement.
+type Statement struct {
+	Sid      string
+	Effect   string
+	Action   []string
+	Resource []string
+}
+
+// Policy is an IAM policy document.
+type Policy struct {
+	Version   string
+	Statement []Statement
+}
+
+// PolicyOptions say what the printed policy is for.
+type PolicyOptions struct {
+	// Account is the AWS account id in the ARNs; "" means "*".
+	Account string
+	// CreateTable grants dynamodb:CreateTable on the lease table (off when
+	// leaseTableCreate = never).
+	CreateTable bool
+}
+
+// IAMPolicy returns the least-privilege policy for a multilangd worker with
+// cfg: exactly the calls the daemon makes (e2e TestFleetRequests checks every
+// request of a fleet run against it).
+//
+//   - Kinesis: DescribeStreamSummary (the start-up check), ListShards,
+//     GetShardIterator and GetRecords on the stream (fan-out too: it polls a
+//     shard end SubscribeToShard did not signal); fan-out (retrievalMode
+//     FANOUT) adds RegisterStreamConsumer on the stream and
+//     DescribeStreamConsumer and SubscribeToShard on the consumer.
+//   - DynamoDB: DescribeTable, Scan, GetItem, PutItem, UpdateItem and
+//     DeleteItem on the lease table, CreateTable unless leaseTableCreate =
+//     never; GetItem on the KCL 3.0–3.4 CoordinatorState table, read to stay
+//     out of a live Java 3.x leader's way.
+//   - CloudWatch: nothing. multilangd publishes its metrics on Prometheus
+//     /metrics, not to CloudWatch, whatever metricsLevel says, so the
+//     policy is the same with CloudWatch metrics on or off.
+//
+// The KCL generation does not change it: multilangd reads and writes a 3.x
+// table the way a 2.x worker does (it never queries the GSI or writes worker
+// metrics).
+func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
+	account := o.Account
+	if account == "" {
+		account = "*"
+	}
+	kRegion := firstNonEmpty(cfg.KinesisRegion, cfg.RegionName, "*")
+	dRegion := firstNonEmpty(cfg.DynamoDBRegion, cfg.RegionName, "*")
+	stream := cfg.StreamARN
+	if stream == "" {
+		stream = fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", kRegion, account, cfg.StreamName)
+	}
+	table := func(name string) string {
+		return fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", dRegion, account, name)
+	}
+	streamActions := []string{"kinesis:DescribeStreamSummary", "kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"}
+	fanout := cfg.RetrievalMode == properties.RetrievalFanout
+	if fanout {
+		streamActions = append(streamActions, "kinesis:RegisterStreamConsumer")
+	}
+	p := Policy{Version: "2012-10-17"}
+	p.Statement = append(p.Statement, Statement{Sid: "KinesisStream", Effect: "Allow", Action: streamActions, Resource: []string{stream}})
+	if fanout {
+		consumer := cfg.Fanout.ConsumerARN
+		if consumer == "" {
+			name := firstNonEmpty(cfg.Fanout.ConsumerName, cfg.ApplicationName)
+			consumer = stream + "/consumer/" + name + ":*"
+		}
+		p.Statement = append(p.Statement, Statement{Sid: "KinesisFanOutConsumer", Effect: "Allow",
+			Action: []string{"kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"}, Resource: []string{consumer}})
+	}
+	leaseActions := []string{"dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+	if o.CreateTable {
+		leaseActions = append([]string{"dynamodb:CreateTable"}, leaseActions...)
+	}
+	p.Statement = append(p.Statement,
+		Statement{Sid: "LeaseTable", Effect: "Allow", Action: leaseActions, Resource: []string{table(cfg.TableName)}},
+		Statement{Sid: "KCL3CoordinatorStateRead", Effect: "Allow", Action: []string{"dynamodb:GetItem"}, Resource: []string{table(cfg.CoordinatorStateTable.TableName)}})
+	return p
+}
+
+// Allows reports whether p allows action ("dynamodb:Scan") on resource (an
+// ARN); "*" in a policy resource matches any run of characters.
+func (p Policy) Allows(action, resource string) bool {
+	for _, s := range p.Statement {
+		if s.Effect != "Allow" {
+			continue
+		}
+		actOK := false
+		for _, a := range s.Action {
+			if strings.EqualFold(a, action) {
+				actOK = true
+			}
+		}
+		if !actOK {
+			continue
+		}
+		for _, r := range s.Resource {
+			if globMatch(r, resource) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func globMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, part := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, part)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(part):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// WritePolicy writes p as indented JSON.
+func WritePolicy(w io.Writer, p Policy) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
