@@ -92,7 +92,7 @@ func (f *fleet) stop(t *testing.T) {
 // TestFleetRequests pins which DynamoDB requests a fleet makes and checks
 // that `multilangd iam-policy` allows every request it makes: two polling
 // workers on 8 leases, through counting proxies in front of dynalite and
-// kinesalite. Every
+// kinesalite, with CloudWatch metrics going to the test stand-in. Every
 // Scan is eventually consistent (Java DynamoDBLeaseRefresher.listLeases),
 // and in steady state the fleet only scans (taker, leader election,
 // auditor), renews (UpdateItem) and reads a missing KCL 3.0–3.4
@@ -103,7 +103,10 @@ func TestFleetRequests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e")
 	}
-	f := startFleet(t, 2, 8, map[string]string{"failoverTimeMillis": "2000"})
+	cw := testenv.StartCloudWatch()
+	t.Cleanup(cw.Close)
+	f := startFleet(t, 2, 8, map[string]string{"failoverTimeMillis": "2000",
+		"metricsLevel": "SUMMARY", "cloudWatchClient.endpointOverride": cw.Endpoint, "metricsBufferTimeMillis": "1000"})
 	f.waitBalanced(t)
 	f.e.put(putOptions{n: 40})
 	time.Sleep(3 * time.Second)
@@ -180,4 +183,14 @@ func TestFleetRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPolicy(t, pol, f.e.stream, startup, steady, f.kin.Snapshot())
+	cwPuts := cw.Requests()
+	if len(cwPuts) == 0 {
+		t.Error("no PutMetricData with metricsLevel = SUMMARY")
+	}
+	for _, p := range cwPuts {
+		if !pol.AllowsPutMetricData(p.Namespace) {
+			t.Errorf("the code made cloudwatch:PutMetricData in namespace %q but iam-policy does not allow it", p.Namespace)
+			break
+		}
+	}
 }

@@ -146,7 +146,7 @@ func TestIAMPolicy(t *testing.T) {
 		{polling, "dynamodb:Scan", table + "-other", false},
 		{polling, "dynamodb:GetItem", table + "-CoordinatorState", true},
 		{polling, "dynamodb:PutItem", table + "-CoordinatorState", false},
-		{polling, "cloudwatch:PutMetricData", "*", false},
+
 		{fanout, "kinesis:SubscribeToShard", stream + "/consumer/orders-app:1700000000", true},
 		{fanout, "kinesis:RegisterStreamConsumer", stream, true},
 		{fanout, "dynamodb:CreateTable", table, false},
@@ -156,10 +156,13 @@ func TestIAMPolicy(t *testing.T) {
 			t.Errorf("Allows(%s, %s) = %t, want %t", c.action, c.target, got, c.want)
 		}
 	}
-	// CloudWatch on or off makes no difference: multilangd sends no metrics there.
+	// CloudWatch metrics on: PutMetricData in the application's namespace only.
 	on := IAMPolicy(load(t, "metricsLevel = DETAILED\n"), PolicyOptions{})
+	if !on.AllowsPutMetricData("orders-app") || on.AllowsPutMetricData("other") {
+		t.Errorf("metricsLevel DETAILED: PutMetricData must be allowed in orders-app only: %+v", on)
+	}
 	off := IAMPolicy(load(t, "metricsLevel = NONE\n"), PolicyOptions{})
-	if !reflect.DeepEqual(on, off) {
-		t.Errorf("metricsLevel changed the policy:\n%+v\n%+v", on, off)
+	if off.AllowsPutMetricData("orders-app") || off.Allows("cloudwatch:PutMetricData", "*") {
+		t.Errorf("metricsLevel NONE: no CloudWatch permission expected: %+v", off)
 	}
 }

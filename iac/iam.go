@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/multilangd/multilangd/properties"
@@ -11,10 +12,11 @@ import (
 
 // Statement is one IAM policy statement.
 type Statement struct {
-	Sid      string
-	Effect   string
-	Action   []string
-	Resource []string
+	Sid       string
+	Effect    string
+	Action    []string
+	Resource  []string
+	Condition map[string]map[string]string `json:",omitempty"`
 }
 
 // Policy is an IAM policy document.
@@ -45,9 +47,9 @@ type PolicyOptions struct {
 //     DeleteItem on the lease table, CreateTable unless leaseTableCreate =
 //     never; GetItem on the KCL 3.0–3.4 CoordinatorState table, read to stay
 //     out of a live Java 3.x leader's way.
-//   - CloudWatch: nothing. multilangd publishes its metrics on Prometheus
-//     /metrics, not to CloudWatch, whatever metricsLevel says, so the
-//     policy is the same with CloudWatch metrics on or off.
+//   - CloudWatch: PutMetricData (which takes no resource) limited to the
+//     applicationName namespace by the cloudwatch:namespace condition, unless
+//     metricsLevel = NONE turns CloudWatch metrics off.
 //
 // The KCL generation does not change it: multilangd reads and writes a 3.x
 // table the way a 2.x worker does (it never queries the GSI or writes worker
@@ -89,11 +91,20 @@ func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
 	p.Statement = append(p.Statement,
 		Statement{Sid: "LeaseTable", Effect: "Allow", Action: leaseActions, Resource: []string{table(cfg.TableName)}},
 		Statement{Sid: "KCL3CoordinatorStateRead", Effect: "Allow", Action: []string{"dynamodb:GetItem"}, Resource: []string{table(cfg.CoordinatorStateTable.TableName)}})
+	if CloudWatchMetrics(cfg) {
+		p.Statement = append(p.Statement, Statement{Sid: "CloudWatchMetrics", Effect: "Allow", Action: []string{"cloudwatch:PutMetricData"},
+			Resource: []string{"*"}, Condition: map[string]map[string]string{"StringEquals": {"cloudwatch:namespace": cfg.ApplicationName}}})
+	}
 	return p
 }
 
+// CloudWatchMetrics reports whether a worker with cfg publishes CloudWatch
+// metrics (every metricsLevel but NONE).
+func CloudWatchMetrics(cfg *properties.Config) bool { return cfg.MetricsLevel != "NONE" }
+
 // Allows reports whether p allows action ("dynamodb:Scan") on resource (an
-// ARN); "*" in a policy resource matches any run of characters.
+// ARN); "*" in a policy resource matches any run of characters. Conditions
+// are not evaluated (see AllowsPutMetricData).
 func (p Policy) Allows(action, resource string) bool {
 	for _, s := range p.Statement {
 		if s.Effect != "Allow" {
@@ -112,6 +123,20 @@ func (p Policy) Allows(action, resource string) bool {
 			if globMatch(r, resource) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// AllowsPutMetricData reports whether p allows cloudwatch:PutMetricData in
+// namespace.
+func (p Policy) AllowsPutMetricData(namespace string) bool {
+	for _, s := range p.Statement {
+		if s.Effect != "Allow" || !slices.Contains(s.Action, "cloudwatch:PutMetricData") {
+			continue
+		}
+		if ns, ok := s.Condition["StringEquals"]["cloudwatch:namespace"]; !ok || ns == namespace {
+			return true
 		}
 	}
 	return false

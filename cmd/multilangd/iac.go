@@ -89,10 +89,9 @@ func newIAMPolicyCmd() *cobra.Command {
 		Long: `iam-policy prints the IAM policy document a multilangd worker needs for the
 configuration: Kinesis reads on the stream (plus the consumer for enhanced
 fan-out), the lease-table operations (CreateTable only unless leaseTableCreate
-= never) and a read of the KCL 3.x CoordinatorState table. multilangd sends no
-CloudWatch metrics (it serves Prometheus /metrics), so the policy has no
-CloudWatch statement whatever metricsLevel says. --account fills the account
-id in the ARNs (default *).`,
+= never), a read of the KCL 3.x CoordinatorState table and, unless
+metricsLevel = NONE, cloudwatch:PutMetricData in the applicationName
+namespace. --account fills the account id in the ARNs (default *).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, _, err := f.load(args)
