@@ -93,6 +93,11 @@ type consumer struct {
 	lastDelivered seqnum.ESN
 	prog          *progress // watchdog and readiness (watchdog.go)
 
+	// restartReq is a pending reload restart (restart.go); stopReading
+	// interrupts the session's wait for the next batch.
+	restartReq  atomic.Pointer[restartRequest]
+	stopReading atomic.Pointer[context.CancelFunc]
+
 	doneOnce sync.Once
 	done     chan struct{}
 	result   outcome
@@ -140,6 +145,9 @@ func (c *consumer) run(hardStopCtx context.Context) {
 		c.doneOnce.Do(func() { close(c.done) })
 	}()
 	c.result = c.runStates(hardStopCtx)
+	if r := c.restartReq.Swap(nil); r != nil {
+		r.finish()
+	}
 	if c.prog.stuck.Swap(false) {
 		c.s.deps.Metrics.ShardStuck(c.shardID, false)
 	}
@@ -175,6 +183,9 @@ func (c *consumer) runStates(hardStopCtx context.Context) outcome {
 		if c.leaseCtx.Err() != nil {
 			// The failure raced with a lease loss or stop: end accordingly.
 			return c.endWithoutChild(hardStopCtx)
+		}
+		if errors.Is(err, errRestart) {
+			continue // reload: a new child at once, the lease kept
 		}
 		if progressed {
 			failures, backoff = 0, cfg.TaskBackoff
@@ -241,6 +252,7 @@ func (c *consumer) session(hardStopCtx context.Context) (progressed bool, res ou
 	h.Lease = *l
 	cp := c.s.deps.Coordinator.Checkpointer(&h)
 
+	gen := c.s.childGen.Load() // the factory's settings this child gets
 	child, err := c.s.deps.Children(hardStopCtx, c.shardID)
 	if err != nil {
 		return false, 0, fmt.Errorf("starting child: %w", err)
@@ -265,11 +277,12 @@ func (c *consumer) session(hardStopCtx context.Context) (progressed bool, res ou
 		return false, 0, fmt.Errorf("initialize: %w", childErr(childCtx, err))
 	}
 	c.s.deps.Metrics.ChildInitialized(c.shardID, time.Since(initStart))
+	c.childReady(gen)
 	if c.pending != nil {
 		res, err := c.retryShardEnd(hardStopCtx, child, cp, *l)
 		return false, res, err
 	}
-	return c.process(hardStopCtx, childCtx, child, cp, *l)
+	return c.process(hardStopCtx, childCtx, gen, child, cp, *l)
 }
 
 // retryShardEnd repeats a failed shard-end step with the new child, without
@@ -295,7 +308,7 @@ func (c *consumer) retryShardEnd(hardStopCtx context.Context, child Child, cp Ch
 // process reads the shard from the checkpoint and hands every batch to the
 // child until the lease is lost, a stop is requested, reading or the child
 // fails, or the shard ends (then the shard-end step runs).
-func (c *consumer) process(hardStopCtx, childCtx context.Context, child Child, cp Checkpointer, l lease.Lease) (progressed bool, res outcome, err error) {
+func (c *consumer) process(hardStopCtx, childCtx context.Context, gen int64, child Child, cp Checkpointer, l lease.Lease) (progressed bool, res outcome, err error) {
 	src, err := c.s.deps.Sources(c.leaseCtx, l, l.Checkpoint)
 	if err != nil {
 		return false, 0, fmt.Errorf("starting record source: %w", err)
@@ -306,15 +319,33 @@ func (c *consumer) process(hardStopCtx, childCtx context.Context, child Child, c
 		}
 	}()
 
+	// readCtx is leaseCtx that a reload restart may also end (restart.go).
+	readCtx, stopReading := context.WithCancel(c.leaseCtx)
+	c.stopReading.Store(&stopReading)
+	defer func() {
+		c.stopReading.Store(nil)
+		stopReading()
+	}()
 	c.setState(Processing)
 	for {
 		if c.leaseCtx.Err() != nil {
 			return progressed, c.endSession(hardStopCtx, child, cp), nil
 		}
-		b, err := src.Next(c.leaseCtx)
+		if c.restartWanted(gen) {
+			return progressed, 0, c.endForRestart(hardStopCtx, child, cp)
+		}
+		b, err := src.Next(readCtx)
 		if err != nil {
 			if c.leaseCtx.Err() != nil {
 				return progressed, c.endSession(hardStopCtx, child, cp), nil
+			}
+			if readCtx.Err() != nil {
+				// A restart request: handled at the top of the loop (or
+				// already satisfied by this child: read on).
+				c.childReady(gen)
+				readCtx, stopReading = context.WithCancel(c.leaseCtx)
+				c.stopReading.Store(&stopReading)
+				continue
 			}
 			return progressed, 0, fmt.Errorf("getting records: %w", err)
 		}

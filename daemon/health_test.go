@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -88,5 +89,40 @@ func TestStuckShardWatchdogReportsOnly(t *testing.T) {
 	}
 	if n := count(h.w.Events(), "init s1"); n != 1 {
 		t.Fatalf("%d children started, want 1 (no restart)", n)
+	}
+}
+
+// RestartChildren replaces every shard's child one at a time: the old child
+// gets shutdownRequested (and checkpoints) and leaseLost, the new one is
+// initialized at that checkpoint; no lease is released.
+func TestRestartChildrenKeepsLeases(t *testing.T) {
+	h := start(t, childBehaviour{}, map[string][]record.Batch{
+		"s1": {{Records: recs("100")}}, "s2": {{Records: recs("200")}},
+	}, lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)}, lease.Lease{Key: "s2", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.coord.grant("s2", "t2")
+	h.eventually("both processed", func() bool { return h.hasEvent("checkpoint s1 100") && h.hasEvent("checkpoint s2 200") })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.s.RestartChildren(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := h.w.Events()
+	for _, s := range []string{"s1", "s2"} {
+		if count(ev, "shutdownRequested "+s) != 1 || count(ev, "leaseLost "+s) != 1 || count(ev, "init "+s) != 2 {
+			t.Fatalf("%s not restarted once: %v", s, ev)
+		}
+	}
+	// One shard at a time: s1's new child is initialized before s2 is asked.
+	i1 := slices.IndexFunc(ev, func(e string) bool { return strings.HasPrefix(e, "init s1 100/0") })
+	i2 := slices.IndexFunc(ev, func(e string) bool { return strings.HasPrefix(e, "shutdownRequested s2") })
+	if i1 < 0 || i2 < 0 || i1 > i2 {
+		t.Fatalf("not one shard at a time (new s1 child at %d, s2 asked at %d): %v", i1, i2, ev)
+	}
+	if r := h.coord.Released(); len(r) != 0 {
+		t.Fatalf("leases released: %v", r)
+	}
+	if _, failed, _ := h.metrics.get(); failed != 0 {
+		t.Fatalf("%d task failures for a reload", failed)
 	}
 }

@@ -143,6 +143,7 @@ type Scheduler struct {
 	wg        sync.WaitGroup       // consumer goroutines
 	phase     phase                // guarded by mu
 	loopBeat  atomic.Int64         // unix nanos of the scheduler loop's last turn (Live)
+	childGen  atomic.Int64         // generation of the child factory's settings (RestartChildren)
 }
 
 // phase is the scheduler's life-cycle stage, for health checks.

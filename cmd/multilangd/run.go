@@ -30,5 +30,7 @@ func runDaemon(ctx context.Context, cfg *properties.Config, log *zap.Logger) err
 	if cloudWatchUsed(cfg) {
 		ac.CloudWatch = clients.CloudWatch
 	}
-	return assemble.Run(ctx, cfg, ac, log)
+	reloads, stopReloads := reloadOnSIGHUP(ctx, cfg.Source, log.Named("reload"))
+	defer stopReloads()
+	return assemble.RunReloadable(ctx, cfg, ac, reloads, log)
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -72,6 +73,12 @@ var errStoppedDuringStartup = errors.New("stopped during start-up")
 // scheduler until ctx is done (then stops gracefully). A stop during
 // start-up is not an error: Run returns nil as after a graceful stop.
 func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger) error {
+	return RunReloadable(ctx, cfg, c, nil, log)
+}
+
+// RunReloadable is Run that also applies every configuration received on
+// reloads (re-read on SIGHUP; see reload.go).
+func RunReloadable(ctx context.Context, cfg *properties.Config, c Clients, reloads <-chan *properties.Config, log *zap.Logger) error {
 	d, err := build(ctx, cfg, c, log)
 	if errors.Is(err, errStoppedDuringStartup) {
 		return nil
@@ -79,7 +86,7 @@ func Run(ctx context.Context, cfg *properties.Config, c Clients, log *zap.Logger
 	if err != nil {
 		return err
 	}
-	return d.run(ctx, cfg, log)
+	return d.run(ctx, cfg, reloads, log)
 }
 
 // assembled is the daemon Run built: the scheduler over every part, the
@@ -91,6 +98,10 @@ type assembled struct {
 	registry  *prometheus.Registry
 	ops       *ops
 	cw        *cwMetrics
+	// cfg is the configuration in effect; children the child settings a
+	// reload may replace (reload.go).
+	cfg      *properties.Config
+	children atomic.Pointer[subprocess.Config]
 }
 
 // build creates the lease table if needed and wires every part into a
@@ -129,7 +140,9 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	// Shard sync, the parent gate and the cleaner read single leases
 	// eventually consistently, as Java does (docs/compatibility.md).
 	syncStore := store.EventuallyConsistentGets()
-	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o)}
+	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o), cfg: cfg}
+	cc := childConfig(cfg)
+	d.children.Store(&cc)
 	registerCloudWatch(d.registry, pub)
 	metrics := teeMetrics{newPromMetrics(d.registry,
 		func() []daemon.ShardStatus { return d.scheduler.Status() },
@@ -140,7 +153,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 		Syncer:      shardsync.New(syncStore, lister, syncCfg, log.Named("shardsync")),
 		Cleaner:     shardsync.NewCleaner(syncStore, lister, syncCfg, log.Named("cleaner")),
 		Sources:     sources,
-		Children:    childFactory(cfg, log.Named("child")),
+		Children:    childFactory(&d.children, log.Named("child")),
 		Log:         log,
 		Metrics:     metrics,
 	})
@@ -153,7 +166,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 // run serves /metrics, /healthz and /readyz, sends the systemd
 // notifications, publishes CloudWatch metrics and runs the scheduler until
 // ctx is done and the graceful stop finished.
-func (d *assembled) run(ctx context.Context, cfg *properties.Config, log *zap.Logger) error {
+func (d *assembled) run(ctx context.Context, cfg *properties.Config, reloads <-chan *properties.Config, log *zap.Logger) error {
 	held := func() int { return len(d.coord.Held()) }
 	pr := healthProbes(cfg, d.scheduler, d.ops, held)
 	if cfg.MetricsListenAddress != "" {
@@ -176,7 +189,9 @@ func (d *assembled) run(ctx context.Context, cfg *properties.Config, log *zap.Lo
 		notifySystemd(ctx, schedulerDone, sdnotify.FromEnv(), d.scheduler.Healthy, pr.live, held, log.Named("systemd"))
 	}()
 	stopPublishing := publishCloudWatch(d.ops, d.cw, d.coord.Config().RenewerPeriod, held)
+	stopReloading := d.applyReloads(ctx, reloads, sdnotify.FromEnv(), log.Named("reload"))
 	err := d.scheduler.Run(ctx)
+	stopReloading()
 	stopPublishing()
 	close(schedulerDone)
 	<-notifierDone
@@ -271,9 +286,9 @@ func schedulerConfig(cfg *properties.Config, skipSync bool, leasesTaken <-chan s
 	}
 }
 
-// childFactory spawns one record-processor child per shard with the
-// executableName, timeoutInSeconds and child extension properties.
-func childFactory(cfg *properties.Config, childLog *zap.Logger) daemon.ChildFactory {
+// childConfig maps executableName, timeoutInSeconds and the child extension
+// properties onto one child's settings (ShardID and Logger left out).
+func childConfig(cfg *properties.Config) subprocess.Config {
 	var timeout time.Duration
 	if cfg.TimeoutInSeconds != nil {
 		// Java: 0 (or garbage) times out at once; keep that a tiny timeout.
@@ -285,15 +300,21 @@ func childFactory(cfg *properties.Config, childLog *zap.Logger) daemon.ChildFact
 			stderrLevel = l
 		}
 	}
+	return subprocess.Config{
+		Command:            cfg.ExecutableName,
+		Timeout:            timeout,
+		ChildShutdownGrace: cfg.ChildShutdownGrace,
+		StderrLevel:        stderrLevel,
+	}
+}
+
+// childFactory spawns one record-processor child per shard with the
+// settings current at spawn time (a reload replaces them).
+func childFactory(settings *atomic.Pointer[subprocess.Config], childLog *zap.Logger) daemon.ChildFactory {
 	return func(ctx context.Context, shardID string) (daemon.Child, error) {
-		ch, err := subprocess.Start(ctx, subprocess.Config{
-			Command:            cfg.ExecutableName,
-			ShardID:            shardID,
-			Timeout:            timeout,
-			ChildShutdownGrace: cfg.ChildShutdownGrace,
-			StderrLevel:        stderrLevel,
-			Logger:             childLog,
-		})
+		sc := *settings.Load()
+		sc.ShardID, sc.Logger = shardID, childLog
+		ch, err := subprocess.Start(ctx, sc)
 		if err != nil {
 			return nil, err
 		}

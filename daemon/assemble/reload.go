@@ -1,0 +1,133 @@
+package assemble
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/multilangd/multilangd/internal/sdnotify"
+	"github.com/multilangd/multilangd/properties"
+	"github.com/multilangd/multilangd/subprocess"
+)
+
+// reloadableKeys are the keys a reload applies: the child's command and
+// settings. Every other changed key is named in a warning and needs a
+// restart (the lease table, stream, workerId, retrieval and lease timing are
+// fixed for the life of a worker).
+var reloadableKeys = map[string]bool{
+	"executableName":           true,
+	"timeoutInSeconds":         true,
+	"childShutdownGraceMillis": true,
+	"childStderrLogLevel":      true,
+}
+
+// applyReloads applies each configuration from reloads until the returned
+// stop is called (stop waits for a reload in progress). Under systemd it
+// sends RELOADING=1 before and READY=1 after each.
+func (d *assembled) applyReloads(ctx context.Context, reloads <-chan *properties.Config, n *sdnotify.Notifier, log *zap.Logger) (stop func()) {
+	if reloads == nil {
+		return func() {}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case cfg := <-reloads:
+				notify(n, log, fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+				if err := d.reload(rctx, cfg, log); err != nil {
+					log.Error("reload failed; the previous configuration stays in effect", zap.Error(err))
+				}
+				notify(n, log, "READY=1")
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// reload applies cfg: when the child's command or settings changed, every
+// shard gets a new child, one shard at a time, keeping its lease
+// (daemon.Scheduler.RestartChildren). Keys that cannot change at runtime
+// are named in a warning and keep their running value.
+func (d *assembled) reload(ctx context.Context, cfg *properties.Config, log *zap.Logger) error {
+	applied, fixed := diffSettings(d.cfg, cfg)
+	if len(fixed) > 0 {
+		log.Warn("changed keys cannot take effect at runtime; restart multilangd to apply them",
+			zap.Strings("keys", fixed))
+	}
+	if len(applied) == 0 {
+		log.Info("configuration re-read; nothing to apply", zap.String("file", cfg.Source))
+		return nil
+	}
+	if _, _, err := subprocess.ResolveCommand(cfg.ExecutableName, ""); err != nil {
+		return fmt.Errorf("executableName %q does not resolve to an executable file: %w", cfg.ExecutableName, err)
+	}
+	next := childConfig(cfg)
+	d.children.Store(&next)
+	keep := *d.cfg
+	keep.ExecutableName, keep.TimeoutInSeconds = cfg.ExecutableName, cfg.TimeoutInSeconds
+	keep.ChildShutdownGrace, keep.ChildStderrLevel = cfg.ChildShutdownGrace, cfg.ChildStderrLevel
+	d.cfg = &keep
+	log.Info("reloading: restarting children one shard at a time with the new settings",
+		zap.Strings("keys", applied), zap.String("executableName", cfg.ExecutableName))
+	start := time.Now()
+	if err := d.scheduler.RestartChildren(ctx); err != nil {
+		return fmt.Errorf("restarting children: %w", err)
+	}
+	log.Info("reload done: every shard runs the new child", zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// diffSettings returns the keys whose resolved value differs, split into
+// those a reload applies and the rest.
+func diffSettings(old, new *properties.Config) (applied, fixed []string) {
+	was := map[string]string{}
+	for _, s := range old.Settings() {
+		was[s.Key] = s.Value
+	}
+	seen := map[string]bool{}
+	for _, s := range new.Settings() {
+		seen[s.Key] = true
+		if v, ok := was[s.Key]; ok && v == s.Value {
+			continue
+		}
+		if reloadableKeys[s.Key] {
+			applied = append(applied, s.Key)
+		} else {
+			fixed = append(fixed, s.Key)
+		}
+	}
+	for k := range was {
+		if !seen[k] && !reloadableKeys[k] {
+			fixed = append(fixed, k)
+		}
+	}
+	return applied, fixed
+}
+
+func notify(n *sdnotify.Notifier, log *zap.Logger, state string) {
+	if err := n.Notify(state); err != nil {
+		log.Warn("systemd notify", zap.Error(err))
+	}
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd expects
+// with RELOADING=1 (sd_notify(3)).
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano() / int64(time.Microsecond)
+}

@@ -1,0 +1,112 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+)
+
+// errRestart ends a session so that the next one starts a new child (a
+// reload), keeping the lease; it is not a failure.
+var errRestart = errors.New("child restart requested")
+
+// restartRequest asks one consumer for a new child started at or after
+// generation gen; done is closed once such a child answered initialize, or
+// the consumer ended.
+type restartRequest struct {
+	gen  int64
+	done chan struct{}
+	once atomic.Bool
+}
+
+func (r *restartRequest) finish() {
+	if r.once.CompareAndSwap(false, true) {
+		close(r.done)
+	}
+}
+
+// RestartChildren gives every shard a new child, one shard at a time (hot
+// reload, docs/operations.md "Reload"): the running child gets
+// shutdownRequested (it may checkpoint) and leaseLost and is closed, then a
+// new child is started and initialized at the stored checkpoint, and
+// reading resumes from there. Leases are kept throughout. Children started
+// after the call begins come from the factory's new settings already. It
+// returns when every consumer has a new child (or ended), or ctx is done.
+func (s *Scheduler) RestartChildren(ctx context.Context) error {
+	gen := s.childGen.Add(1)
+	s.mu.Lock()
+	cs := make([]*consumer, 0, len(s.consumers))
+	for _, c := range s.consumers {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(cs, func(a, b *consumer) int {
+		if a.key < b.key {
+			return -1
+		}
+		if a.key > b.key {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range cs {
+		r := &restartRequest{gen: gen, done: make(chan struct{})}
+		c.requestRestart(r)
+		select {
+		case <-r.done:
+			c.log.Info("child restarted for the reload", zap.Int64("childPid", c.prog.pid.Load()))
+		case <-c.done:
+			r.finish()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// requestRestart asks the consumer for a child of r.gen or later: a session
+// reading records stops waiting for the next batch and ends with errRestart.
+func (c *consumer) requestRestart(r *restartRequest) {
+	if old := c.restartReq.Swap(r); old != nil {
+		old.finish() // superseded by the newer request
+	}
+	if f := c.stopReading.Load(); f != nil {
+		(*f)()
+	}
+	select {
+	case <-c.done:
+		r.finish()
+	default:
+	}
+}
+
+// restartWanted reports whether the live child (of generation childGen) must
+// be replaced.
+func (c *consumer) restartWanted(childGen int64) bool {
+	r := c.restartReq.Load()
+	return r != nil && r.gen > childGen
+}
+
+// childReady acknowledges the restart requests a child of childGen satisfies.
+func (c *consumer) childReady(childGen int64) {
+	if r := c.restartReq.Load(); r != nil && r.gen <= childGen && c.restartReq.CompareAndSwap(r, nil) {
+		r.finish()
+	}
+}
+
+// endForRestart ends the live child for a reload: shutdownRequested (the
+// child may checkpoint), leaseLost, close. The lease stays held.
+func (c *consumer) endForRestart(hardStopCtx context.Context, child Child, cp Checkpointer) error {
+	c.setState(ShuttingDown)
+	if err := child.ShutdownRequested(hardStopCtx, cp); err != nil {
+		c.log.Warn("shutdownRequested failed", zap.Error(err))
+	}
+	if err := child.LeaseLost(hardStopCtx); err != nil {
+		c.log.Warn("leaseLost failed", zap.Error(err))
+	}
+	c.closeChild(hardStopCtx, child)
+	return errRestart
+}
