@@ -13,13 +13,33 @@ import (
 // Record is one user record. For a de-aggregated KPL sub-record,
 // SequenceNumber is the aggregate's and SubSequenceNumber its index.
 type Record struct {
+	// Data is the payload. When Data64 is set, Data is nil and Data64 is the
+	// payload's canonical standard padded base64 text as Kinesis sent it,
+	// which is what the child protocol carries: the relay passes it through
+	// without decoding and re-encoding (docs/performance.md).
 	Data                        []byte
+	Data64                      string
 	PartitionKey                string
 	ExplicitHashKey             string // empty when none
 	SequenceNumber              string
 	SubSequenceNumber           int64
 	ApproximateArrivalTimestamp time.Time
 	Aggregated                  bool
+}
+
+// DataLen returns the payload size in bytes (decoded).
+func (r *Record) DataLen() int {
+	if r.Data64 != "" {
+		n := len(r.Data64) / 4 * 3
+		if r.Data64[len(r.Data64)-1] == '=' {
+			n--
+			if r.Data64[len(r.Data64)-2] == '=' {
+				n--
+			}
+		}
+		return n
+	}
+	return len(r.Data)
 }
 
 // ESN returns the record's extended sequence number.

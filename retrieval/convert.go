@@ -48,20 +48,47 @@ func (c recordConverter) convert(recs []types.Record) (record.Batch, int) {
 		if kr.ApproximateArrivalTimestamp != nil {
 			r.ApproximateArrivalTimestamp = *kr.ApproximateArrivalTimestamp
 		}
-		var status kpl.Status
-		var err error
-		b.Records, status, err = c.rng.Deaggregate(b.Records, r)
-		switch status {
-		case kpl.OutOfRange:
-			c.log.Warn("KPL aggregate has a sub-record outside the shard's hash range; whole aggregate dropped (as Java)",
-				zap.String("sequenceNumber", r.SequenceNumber))
-		case kpl.Truncated:
-			c.log.Error("KPL aggregate partly unreadable; later sub-records lost (as Java)",
-				zap.String("sequenceNumber", r.SequenceNumber), zap.Error(err))
-		case kpl.Corrupt:
-			c.log.Debug("record has the KPL magic but is not a valid aggregate; delivered as a plain record",
-				zap.String("sequenceNumber", r.SequenceNumber))
-		}
+		b.Records = c.add(b.Records, r)
 	}
 	return b, bytes
+}
+
+// add appends r's user records to dst: r itself, or its sub-records when it
+// is a KPL aggregate whose every sub-record is in the shard's hash range.
+func (c recordConverter) add(dst []record.Record, r record.Record) []record.Record {
+	dst, status, err := c.rng.Deaggregate(dst, r)
+	switch status {
+	case kpl.OutOfRange:
+		c.log.Warn("KPL aggregate has a sub-record outside the shard's hash range; whole aggregate dropped (as Java)",
+			zap.String("sequenceNumber", r.SequenceNumber))
+	case kpl.Truncated:
+		c.log.Error("KPL aggregate partly unreadable; later sub-records lost (as Java)",
+			zap.String("sequenceNumber", r.SequenceNumber), zap.Error(err))
+	case kpl.Corrupt:
+		c.log.Debug("record has the KPL magic but is not a valid aggregate; delivered as a plain record",
+			zap.String("sequenceNumber", r.SequenceNumber))
+	}
+	return dst
+}
+
+// convertPage is convert for a page the relay decoder produced: records
+// that kept their base64 text are plain and pass through as they are (the
+// page's slice is the batch when there is no aggregate); the others go
+// through the de-aggregator.
+func (c recordConverter) convertPage(p *relayPage) record.Batch {
+	if len(p.records) == 0 {
+		return record.Batch{}
+	}
+	if p.aggregates == 0 {
+		return record.Batch{Records: p.records}
+	}
+	out := make([]record.Record, 0, len(p.records))
+	for _, r := range p.records {
+		if r.Data64 != "" {
+			out = append(out, r)
+			continue
+		}
+		out = c.add(out, r)
+	}
+	return record.Batch{Records: out}
 }

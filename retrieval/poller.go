@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -240,7 +241,7 @@ func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err erro
 	out, err := p.api.GetRecords(cctx, &kinesis.GetRecordsInput{
 		ShardIterator: aws.String(st.iterator),
 		Limit:         aws.Int32(int32(p.cfg.MaxRecords)), //nolint:gosec // bounded by 10000
-	})
+	}, withRelayDecoder)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -265,11 +266,8 @@ func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err erro
 		return false, ctxutil.Sleep(ctx, p.cfg.IdleTimeBetweenReads)
 	}
 	st.lastMBL = out.MillisBehindLatest
-	batch, bytes := p.conv.convert(out.Records)
+	batch, bytes, kinesisRecords := p.convertOutput(out, st)
 	batch.MillisBehindLatest = out.MillisBehindLatest
-	if n := len(out.Records); n > 0 {
-		st.lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
-	}
 	if next == "" {
 		batch.ShardEnd = true
 		for _, c := range out.ChildShards {
@@ -282,9 +280,26 @@ func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err erro
 		}
 		p.log.Info("shard end reached", zap.Int("childShards", len(batch.ChildShards)))
 	}
-	p.push(batch, bytes, len(out.Records))
+	p.push(batch, bytes, kinesisRecords)
 	st.iterator = next
 	return next == "", nil
+}
+
+// convertOutput turns a GetRecords output into a batch, its data size and
+// its count of Kinesis records, and notes the last sequence number fetched.
+func (p *Poller) convertOutput(out *kinesis.GetRecordsOutput, st *fetchState) (record.Batch, int, int) {
+	if page, ok := relayedPage(out); ok {
+		if n := len(page.records); n > 0 {
+			// A copy: the record's string would keep the whole response alive.
+			st.lastSeq = strings.Clone(page.records[n-1].SequenceNumber)
+		}
+		return p.conv.convertPage(page), page.dataBytes, len(page.records)
+	}
+	batch, bytes := p.conv.convert(out.Records)
+	if n := len(out.Records); n > 0 {
+		st.lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
+	}
+	return batch, bytes, len(out.Records)
 }
 
 // onFetchError classifies a failed GetRecords and waits as Java does.

@@ -75,10 +75,12 @@ type inMsg struct {
 	line string
 }
 
-// writeJob is one message for the stdin writer.
+// writeJob is one message for the stdin writer: buf written whole, or, when
+// stream is set, written by stream in bounded chunks (processRecords).
 type writeJob struct {
-	buf  []byte
-	done chan error
+	buf    []byte
+	stream func(w io.Writer) error
+	done   chan error
 }
 
 // Child is a running record-processor process. Its action methods must not
@@ -223,7 +225,12 @@ func (c *Child) writeLoop() {
 	for {
 		select {
 		case j := <-c.writeCh:
-			_, err := c.stdin.Write(j.buf)
+			var err error
+			if j.stream != nil {
+				err = j.stream(c.stdin)
+			} else {
+				_, err = c.stdin.Write(j.buf)
+			}
 			j.done <- err
 		case <-c.quit:
 			return
@@ -353,9 +360,20 @@ func (c *Child) Initialize(ctx context.Context, shardID string, seq *string, sub
 }
 
 // ProcessRecords sends one processRecords line and relays the child's
-// checkpoint requests to cp until its status.
+// checkpoint requests to cp until its status. The line is streamed to the
+// child's stdin in chunks of about streamChunk bytes, never built whole.
 func (c *Child) ProcessRecords(ctx context.Context, recs []record.Record, millisBehindLatest *int64, cp Checkpointer) error {
-	return c.act(ctx, actionProcessRecords, cp, func(b []byte) []byte { return appendProcessRecords(b, recs, millisBehindLatest) })
+	stream := func(w io.Writer) error {
+		if c.cfg.trace != nil {
+			var line bytes.Buffer
+			w = io.MultiWriter(w, &line)
+			defer func() { c.cfg.trace(true, line.Bytes()) }()
+		}
+		var err error
+		c.buf, err = writeProcessRecords(w, c.buf, recs, millisBehindLatest)
+		return err
+	}
+	return c.run(ctx, actionProcessRecords, cp, writeJob{stream: stream})
 }
 
 // ShutdownRequested sends shutdownRequested (graceful stop or hand-off); the
@@ -379,6 +397,20 @@ func (c *Child) ShardEnded(ctx context.Context, cp Checkpointer) error {
 // act runs one action: encode, write, wait for the status. On failure the
 // child's process group is terminated and reaped before act returns.
 func (c *Child) act(ctx context.Context, action string, cp Checkpointer, encode func([]byte) []byte) error {
+	return c.run(ctx, action, cp, writeJob{stream: func(w io.Writer) error {
+		c.buf = encode(c.buf[:0])
+		if c.cfg.trace != nil {
+			c.cfg.trace(true, c.buf)
+		}
+		_, err := w.Write(c.buf)
+		return err
+	}})
+}
+
+// run runs one action whose message is job: write, wait for the status. On
+// failure the child's process group is terminated and reaped before run
+// returns.
+func (c *Child) run(ctx context.Context, action string, cp Checkpointer, job writeJob) error {
 	if !c.mu.TryLock() {
 		return ErrBusy
 	}
@@ -391,8 +423,7 @@ func (c *Child) act(ctx context.Context, action string, cp Checkpointer, encode 
 	case c.isQuit():
 		return fmt.Errorf("%w: %s", ErrClosed, action)
 	}
-	c.buf = encode(c.buf[:0])
-	err := c.exchange(ctx, action, cp)
+	err := c.exchange(ctx, action, cp, job)
 	if err != nil {
 		if !errors.Is(err, ErrClosed) {
 			c.failErr = err
@@ -414,10 +445,10 @@ func (c *Child) isQuit() bool {
 	}
 }
 
-// exchange writes c.buf and serves the child until its status arrived and
+// exchange writes job and serves the child until its status arrived and
 // every write finished.
-func (c *Child) exchange(ctx context.Context, action string, cp Checkpointer) error {
-	queue := [][]byte{c.buf}
+func (c *Child) exchange(ctx context.Context, action string, cp Checkpointer, job writeJob) error {
+	queue := []writeJob{job}
 	writing := false
 	statusSeen := false
 	var timer *time.Timer
@@ -431,15 +462,17 @@ func (c *Child) exchange(ctx context.Context, action string, cp Checkpointer) er
 	var exitDrainC <-chan time.Time
 	for {
 		if !writing && len(queue) > 0 {
-			if c.cfg.trace != nil {
-				c.cfg.trace(true, queue[0])
+			j := queue[0]
+			if c.cfg.trace != nil && j.stream == nil {
+				c.cfg.trace(true, j.buf)
 			}
+			j.done = c.writeDone
 			select {
-			case c.writeCh <- writeJob{buf: queue[0], done: c.writeDone}:
+			case c.writeCh <- j:
 			case <-c.quit:
 				return fmt.Errorf("%w during %s", ErrClosed, action)
 			}
-			queue[0] = nil
+			queue[0] = writeJob{}
 			queue = queue[1:]
 			writing = true
 		}
@@ -468,7 +501,7 @@ func (c *Child) exchange(ctx context.Context, action string, cp Checkpointer) er
 				}
 				statusSeen = true
 			case kindCheckpoint:
-				queue = append(queue, c.checkpoint(ctx, action, cp, in.m))
+				queue = append(queue, writeJob{buf: c.checkpoint(ctx, action, cp, in.m)})
 			}
 			if timer != nil {
 				timer.Reset(c.cfg.Timeout)

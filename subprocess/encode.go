@@ -2,6 +2,7 @@ package subprocess
 
 import (
 	"encoding/base64"
+	"io"
 	"strconv"
 	"unicode/utf8"
 
@@ -51,13 +52,46 @@ func appendProcessRecords(b []byte, recs []record.Record, millisBehindLatest *in
 	return append(b, "}\n"...)
 }
 
+// streamChunk is the size at which writeProcessRecords hands its buffer to
+// the pipe: a processRecords line is never held whole, so the daemon's memory
+// for it is this plus the largest single record, not the batch size.
+const streamChunk = 64 << 10
+
+// writeProcessRecords writes the same bytes as appendProcessRecords to w,
+// encoding into buf (reused; returned for the next call) and writing it out
+// whenever it reaches streamChunk.
+func writeProcessRecords(w io.Writer, buf []byte, recs []record.Record, millisBehindLatest *int64) ([]byte, error) {
+	b := append(buf[:0], `{"action":"processRecords","records":[`...)
+	for i := range recs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendRecord(b, &recs[i])
+		if len(b) >= streamChunk {
+			if _, err := w.Write(b); err != nil {
+				return b[:0], err
+			}
+			b = b[:0]
+		}
+	}
+	b = append(b, `],"millisBehindLatest":`...)
+	b = appendOptInt(b, millisBehindLatest)
+	b = append(b, "}\n"...)
+	_, err := w.Write(b)
+	return b[:0], err
+}
+
 // appendRecord appends one record object; "action":"record" is last, as in
 // Jackson's output. A nil payload is sent as "" rather than null (kclpy's
 // binary_data would fail on null), and an unknown arrival time as 0 (kclpy
 // crashes on a null timestamp).
 func appendRecord(b []byte, r *record.Record) []byte {
 	b = append(b, `{"data":"`...)
-	b = base64.StdEncoding.AppendEncode(b, r.Data)
+	if r.Data64 != "" {
+		b = append(b, r.Data64...) // canonical base64 as received (record.Record)
+	} else {
+		b = base64.StdEncoding.AppendEncode(b, r.Data)
+	}
 	b = append(b, `","partitionKey":`...)
 	b = appendString(b, r.PartitionKey)
 	b = append(b, `,"sequenceNumber":`...)

@@ -1,7 +1,10 @@
 package subprocess
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,4 +126,63 @@ func BenchmarkEncodeProcessRecords(b *testing.B) {
 		buf = appendProcessRecords(buf[:0], recs, &mbl)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
+}
+
+// chunkRecorder records the size of every Write.
+type chunkRecorder struct {
+	buf    []byte
+	writes []int
+}
+
+func (c *chunkRecorder) Write(p []byte) (int, error) {
+	c.buf = append(c.buf, p...)
+	c.writes = append(c.writes, len(p))
+	return len(p), nil
+}
+
+// TestWriteProcessRecordsSameBytes: the streamed line is byte for byte the
+// line appendProcessRecords builds whole, whether a payload arrives decoded
+// (Data) or as the base64 text Kinesis sent (Data64), and no single write is
+// larger than streamChunk plus one record.
+func TestWriteProcessRecordsSameBytes(t *testing.T) {
+	for _, n := range []int{0, 1, 3, 200, 5000} {
+		recs := testRecords(n, 1000)
+		passthrough := make([]record.Record, n)
+		for i, r := range recs {
+			r.Data64 = base64.StdEncoding.EncodeToString(r.Data)
+			r.Data = nil
+			passthrough[i] = r
+		}
+		mbl := int64(n)
+		want := appendProcessRecords(nil, recs, &mbl)
+		for _, in := range [][]record.Record{recs, passthrough} {
+			var w chunkRecorder
+			if _, err := writeProcessRecords(&w, nil, in, &mbl); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(w.buf, want) {
+				t.Fatalf("%d records: streamed line differs from the whole line", n)
+			}
+			for _, sz := range w.writes {
+				if sz > streamChunk+2000 {
+					t.Fatalf("%d records: one write of %d bytes (chunk %d)", n, sz, streamChunk)
+				}
+			}
+		}
+	}
+}
+
+// TestWriteProcessRecordsNoAllocs: with a warm buffer, streaming a batch of
+// pass-through records allocates nothing, whatever the batch size.
+func TestWriteProcessRecordsNoAllocs(t *testing.T) {
+	recs := testRecords(2000, 1024)
+	for i := range recs {
+		recs[i].Data64 = base64.StdEncoding.EncodeToString(recs[i].Data)
+		recs[i].Data = nil
+	}
+	mbl := int64(1)
+	buf, _ := writeProcessRecords(io.Discard, nil, recs, &mbl)
+	if a := testing.AllocsPerRun(20, func() { buf, _ = writeProcessRecords(io.Discard, buf, recs, &mbl) }); a != 0 {
+		t.Fatalf("%.1f allocations per 2000-record batch, want 0", a)
+	}
 }
