@@ -90,6 +90,7 @@ fuzz:
 	$(GO) test ./properties -run '^$$' -fuzz FuzzLoad -fuzztime 30s
 	$(GO) test ./subprocess -run '^$$' -fuzz FuzzDecodeLine -fuzztime 30s
 	$(GO) test ./retrieval/kpl -run '^$$' -fuzz FuzzDeaggregate -fuzztime 30s
+	$(GO) test ./retrieval -run '^$$' -fuzz FuzzRelayDecoder -fuzztime 30s
 
 clean:
 	rm -rf bin dist/out

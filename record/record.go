@@ -4,6 +4,7 @@
 package record
 
 import (
+	"encoding/base64"
 	"time"
 
 	"github.com/multilangd/multilangd/seqnum"
@@ -40,6 +41,16 @@ func (r *Record) DataLen() int {
 		return n
 	}
 	return len(r.Data)
+}
+
+// Payload returns the payload bytes, decoding Data64 when set (a copy; for
+// tests, logs and tools, not the relay path).
+func (r *Record) Payload() []byte {
+	if r.Data64 != "" {
+		b, _ := base64.StdEncoding.DecodeString(r.Data64)
+		return b
+	}
+	return r.Data
 }
 
 // ESN returns the record's extended sequence number.

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/base64"
 	"reflect"
 	"testing"
 
@@ -29,6 +30,17 @@ func TestChildrenFromListing(t *testing.T) {
 	for _, tt := range tests {
 		if got := ChildrenFromListing(shards, tt.parent); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("children of %s = %+v, want %+v", tt.parent, got, tt.want)
+		}
+	}
+}
+
+func TestDataLenAndPayload(t *testing.T) {
+	for _, p := range []string{"", "a", "ab", "abc", "abcd"} {
+		b64 := base64.StdEncoding.EncodeToString([]byte(p))
+		for _, r := range []Record{{Data: []byte(p)}, {Data64: b64}} {
+			if r.DataLen() != len(p) || string(r.Payload()) != p {
+				t.Errorf("%+v: DataLen %d Payload %q, want %d %q", r, r.DataLen(), r.Payload(), len(p), p)
+			}
 		}
 	}
 }

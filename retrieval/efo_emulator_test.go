@@ -163,8 +163,8 @@ func testEFOStartPositions(t *testing.T, e emu) {
 		if !slices.Equal(seqsOf(got), before) {
 			t.Errorf("got %v, want %v", seqsOf(got), before)
 		}
-		if string(got[0].Data) != "r0" || got[0].PartitionKey != "pk0" {
-			t.Errorf("first record %q/%q", got[0].Data, got[0].PartitionKey)
+		if string(got[0].Payload()) != "r0" || got[0].PartitionKey != "pk0" {
+			t.Errorf("first record %q/%q", got[0].Payload(), got[0].PartitionKey)
 		}
 	})
 	t.Run("AT_SEQUENCE_NUMBER", func(t *testing.T) {

@@ -106,7 +106,7 @@ func readUntil(t *testing.T, p *Poller, stop func([]record.Record) bool) ([]reco
 func datas(rs []record.Record) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
-		out[i] = string(r.Data)
+		out[i] = string(r.Payload())
 	}
 	return out
 }
@@ -136,7 +136,7 @@ func testStartPositions(t *testing.T, e emu) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPoller(t, e, stream, sh, tc.start, ts)
-			got, _ := readUntil(t, p, func(r []record.Record) bool { return len(r) > 0 && string(r[len(r)-1].Data) == "r2" })
+			got, _ := readUntil(t, p, func(r []record.Record) bool { return len(r) > 0 && string(r[len(r)-1].Payload()) == "r2" })
 			if s := fmt.Sprint(datas(DropUpTo(got, tc.start))); s != tc.want {
 				t.Fatalf("got %s, want %s", s, tc.want)
 			}
@@ -187,12 +187,12 @@ func testResumeInsideAggregate(t *testing.T, e emu) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPoller(t, e, stream, sh, tc.cp, time.Time{})
-			got, _ := readUntil(t, p, func(r []record.Record) bool { return len(r) >= 7 || (len(r) > 0 && string(r[len(r)-1].Data) == "p") })
+			got, _ := readUntil(t, p, func(r []record.Record) bool { return len(r) >= 7 || (len(r) > 0 && string(r[len(r)-1].Payload()) == "p") })
 			got = DropUpTo(got, tc.cp)
 			var s []string
 			for _, r := range got {
-				d := string(r.Data)
-				if bytes.Equal(r.Data, corrupt) {
+				d := string(r.Payload())
+				if bytes.Equal(r.Payload(), corrupt) {
 					d = "corrupt"
 					if r.Aggregated || r.PartitionKey != "corrupt" {
 						t.Errorf("corrupt aggregate delivered as %+v", r)
@@ -230,7 +230,7 @@ func testHashRangeFilter(t *testing.T, e emu) {
 	put(t, e, stream, "c", inside, []byte("end"))
 
 	p := newPoller(t, e, stream, s0, seqnum.Sentinel(seqnum.TrimHorizon), time.Time{})
-	got, _ := readUntil(t, p, func(r []record.Record) bool { return len(r) > 0 && string(r[len(r)-1].Data) == "end" })
+	got, _ := readUntil(t, p, func(r []record.Record) bool { return len(r) > 0 && string(r[len(r)-1].Payload()) == "end" })
 	if s := fmt.Sprint(datas(got)); s != "[ehk-0 ehk-1 ehk-2 end]" {
 		t.Fatalf("got %s; want the mixed aggregate dropped and the other delivered whole", s)
 	}

@@ -183,31 +183,33 @@ func (d *decoder) null() bool {
 // str reads a JSON string. Without escapes (always, for Kinesis data,
 // sequence numbers and iterators) it is a substring of the response.
 func (d *decoder) str() (string, error) {
-	v, err := d.rawStr()
-	if err == nil && hasControl(v) {
+	v, escaped, err := d.rawStr()
+	if err == nil && !escaped && hasControl(v) {
 		return "", d.errorf("control character in string")
 	}
 	return v, err
 }
 
-// rawStr is str without the check for raw control characters, for record
-// data: canonicalBase64 rejects them on the way, and data that is not
-// canonical is checked by decodeData.
-func (d *decoder) rawStr() (string, error) {
+// rawStr is str without the check for raw control characters in a string
+// without escapes (escaped reports whether it had any; those were checked),
+// for record data: canonicalBase64 rejects them on the way, and data that
+// is not canonical is checked by data.
+func (d *decoder) rawStr() (v string, escaped bool, err error) {
 	if err := d.expect('"'); err != nil {
-		return "", err
+		return "", false, err
 	}
 	start := d.i
 	end := strings.IndexByte(d.s[start:], '"')
 	if end < 0 {
-		return "", d.errorf("unterminated string")
+		return "", false, d.errorf("unterminated string")
 	}
-	v := d.s[start : start+end]
+	v = d.s[start : start+end]
 	if strings.IndexByte(v, '\\') < 0 {
 		d.i = start + end + 1
-		return v, nil
+		return v, false, nil
 	}
-	return d.escapedStr(start - 1)
+	v, err = d.escapedStr(start - 1)
+	return v, true, err
 }
 
 // hasControl reports a raw control character (invalid in a JSON string).
@@ -369,10 +371,7 @@ func decodeGetRecords(body string) (*relayPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.peek() != 0 {
-		return nil, d.errorf("data after the response object")
-	}
-	return p, nil
+	return p, nil // like the SDK, ignore anything after the object
 }
 
 // records decodes the Records array into p.records.
@@ -427,8 +426,9 @@ func (d *decoder) record(r *record.Record) error {
 		switch key {
 		case "Data":
 			var v string
-			if v, err = d.rawStr(); err == nil {
-				err = d.data(r, v)
+			var escaped bool
+			if v, escaped, err = d.rawStr(); err == nil {
+				err = d.data(r, v, escaped)
 			}
 		case "PartitionKey":
 			r.PartitionKey, err = d.str()
@@ -446,12 +446,12 @@ func (d *decoder) record(r *record.Record) error {
 // data keeps canonical base64 text as is; it decodes KPL aggregates (whose
 // text starts with kplPrefix64) and any text that is not canonical, so the
 // child gets exactly the bytes the SDK path would give it.
-func (d *decoder) data(r *record.Record, v string) error {
+func (d *decoder) data(r *record.Record, v string, escaped bool) error {
 	if !strings.HasPrefix(v, kplPrefix64) && canonicalBase64(v) {
 		r.Data64, r.Data = v, nil
 		return nil
 	}
-	if hasControl(v) {
+	if !escaped && hasControl(v) {
 		return d.errorf("control character in record data")
 	}
 	b, err := base64.StdEncoding.DecodeString(v)

@@ -103,7 +103,7 @@ func fakeChild(scenario string) int {
 			return 7 // the real clients crash on blank lines
 		}
 		if scenario == "relay" { // benchmarks: answer at once, parse nothing
-			status(line[len(`{"action":"`):strings.IndexByte(line[len(`{"action":"`):], '"')+len(`{"action":"`)])
+			status(line[len(`{"action":"`) : strings.IndexByte(line[len(`{"action":"`):], '"')+len(`{"action":"`)])
 			continue
 		}
 		// Cheap parse (lines can be 20 MB): the daemon always writes the
