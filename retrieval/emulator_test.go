@@ -187,7 +187,9 @@ func testResumeInsideAggregate(t *testing.T, e emu) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPoller(t, e, stream, sh, tc.cp, time.Time{})
-			got, _ := readUntil(t, p, func(r []record.Record) bool { return len(r) >= 7 || (len(r) > 0 && string(r[len(r)-1].Payload()) == "p") })
+			got, _ := readUntil(t, p, func(r []record.Record) bool {
+				return len(r) >= 7 || (len(r) > 0 && string(r[len(r)-1].Payload()) == "p")
+			})
 			got = DropUpTo(got, tc.cp)
 			var s []string
 			for _, r := range got {
