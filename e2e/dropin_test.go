@@ -22,7 +22,7 @@ import (
 func TestKclBootstrapLaunchesMultilangd(t *testing.T) {
 	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 2)
 	ids := e.put(putOptions{n: 2000, aggEvery: 10, aggSize: 5})
-	props := e.props("sample", nil)
+	props := e.adaptSample(filepath.Join(testenv.RepoRoot(), "samples", "node", "sample.properties"))
 	jars := emptyPomJars(t, filepath.Join(testenv.NodeModules(), "aws-kcl", "pom.xml"))
 	bootstrap := filepath.Join(testenv.NodeModules(), "aws-kcl", "bin", "kcl-bootstrap")
 	out := filepath.Join(e.dir, "out.jsonl")
@@ -68,6 +68,9 @@ func TestKclBootstrapLaunchesMultilangd(t *testing.T) {
 			t.Logf("%.400s…", line)
 		}
 	}
+	if strings.Contains(log, "duplicate key") {
+		t.Errorf("the adapted sample.properties repeats a key")
+	}
 	if n := strings.Count(log, "Java launcher arguments ignored"); n != 1 {
 		t.Errorf("launcher notice logged %d times, want 1", n)
 	}
@@ -83,6 +86,39 @@ func TestKclBootstrapLaunchesMultilangd(t *testing.T) {
 	if t.Failed() {
 		d.dumpLog()
 	}
+}
+
+// adaptSample writes sample.properties: the sample file with the keys the
+// e2e tests set (stream, endpoints, credentials provider, short intervals,
+// the sample's absolute path) replaced by theirs.
+func (e *env) adaptSample(sample string) string {
+	e.t.Helper()
+	overrides, err := os.ReadFile(e.props("overrides", nil))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	set := map[string]bool{}
+	for _, line := range strings.Split(string(overrides), "\n") {
+		if k, _, ok := strings.Cut(line, " = "); ok {
+			set[k] = true
+		}
+	}
+	b, err := os.ReadFile(sample)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var kept []string
+	for _, line := range strings.Split(string(b), "\n") {
+		key := strings.TrimSpace(line[:strings.IndexAny(line+"=", "=:")])
+		if !set[key] {
+			kept = append(kept, line)
+		}
+	}
+	p := filepath.Join(e.dir, "sample.properties")
+	if err := os.WriteFile(p, []byte(strings.Join(kept, "\n")+"\n"+string(overrides)), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
 }
 
 // emptyPomJars creates, in a new directory, an empty file for every jar the
