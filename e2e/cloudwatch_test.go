@@ -84,6 +84,9 @@ func datumKey(op, dim, dimValue, name string) string {
 // outage every record is still delivered and the local queue stays within
 // metricsMaxQueueSize.
 func TestCloudWatchMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon against the emulators")
+	}
 	cw := testenv.StartCloudWatch()
 	defer cw.Close()
 	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 2)

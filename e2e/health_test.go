@@ -46,6 +46,9 @@ func logOf(d *daemon) string {
 // 503 naming the shards, while /healthz stays 200: the process is alive,
 // restarting it would not help.
 func TestReadyzFailsWhileEveryShardFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon against the emulators")
+	}
 	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 2)
 	e.put(putOptions{n: 20})
 	addr := httpAddr(t)
@@ -76,6 +79,9 @@ func TestReadyzFailsWhileEveryShardFails(t *testing.T) {
 // (stuckShardFailsReadiness). With stuckShardRestartChild the child is then
 // replaced and every record is still delivered.
 func TestStuckShardWatchdog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon against the emulators")
+	}
 	for _, restart := range []bool{false, true} {
 		t.Run(fmt.Sprint("restart=", restart), func(t *testing.T) {
 			e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 1)

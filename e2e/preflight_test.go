@@ -13,6 +13,9 @@ import (
 // What can be known at start-up fails the start: exit 1 with one error that
 // names the culprit, instead of per-shard retries.
 func TestPreflightFailsFast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon against the emulators")
+	}
 	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 1)
 	missingExe := filepath.Join(e.dir, "no-such-processor")
 	tests := []struct {

@@ -19,6 +19,9 @@ import (
 // a changed key that cannot apply at runtime is named in a warning; under
 // systemd the daemon says RELOADING=1, then READY=1.
 func TestReloadOnSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon against the emulators")
+	}
 	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 2)
 	ids := e.put(putOptions{n: 200})
 

@@ -110,7 +110,7 @@ export NODE_PATH=$NM
 # The sample's own properties file, unchanged except for what a local run
 # needs: the emulator endpoints, static credentials, a short read interval.
 PROPS=$WORK/node.properties
-OVERRIDES="streamName applicationName AwsCredentialsProvider kinesisEndpoint dynamoDBEndpoint idleTimeBetweenReadsInMillis failoverTimeMillis shutdownGraceMillis workerId"
+OVERRIDES="streamName applicationName AwsCredentialsProvider kinesisEndpoint dynamoDBEndpoint idleTimeBetweenReadsInMillis failoverTimeMillis shutdownGraceMillis workerId metricsLevel"
 grep -v -E "^[[:space:]]*($(echo "$OVERRIDES" | tr ' ' '|'))[[:space:]]*[=:]" "$ROOT/samples/node/sample.properties" >"$PROPS"
 cat >>"$PROPS" <<EOF
 
@@ -124,6 +124,8 @@ idleTimeBetweenReadsInMillis = 1000
 failoverTimeMillis = 10000
 shutdownGraceMillis = 5000
 workerId = demo-worker-node
+# no CloudWatch here (the Java default, DETAILED, would publish to AWS)
+metricsLevel = NONE
 EOF
 say "properties (from samples/node/sample.properties):"
 grep -v -E "^[[:space:]]*(#|$)" "$PROPS" | sed "s/^/    /"
