@@ -37,28 +37,20 @@ type takeParams struct {
 }
 
 // planTake is the pure part of the KCL 2.x lease taker (Java
-// DynamoDBLeaseTaker.computeLeaseCounts, computeLeasesToTake, chooseLeasesToSteal).
+// DynamoDBLeaseTaker.takeLeases after its scan): priority taking of very old
+// leases, else available leases up to the target, else one steal.
 func planTake(p takeParams, leases []Lease, obs map[string]observation, now time.Time, rnd *rand.Rand) ([]Lease, TakeResult) {
-	var res TakeResult
-	res.TotalLeases = len(leases)
-	// Indices into leases keep this allocation-light on large tables.
-	var available, veryOld []int
-	counts := map[string]int{}
-	for i := range leases {
-		l := &leases[i]
-		o := obs[l.Key]
-		if l.Owner == "" || o.expired(now, p.failover) {
-			res.Expired++
-			if !p.held[l.Key] {
-				available = append(available, i)
-			}
-		} else {
-			counts[l.Owner]++
-		}
-		if p.priority && o.olderThan(now, p.veryOldThreshold) && !p.held[l.Key] {
-			veryOld = append(veryOld, i)
-		}
+	c := takeCensus(p, leases, obs, now)
+	res := TakeResult{
+		TotalLeases: len(leases),
+		NumWorkers:  len(c.counts),
+		Expired:     c.expired,
+		VeryOld:     len(c.veryOld),
 	}
+	if res.TotalLeases == 0 {
+		return nil, res
+	}
+	res.Target, res.Spillover = leaseTarget(res.TotalLeases, res.NumWorkers, p.maxForWorker)
 	pick := func(idx []int, n int) []Lease {
 		rnd.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
 		out := make([]Lease, n)
@@ -67,72 +59,103 @@ func planTake(p takeParams, leases []Lease, obs map[string]observation, now time
 		}
 		return out
 	}
-	if _, ok := counts[p.me]; !ok {
-		counts[p.me] = 0
-	}
-	res.NumWorkers = len(counts)
-	res.VeryOld = len(veryOld)
-	if res.TotalLeases == 0 {
-		return nil, res
-	}
-	target := 1
-	if res.NumWorkers < res.TotalLeases {
-		target = int(math.Ceil(float64(res.TotalLeases) / float64(res.NumWorkers)))
-	}
-	if target > p.maxForWorker {
-		res.Spillover = target - p.maxForWorker
-		target = p.maxForWorker
-	}
-	res.Target = target
-	myCount := counts[p.me]
-	if len(veryOld) > 0 {
+	myCount := c.counts[p.me]
+	if len(c.veryOld) > 0 {
 		res.Priority = true
-		n := min(p.maxForWorker-myCount, len(veryOld))
+		n := min(p.maxForWorker-myCount, len(c.veryOld))
 		if n <= 0 {
 			return nil, res
 		}
 		res.LeasesToTake = n
-		return pick(veryOld, n), res
+		return pick(c.veryOld, n), res
 	}
-	needed := target - myCount
+	needed := res.Target - myCount
 	res.Needed = max(needed, 0)
 	if needed <= 0 {
 		return nil, res
 	}
-	if len(available) > 0 {
-		n := min(needed, len(available))
+	if len(c.available) > 0 {
+		n := min(needed, len(c.available))
 		res.LeasesToTake = n
-		return pick(available, n), res
+		return pick(c.available, n), res
 	}
-	// Steal from the most-loaded worker.
-	most, mostCount := "", -1
-	for w, c := range counts {
-		if w == p.me {
-			continue
-		}
-		if c > mostCount || (c == mostCount && w < most) {
-			most, mostCount = w, c
-		}
-	}
-	if most == "" || mostCount < target {
-		return nil, res
-	}
-	n := min(needed, mostCount-target)
-	if needed > 1 && n == 0 {
-		n = 1
-	}
-	n = min(n, p.maxSteal)
+	victim, n := chooseSteal(p, c.counts, res.Target, needed)
 	if n <= 0 {
 		return nil, res
 	}
 	var cand []int
 	for i := range leases {
-		l := &leases[i]
-		if l.Owner == most && !(l.Owner == "" || obs[l.Key].expired(now, p.failover)) {
+		if l := &leases[i]; l.Owner == victim && !obs[l.Key].expired(now, p.failover) {
 			cand = append(cand, i)
 		}
 	}
 	res.Steal = true
 	res.LeasesToTake = n
 	return pick(cand, n), res
+}
+
+// census is what the taker reads from one scan (Java
+// DynamoDBLeaseTaker.getAvailableLeases and computeLeaseCounts). Indices into
+// the scanned leases keep it allocation-light on large tables.
+type census struct {
+	available []int          // unowned or expired, and not held here
+	veryOld   []int          // priority candidates (not held here)
+	expired   int            // unowned or expired, held here or not
+	counts    map[string]int // live leases per owner; this worker always present
+}
+
+func takeCensus(p takeParams, leases []Lease, obs map[string]observation, now time.Time) census {
+	c := census{counts: map[string]int{p.me: 0}}
+	for i := range leases {
+		l := &leases[i]
+		o := obs[l.Key]
+		if l.Owner == "" || o.expired(now, p.failover) {
+			c.expired++
+			if !p.held[l.Key] {
+				c.available = append(c.available, i)
+			}
+		} else {
+			c.counts[l.Owner]++
+		}
+		if p.priority && o.olderThan(now, p.veryOldThreshold) && !p.held[l.Key] {
+			c.veryOld = append(c.veryOld, i)
+		}
+	}
+	return c
+}
+
+// leaseTarget is the per-worker target, capped at maxForWorker; spillover is
+// what the cap removed (Java computeLeasesToTake).
+func leaseTarget(total, workers, maxForWorker int) (target, spillover int) {
+	target = 1
+	if workers < total {
+		target = int(math.Ceil(float64(total) / float64(workers)))
+	}
+	if target > maxForWorker {
+		return maxForWorker, target - maxForWorker
+	}
+	return target, 0
+}
+
+// chooseSteal picks the most-loaded other worker (ties: the smallest id) and
+// how many of its leases to steal; n <= 0 means none (Java
+// chooseLeasesToSteal).
+func chooseSteal(p takeParams, counts map[string]int, target, needed int) (victim string, n int) {
+	mostCount := -1
+	for w, c := range counts {
+		if w == p.me {
+			continue
+		}
+		if c > mostCount || (c == mostCount && w < victim) {
+			victim, mostCount = w, c
+		}
+	}
+	if victim == "" || mostCount < target {
+		return "", 0
+	}
+	n = min(needed, mostCount-target)
+	if needed > 1 && n == 0 {
+		n = 1
+	}
+	return victim, min(n, p.maxSteal)
 }
