@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -39,6 +40,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here runs the built daemon against emulators.
+		fmt.Fprintln(os.Stderr, "e2e: skipped under -short")
+		return 0
+	}
 	dir, err := os.MkdirTemp("", "multilangd-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

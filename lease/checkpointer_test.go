@@ -198,14 +198,14 @@ func TestIntegrationCreateTable(t *testing.T) {
 		for _, prov := range []bool{false, true} {
 			t.Run(fmt.Sprintf("provisioned=%v", prov), func(t *testing.T) {
 				name := fmt.Sprintf("ct-%d-%d", time.Now().UnixNano()%1e9, tableSeq.Add(1))
-				st := NewDynamoStore(b.emu.DynamoDB(), name, testLogger(t))
+				st := NewDynamoStore(b.client, name, testLogger(t))
 				opts := TableOptions{Provisioned: prov, PollInterval: 50 * time.Millisecond}
 				for i := 0; i < 2; i++ { // second call: already exists
 					if err := st.CreateTableIfNotExists(ctxT(t, 30*time.Second), opts); err != nil {
 						t.Fatal(err)
 					}
 				}
-				out, err := b.emu.DynamoDB().DescribeTable(ctxT(t, 10*time.Second), &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+				out, err := b.client.DescribeTable(ctxT(t, 10*time.Second), &dynamodb.DescribeTableInput{TableName: aws.String(name)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -225,7 +225,7 @@ func TestIntegrationCreateTable(t *testing.T) {
 		}
 		t.Run("existing 3.x table with GSI", func(t *testing.T) {
 			name := fmt.Sprintf("gsi-%d-%d", time.Now().UnixNano()%1e9, tableSeq.Add(1))
-			_, err := b.emu.DynamoDB().CreateTable(ctxT(t, 10*time.Second), &dynamodb.CreateTableInput{
+			_, err := b.client.CreateTable(ctxT(t, 10*time.Second), &dynamodb.CreateTableInput{
 				TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest,
 				AttributeDefinitions: []types.AttributeDefinition{
 					{AttributeName: aws.String("leaseKey"), AttributeType: types.ScalarAttributeTypeS},
@@ -241,7 +241,7 @@ func TestIntegrationCreateTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st := NewDynamoStore(b.emu.DynamoDB(), name, testLogger(t))
+			st := NewDynamoStore(b.client, name, testLogger(t))
 			if err := st.CreateTableIfNotExists(ctxT(t, 30*time.Second), TableOptions{PollInterval: 50 * time.Millisecond}); err != nil {
 				t.Fatal(err)
 			}

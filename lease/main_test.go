@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,40 +17,66 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/multilangd/multilangd/internal/testenv"
+	"github.com/multilangd/multilangd/lease/leasetest"
 	"github.com/multilangd/multilangd/seqnum"
 )
 
-// backends are the DynamoDB emulators every integration test runs against.
-// They are started once by TestMain (DynamoDB Local costs ~1 s and 100+ MB).
+// backend is one DynamoDB the lease tests run against: the in-memory
+// leasetest.Fake, or an emulator. Emulators start lazily, once per test
+// binary (DynamoDB Local costs about a second and 100+ MB), only when a test
+// needs one; under -short those tests are skipped, never otherwise (a
+// missing emulator fails the test).
 type backend struct {
-	name string
-	emu  *testenv.Emulator
+	name   string
+	client DynamoAPI
+	emu    *testenv.Emulator // nil for the fake
+	fake   *leasetest.Fake   // nil for an emulator
 }
 
-var backends []backend // set once in TestMain, read-only afterwards
+var emulatorKinds = []testenv.Kind{testenv.Dynalite, testenv.DynamoDBLocal}
+
+var emus struct {
+	mu      sync.Mutex
+	running map[testenv.Kind]*testenv.Emulator
+}
+
+// emulatorBackend returns the shared emulator of kind k, starting it on
+// first use; under -short it skips t.
+func emulatorBackend(t *testing.T, k testenv.Kind) backend {
+	t.Helper()
+	testenv.SkipIfShort(t)
+	emus.mu.Lock()
+	defer emus.mu.Unlock()
+	e := emus.running[k]
+	if e == nil {
+		var err error
+		if e, err = testenv.Start(context.Background(), k, testenv.StartOptions{}); err != nil {
+			t.Fatalf("emulator %s: %v", k, err)
+		}
+		if emus.running == nil {
+			emus.running = map[testenv.Kind]*testenv.Emulator{}
+		}
+		emus.running[k] = e
+	}
+	return backend{name: string(k), client: e.DynamoDB(), emu: e}
+}
+
+func fakeBackend() backend {
+	f := leasetest.New()
+	f.ScanPageSize = 7 // exercise the store's pagination
+	return backend{name: "fake", client: f, fake: f}
+}
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperMain())
 	}
-	ctx := context.Background()
-	var stops []func()
-	for _, k := range []testenv.Kind{testenv.Dynalite, testenv.DynamoDBLocal} {
-		e, err := testenv.Start(ctx, k, testenv.StartOptions{})
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "FAIL: emulator %s: %v\n", k, err)
-			for _, s := range stops {
-				s()
-			}
-			os.Exit(1)
-		}
-		stops = append(stops, func() { _ = e.Stop() })
-		backends = append(backends, backend{name: string(k), emu: e})
-	}
 	code := m.Run()
-	for _, s := range stops {
-		s()
+	emus.mu.Lock()
+	for _, e := range emus.running {
+		_ = e.Stop()
 	}
+	emus.mu.Unlock()
 	if code == 0 {
 		if err := goleak.Find(
 			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
@@ -69,7 +96,7 @@ var tableSeq atomic.Int64
 func newTable(t *testing.T, b backend) *DynamoStore {
 	t.Helper()
 	name := fmt.Sprintf("lt-%d-%d", time.Now().UnixNano()%1e9, tableSeq.Add(1))
-	s := NewDynamoStore(b.emu.DynamoDB(), name, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	s := NewDynamoStore(b.client, name, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.CreateTableIfNotExists(ctx, TableOptions{PollInterval: 50 * time.Millisecond}); err != nil {
@@ -78,9 +105,22 @@ func newTable(t *testing.T, b backend) *DynamoStore {
 	return s
 }
 
+// forEachBackend runs f against a fresh in-memory fake and against each
+// emulator (skipped under -short). Under -short, where only the fake runs,
+// the test runs in parallel with the other lease tests: most of their time
+// is failover waits, not work.
 func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	if testing.Short() {
+		t.Parallel()
+	}
+	t.Run("fake", func(t *testing.T) { f(t, fakeBackend()) })
+	forEachEmulator(t, f)
+}
+
+// forEachEmulator runs f against each emulator only (skipped under -short).
+func forEachEmulator(t *testing.T, f func(t *testing.T, b backend)) {
+	for _, k := range emulatorKinds {
+		t.Run(string(k), func(t *testing.T) { f(t, emulatorBackend(t, k)) })
 	}
 }
 

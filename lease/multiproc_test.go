@@ -71,7 +71,7 @@ func startHelper(t *testing.T, b backend, table, worker string) *exec.Cmd {
 // processes converge to 4/4/4 on 12 leases; one is killed with SIGKILL and
 // the survivors take its leases and converge to 6/6.
 func TestMultiProcessConvergenceAndFailover(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	forEachEmulator(t, func(t *testing.T, b backend) {
 		st := newTable(t, b)
 		createLeases(t, st, 12)
 		var cmds []*exec.Cmd

@@ -62,12 +62,27 @@ type TableScan struct {
 	State CoordinatorState
 }
 
+// DynamoAPI is the part of the DynamoDB API the lease store uses.
+// *dynamodb.Client implements it, and so does the in-memory
+// leasetest.Fake that the pure unit tests run the store over.
+type DynamoAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+var _ DynamoAPI = (*dynamodb.Client)(nil)
+
 // DynamoStore is the DynamoDB implementation of the lease table: every read
 // and conditional write of Java DynamoDBLeaseRefresher (W1–W6, see
 // docs/architecture.md "The lease table") plus release. Throttling and
 // transient errors are retried with exponential back-off and jitter.
 type DynamoStore struct {
-	client     *dynamodb.Client
+	client     DynamoAPI
 	table      string
 	coordTable string
 	log        *zap.Logger
@@ -83,7 +98,7 @@ type DynamoStore struct {
 var _ Store = (*DynamoStore)(nil)
 
 // NewDynamoStore returns a store for the lease table named table.
-func NewDynamoStore(client *dynamodb.Client, table string, log *zap.Logger) *DynamoStore {
+func NewDynamoStore(client DynamoAPI, table string, log *zap.Logger) *DynamoStore {
 	if log == nil {
 		log = zap.NewNop()
 	}

@@ -176,7 +176,7 @@ func TestIntegrationLegacyCoordinatorStateTable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ls := NewDynamoStore(be.emu.DynamoDB(), legacy, testLogger(t))
+		ls := NewDynamoStore(be.client, legacy, testLogger(t))
 		if err := ls.CreateTableIfNotExists(ctxT(t, 30*time.Second), TableOptions{PollInterval: 50 * time.Millisecond}); err != nil {
 			t.Fatal(err) // waits for ACTIVE; the key schema differs but is accepted as is
 		}

@@ -268,15 +268,26 @@ func (e *Emulator) Stop() error {
 }
 
 // StartT starts an emulator for a test and stops it in t.Cleanup. A failure to
-// start fails the test (never skips).
+// start fails the test; only -short skips it (SkipIfShort).
 func StartT(t testing.TB, kind Kind) *Emulator {
 	t.Helper()
+	SkipIfShort(t)
 	e, err := Start(context.Background(), kind, StartOptions{})
 	if err != nil {
 		t.Fatalf("emulator %s: %v", kind, err)
 	}
 	t.Cleanup(func() { _ = e.Stop() })
 	return e
+}
+
+// SkipIfShort skips t under go test -short: tests that need an emulator are
+// not part of make test-short. It never skips otherwise; a missing emulator
+// fails the test.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs an emulator; skipped under -short")
+	}
 }
 
 // ProcessAlive reports whether pid still exists (and is not a zombie).

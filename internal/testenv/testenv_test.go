@@ -12,6 +12,7 @@ import (
 // TestStartAllEmulators starts each emulator, makes one call, stops it and
 // checks that no process is left.
 func TestStartAllEmulators(t *testing.T) {
+	SkipIfShort(t)
 	cases := []struct {
 		kind Kind
 		call func(ctx context.Context, e *Emulator) error

@@ -54,9 +54,10 @@ func TestMain(m *testing.M) {
 }
 
 // emulator returns the shared emulator of kind k, starting it on first use.
-// A failure to start fails the test.
+// A failure to start fails the test; under -short the test is skipped.
 func emulator(t *testing.T, k testenv.Kind) *testenv.Emulator {
 	t.Helper()
+	testenv.SkipIfShort(t)
 	emus.mu.Lock()
 	defer emus.mu.Unlock()
 	if e := emus.running[k]; e != nil {
