@@ -106,21 +106,24 @@ func newTable(t *testing.T, b backend) *DynamoStore {
 }
 
 // forEachBackend runs f against a fresh in-memory fake and against each
-// emulator (skipped under -short). Under -short, where only the fake runs,
-// the test runs in parallel with the other lease tests: most of their time
-// is failover waits, not work.
+// emulator (skipped under -short). The tests run in parallel with each other
+// (most of their time is failover waits, not work), but the emulator
+// subtests take turns, so an emulator serves one test at a time.
 func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
-	if testing.Short() {
-		t.Parallel()
-	}
+	t.Parallel()
 	t.Run("fake", func(t *testing.T) { f(t, fakeBackend()) })
 	forEachEmulator(t, f)
 }
 
+// emulatorTurn serialises the emulator subtests of parallel tests.
+var emulatorTurn sync.Mutex
+
 // forEachEmulator runs f against each emulator only (skipped under -short).
 func forEachEmulator(t *testing.T, f func(t *testing.T, b backend)) {
 	for _, k := range emulatorKinds {
+		emulatorTurn.Lock()
 		t.Run(string(k), func(t *testing.T) { f(t, emulatorBackend(t, k)) })
+		emulatorTurn.Unlock()
 	}
 }
 

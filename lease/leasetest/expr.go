@@ -222,25 +222,41 @@ func (p *parser) unary() (condition, error) {
 		}
 		return c, p.expect(")")
 	}
-	for _, fn := range []string{"attribute_exists", "attribute_not_exists"} {
-		if p.keyword(fn) {
-			if err := p.expect("("); err != nil {
-				return nil, err
-			}
-			name, err := p.path()
-			if err != nil {
-				return nil, err
-			}
-			if err := p.expect(")"); err != nil {
-				return nil, err
-			}
-			want := fn == "attribute_exists"
-			return func(item map[string]types.AttributeValue) bool {
-				_, ok := item[name]
-				return ok == want
-			}, nil
-		}
+	if c, ok, err := p.existsFunc(); ok || err != nil {
+		return c, err
 	}
+	return p.comparison()
+}
+
+// existsFunc parses attribute_exists(p) or attribute_not_exists(p); ok is
+// false when neither comes next.
+func (p *parser) existsFunc() (c condition, ok bool, err error) {
+	for _, fn := range []string{"attribute_exists", "attribute_not_exists"} {
+		if !p.keyword(fn) {
+			continue
+		}
+		if err := p.expect("("); err != nil {
+			return nil, true, err
+		}
+		name, err := p.path()
+		if err != nil {
+			return nil, true, err
+		}
+		if err := p.expect(")"); err != nil {
+			return nil, true, err
+		}
+		want := fn == "attribute_exists"
+		return func(item map[string]types.AttributeValue) bool {
+			_, ok := item[name]
+			return ok == want
+		}, true, nil
+	}
+	return nil, false, nil
+}
+
+// comparison parses a = b, <>, <, <=, >, >=; a comparison with a missing
+// attribute is false.
+func (p *parser) comparison() (condition, error) {
 	l, err := p.operand()
 	if err != nil {
 		return nil, err
@@ -398,30 +414,7 @@ func (p *parser) action(clause, name string) (action, error) {
 // setValue parses v, v + w, v - w or if_not_exists(p, v).
 func (p *parser) setValue() (func(map[string]types.AttributeValue) (types.AttributeValue, error), error) {
 	if p.keyword("if_not_exists") {
-		if err := p.expect("("); err != nil {
-			return nil, err
-		}
-		name, err := p.path()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.expect(","); err != nil {
-			return nil, err
-		}
-		def, err := p.operand()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.expect(")"); err != nil {
-			return nil, err
-		}
-		return func(item map[string]types.AttributeValue) (types.AttributeValue, error) {
-			if v, ok := item[name]; ok {
-				return v, nil
-			}
-			v, _ := def(item)
-			return v, nil
-		}, nil
+		return p.ifNotExists()
 	}
 	l, err := p.operand()
 	if err != nil {
@@ -443,25 +436,58 @@ func (p *parser) setValue() (func(map[string]types.AttributeValue) (types.Attrib
 		return nil, err
 	}
 	return func(item map[string]types.AttributeValue) (types.AttributeValue, error) {
-		a, okA := l(item)
-		b, okB := r(item)
-		na, isA := a.(*types.AttributeValueMemberN)
-		nb, isB := b.(*types.AttributeValueMemberN)
-		if !okA || !okB || !isA || !isB {
-			return nil, fmt.Errorf("arithmetic on a missing or non-number operand")
-		}
-		x, _ := new(big.Rat).SetString(na.Value)
-		y, _ := new(big.Rat).SetString(nb.Value)
-		if x == nil || y == nil {
-			return nil, fmt.Errorf("invalid number")
-		}
-		if t.text == "+" {
-			x.Add(x, y)
-		} else {
-			x.Sub(x, y)
-		}
-		return &types.AttributeValueMemberN{Value: ratString(x)}, nil
+		a, _ := l(item)
+		b, _ := r(item)
+		return arithmetic(t.text, a, b)
 	}, nil
+}
+
+// ifNotExists parses the rest of if_not_exists(p, v).
+func (p *parser) ifNotExists() (func(map[string]types.AttributeValue) (types.AttributeValue, error), error) {
+	if err := p.expect("("); err != nil {
+		return nil, err
+	}
+	name, err := p.path()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expect(","); err != nil {
+		return nil, err
+	}
+	def, err := p.operand()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expect(")"); err != nil {
+		return nil, err
+	}
+	return func(item map[string]types.AttributeValue) (types.AttributeValue, error) {
+		if v, ok := item[name]; ok {
+			return v, nil
+		}
+		v, _ := def(item)
+		return v, nil
+	}, nil
+}
+
+// arithmetic computes a + b or a - b on numbers.
+func arithmetic(op string, a, b types.AttributeValue) (types.AttributeValue, error) {
+	na, isA := a.(*types.AttributeValueMemberN)
+	nb, isB := b.(*types.AttributeValueMemberN)
+	if !isA || !isB {
+		return nil, fmt.Errorf("arithmetic on a missing or non-number operand")
+	}
+	x, _ := new(big.Rat).SetString(na.Value)
+	y, _ := new(big.Rat).SetString(nb.Value)
+	if x == nil || y == nil {
+		return nil, fmt.Errorf("invalid number")
+	}
+	if op == "+" {
+		x.Add(x, y)
+	} else {
+		x.Sub(x, y)
+	}
+	return &types.AttributeValueMemberN{Value: ratString(x)}, nil
 }
 
 func ratString(r *big.Rat) string {

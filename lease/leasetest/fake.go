@@ -625,12 +625,9 @@ func copyValue(v types.AttributeValue) types.AttributeValue {
 // equalValues compares two values of any type (sets as sets).
 func equalValues(a, b types.AttributeValue) bool {
 	switch x := a.(type) {
-	case *types.AttributeValueMemberSS:
-		y, ok := b.(*types.AttributeValueMemberSS)
-		return ok && sameSet(x.Value, y.Value)
-	case *types.AttributeValueMemberNS:
-		y, ok := b.(*types.AttributeValueMemberNS)
-		return ok && sameSet(x.Value, y.Value)
+	case *types.AttributeValueMemberS, *types.AttributeValueMemberN:
+		c, ok := compare(a, b)
+		return ok && c == 0
 	case *types.AttributeValueMemberB:
 		y, ok := b.(*types.AttributeValueMemberB)
 		return ok && bytes.Equal(x.Value, y.Value)
@@ -640,6 +637,26 @@ func equalValues(a, b types.AttributeValue) bool {
 	case *types.AttributeValueMemberNULL:
 		_, ok := b.(*types.AttributeValueMemberNULL)
 		return ok
+	case *types.AttributeValueMemberL:
+		y, ok := b.(*types.AttributeValueMemberL)
+		return ok && equalLists(x.Value, y.Value)
+	case *types.AttributeValueMemberM:
+		y, ok := b.(*types.AttributeValueMemberM)
+		return ok && equalMaps(x.Value, y.Value)
+	default:
+		return equalSets(a, b)
+	}
+}
+
+// equalSets compares SS, NS and BS values as sets.
+func equalSets(a, b types.AttributeValue) bool {
+	switch x := a.(type) {
+	case *types.AttributeValueMemberSS:
+		y, ok := b.(*types.AttributeValueMemberSS)
+		return ok && sameSet(x.Value, y.Value)
+	case *types.AttributeValueMemberNS:
+		y, ok := b.(*types.AttributeValueMemberNS)
+		return ok && sameSet(x.Value, y.Value)
 	case *types.AttributeValueMemberBS:
 		y, ok := b.(*types.AttributeValueMemberBS)
 		if !ok {
@@ -653,35 +670,34 @@ func equalValues(a, b types.AttributeValue) bool {
 			ys[i] = string(v)
 		}
 		return sameSet(xs, ys)
-	case *types.AttributeValueMemberL:
-		y, ok := b.(*types.AttributeValueMemberL)
-		if !ok || len(x.Value) != len(y.Value) {
-			return false
-		}
-		for i := range x.Value {
-			if !equalValues(x.Value[i], y.Value[i]) {
-				return false
-			}
-		}
-		return true
-	case *types.AttributeValueMemberM:
-		y, ok := b.(*types.AttributeValueMemberM)
-		if !ok || len(x.Value) != len(y.Value) {
-			return false
-		}
-		for k, v := range x.Value {
-			w, ok := y.Value[k]
-			if !ok || !equalValues(v, w) {
-				return false
-			}
-		}
-		return true
-	case *types.AttributeValueMemberS, *types.AttributeValueMemberN:
-		c, ok := compare(a, b)
-		return ok && c == 0
 	default:
 		return false
 	}
+}
+
+func equalLists(a, b []types.AttributeValue) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !equalValues(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func equalMaps(a, b map[string]types.AttributeValue) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !equalValues(v, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameSet(a, b []string) bool {
