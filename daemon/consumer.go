@@ -253,7 +253,7 @@ func (c *consumer) session(hardStopCtx context.Context) (progressed bool, res ou
 	cp := c.s.deps.Coordinator.Checkpointer(&h)
 
 	gen := c.s.childGen.Load() // the factory's settings this child gets
-	child, err := c.s.deps.Children(hardStopCtx, c.shardID)
+	child, err := c.s.deps.Children(hardStopCtx, c.shardID, c.key)
 	if err != nil {
 		return false, 0, fmt.Errorf("starting child: %w", err)
 	}

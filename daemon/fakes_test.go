@@ -260,7 +260,7 @@ type childFactory struct {
 }
 
 func (f *childFactory) factory() ChildFactory {
-	return func(_ context.Context, shardID string) (Child, error) {
+	return func(_ context.Context, shardID, _ string) (Child, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if f.b.startFail {

@@ -107,5 +107,6 @@ type Child interface {
 	PID() int
 }
 
-// ChildFactory spawns a child for the shard.
-type ChildFactory func(ctx context.Context, shardID string) (Child, error)
+// ChildFactory spawns a child for the shard of the lease leaseKey (both tag
+// the child's log lines).
+type ChildFactory func(ctx context.Context, shardID, leaseKey string) (Child, error)

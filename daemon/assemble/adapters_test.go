@@ -12,7 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/multilangd/multilangd/daemon"
 	"github.com/multilangd/multilangd/internal/testenv"
@@ -156,5 +158,17 @@ func TestLagGaugeDroppedWhenConsumerStops(t *testing.T) {
 	}
 	if n := series["multilangd_records_processed_total"]; n != 2 {
 		t.Fatalf("%d record counters, want 2 (counters are kept)", n)
+	}
+}
+
+// Poller and fan-out log lines carry the lease key as well as the shard id
+// (docs/operations.md, Logs).
+func TestShardLogFields(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	l := lease.Lease{Key: "acct:stream:1:shardId-000000000007", ShardID: "shardId-000000000007", StreamName: "stream"}
+	shardLog(zap.New(core), l).Info("x")
+	fields := logs.All()[0].ContextMap()
+	if fields["shardId"] != "shardId-000000000007" || fields["leaseKey"] != l.Key {
+		t.Fatalf("fields = %v", fields)
 	}
 }

@@ -309,11 +309,12 @@ func childConfig(cfg *properties.Config) subprocess.Config {
 }
 
 // childFactory spawns one record-processor child per shard with the
-// settings current at spawn time (a reload replaces them).
+// settings current at spawn time (a reload replaces them). Its log lines
+// carry the leaseKey; subprocess adds the shardId.
 func childFactory(settings *atomic.Pointer[subprocess.Config], childLog *zap.Logger) daemon.ChildFactory {
-	return func(ctx context.Context, shardID string) (daemon.Child, error) {
+	return func(ctx context.Context, shardID, leaseKey string) (daemon.Child, error) {
 		sc := *settings.Load()
-		sc.ShardID, sc.Logger = shardID, childLog
+		sc.ShardID, sc.Logger = shardID, childLog.With(zap.String("leaseKey", leaseKey))
 		ch, err := subprocess.Start(ctx, sc)
 		if err != nil {
 			return nil, err
@@ -342,7 +343,7 @@ func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, o *op
 		return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
 			pc := pollerConfig(cfg, l, start)
 			api := observedKinesis{KinesisAPI: c.Kinesis, o: o, shardID: pc.Shard.ID}
-			p := retrieval.NewPoller(api, pc, pollLog.With(zap.String("shardId", pc.Shard.ID)))
+			p := retrieval.NewPoller(api, pc, shardLog(pollLog, l))
 			p.Start(ctx)
 			return p, nil
 		}, nil
@@ -370,10 +371,16 @@ func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, o *op
 		pc := pollerConfig(cfg, l, start)
 		api := observedKinesis{KinesisAPI: c.Kinesis, o: o, shardID: pc.Shard.ID}
 		s := retrieval.NewSubscriber(sub, api, lister, retrieval.SubscriberConfig{ConsumerARN: arn, Poll: pc},
-			efoLog.With(zap.String("shardId", pc.Shard.ID)))
+			shardLog(efoLog, l))
 		s.Start(ctx)
 		return s, nil
 	}, nil
+}
+
+// shardLog tags log with the lease's shardId and leaseKey, as every log line
+// about a shard is (docs/operations.md, Logs).
+func shardLog(log *zap.Logger, l lease.Lease) *zap.Logger {
+	return log.With(zap.String("shardId", l.ShardIDOf()), zap.String("leaseKey", l.Key))
 }
 
 // pollerConfig maps the polling properties onto one shard's poller.
