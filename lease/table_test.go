@@ -17,7 +17,7 @@ import (
 )
 
 // countingClient returns a DynamoDB client for b whose requests go through
-// a counting proxy.
+// a counting proxy (emulators only: the proxy forwards HTTP).
 func countingClient(t *testing.T, b backend) (*dynamodb.Client, *awscount.Proxy) {
 	t.Helper()
 	p, err := awscount.Start(b.emu.Endpoint)
@@ -49,7 +49,7 @@ func count(snap map[awscount.Key]awscount.Stat, action string) (requests, errs i
 // get ResourceInUseException (or find the table CREATING and do not call
 // CreateTable) and wait until it is ACTIVE.
 func TestIntegrationOneCreator(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	forEachEmulator(t, func(t *testing.T, b backend) {
 		client, proxy := countingClient(t, b)
 		name := fmt.Sprintf("one-creator-%d", time.Now().UnixNano()%1e9)
 		const workers = 5
@@ -98,7 +98,7 @@ func TestIntegrationOneCreator(t *testing.T) {
 // TestIntegrationNeverCreate: leaseTableCreate = NEVER turns a missing table
 // into a *TableMissingError without calling CreateTable.
 func TestIntegrationNeverCreate(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	forEachEmulator(t, func(t *testing.T, b backend) {
 		client, proxy := countingClient(t, b)
 		s := NewDynamoStore(client, "never-created", nil)
 		err := s.CreateTableIfNotExists(ctxT(t, 10*time.Second), TableOptions{NeverCreate: true})
@@ -116,7 +116,7 @@ func TestIntegrationNeverCreate(t *testing.T) {
 // listLeases), WithScanSegments scans in parallel segments and sees every
 // lease, and GetLease is consistent unless EventuallyConsistentGets.
 func TestIntegrationScanReads(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	forEachEmulator(t, func(t *testing.T, b backend) {
 		st := newTable(t, b)
 		keys := createLeases(t, st, 25)
 		client, proxy := countingClient(t, b)

@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"sync"
 	"time"
@@ -497,14 +498,19 @@ func (f *Fake) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ .
 	return out, nil
 }
 
-// Scan returns the items in hash-key order, a page at a time.
+// Scan returns the items (of one segment, for a parallel scan) in hash-key
+// order, a page at a time.
 func (f *Fake) Scan(ctx context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	drop, err := f.begin(ctx, request{op: Scan, table: aws.ToString(in.TableName)})
 	if err != nil {
 		return nil, err
 	}
-	if in.FilterExpression != nil || in.ProjectionExpression != nil || in.Segment != nil || in.TotalSegments != nil {
-		return nil, validation("leasetest supports plain (and paginated) scans only")
+	if in.FilterExpression != nil || in.ProjectionExpression != nil {
+		return nil, validation("leasetest supports plain, paginated and parallel scans only")
+	}
+	seg, total := int(aws.ToInt32(in.Segment)), int(aws.ToInt32(in.TotalSegments))
+	if (in.Segment == nil) != (in.TotalSegments == nil) || (total != 0 && (total < 1 || seg < 0 || seg >= total)) {
+		return nil, validation("Segment must be in [0, TotalSegments)")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -514,7 +520,9 @@ func (f *Fake) Scan(ctx context.Context, in *dynamodb.ScanInput, _ ...func(*dyna
 	}
 	keys := make([]string, 0, len(t.items))
 	for k := range t.items {
-		keys = append(keys, k)
+		if total == 0 || segmentOf(k, total) == seg {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	start := 0
@@ -549,6 +557,13 @@ func (f *Fake) Scan(ctx context.Context, in *dynamodb.ScanInput, _ ...func(*dyna
 		return nil, ErrResponseLost
 	}
 	return out, nil
+}
+
+// segmentOf places a key in one of total parallel-scan segments.
+func segmentOf(key string, total int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(total))
 }
 
 func newExprCtx(names map[string]string, values map[string]types.AttributeValue) *exprCtx {

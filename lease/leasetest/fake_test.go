@@ -229,6 +229,25 @@ func runScript(t *testing.T, c api) []string {
 	}
 	sort.Strings(keys)
 	got = append(got, "scan with Limit 2: "+strings.Join(keys, ","))
+	keys = nil
+	for seg := int32(0); seg < 3; seg++ {
+		var start map[string]types.AttributeValue
+		for {
+			out, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), Segment: aws.Int32(seg), TotalSegments: aws.Int32(3), Limit: aws.Int32(2), ExclusiveStartKey: start})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range out.Items {
+				keys = append(keys, it["leaseKey"].(*types.AttributeValueMemberS).Value)
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				break
+			}
+			start = out.LastEvaluatedKey
+		}
+	}
+	sort.Strings(keys)
+	got = append(got, "parallel scan, 3 segments: "+strings.Join(keys, ","))
 	return got
 }
 
