@@ -49,7 +49,8 @@ const imdsRegionTimeout = 2 * time.Second
 //
 // AWS_CA_BUNDLE is honoured by config.LoadDefaultConfig's own HTTP client;
 // New never replaces that client, which is what makes the variable work
-// (emulators.md, quirk 1).
+// (with it set, LoadDefaultConfig rejects a custom HTTP client that is not
+// an *awshttp.BuildableClient).
 func New(ctx context.Context, cfg *properties.Config, log *zap.Logger) (*Clients, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -92,8 +93,8 @@ func New(ctx context.Context, cfg *properties.Config, log *zap.Logger) (*Clients
 	c.DynamoDB = dynamodb.NewFromConfig(dc, func(o *dynamodb.Options) {
 		if cfg.DynamoDBEndpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
-			// DynamoDB Local sends no X-Amz-Crc32 on errors (emulators.md quirk 4);
-			// real DynamoDB keeps the check.
+			// DynamoDB Local sends no X-Amz-Crc32 on errors (the SDK then
+			// warns and may drop the connection); real DynamoDB keeps the check.
 			o.DisableValidateResponseChecksum = true
 		}
 	})

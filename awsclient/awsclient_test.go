@@ -24,8 +24,8 @@ import (
 )
 
 // isolateEnv gives the test a clean AWS environment: no shared config, no
-// profile, no ambient credentials. AWS_CA_BUNDLE is kept on purpose (the
-// machine sets it; emulators.md quirk 1).
+// profile, no ambient credentials. AWS_CA_BUNDLE is kept on purpose: the
+// machine sets it, and New must work with it (see New).
 func isolateEnv(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()

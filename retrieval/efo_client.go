@@ -42,7 +42,7 @@ func NewSubscribeClient(base *kinesis.Client) *kinesis.Client {
 // initialResponseClient prepends a synthetic, empty "initial-response"
 // event-stream message to a successful SubscribeToShard response whose first
 // message is something else. aws-sdk-go-v2 requires that message; real
-// Kinesis sends it, kinesis-local does not (emulators.md quirk 5).
+// Kinesis sends it, kinesis-local does not.
 type initialResponseClient struct{ next kinesis.HTTPClient }
 
 func (c initialResponseClient) Do(req *http.Request) (*http.Response, error) {

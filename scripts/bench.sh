@@ -23,7 +23,7 @@ grep -q '^BENCH' "$LOG" || { echo "bench: no results (see the go test output abo
   echo "Machine: $(nproc) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(go version | cut -d' ' -f3)."
   echo "Emulators: kinesalite (Kinesis) + dynalite (DynamoDB), on the same machine as the daemon,"
   echo "the children and the producer; kinesalite's own GetRecords rate (~20–30k rec/s for 1 KiB"
-  echo "records, shared/spec/emulators.md) bounds these numbers, so they measure multilangd's"
+  echo "records on this machine) bounds these numbers, so they measure multilangd's"
   echo "overhead in a CPU-starved setting, not what real Kinesis would allow."
   echo
   echo "Method: all records are put first (1 KiB payloads, 4 concurrent writers); then the"
