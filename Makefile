@@ -8,7 +8,7 @@ VERSION := $(shell ./dist/version.sh go 2>/dev/null || echo dev)
 STATICCHECK_VERSION := 2026.2.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: all build test test-short lint deps npm java python systemd demo bench bench-dynamodb fuzz clean docs dist dist-check dist-repro
+.PHONY: all build test test-short lint deps npm java python systemd demo bench bench-dynamodb fuzz clean docs dist dist-check dist-repro test-reliability soak
 
 all: build
 
@@ -67,11 +67,26 @@ test: deps build
 test-short:
 	$(GO) test -short -parallel 8 ./...
 
+# test-reliability runs the fault suite (reliability/, build tag
+# `reliability`) and regenerates docs/reliability.md. RUN=<regexp> runs a
+# subset (the report then holds only those rows).
+RUN ?= .
+test-reliability: deps
+	$(GO) test -tags reliability -count=1 -timeout 40m -v -run '$(RUN)' ./reliability/ -args -report $(CURDIR)/docs/reliability.md
+
+# soak runs steady load with periodic kills and reshards for SOAK (default
+# 10m) and samples the daemons' RSS, goroutines and open fds; not in CI.
+SOAK ?= 10m
+soak: deps
+	$(GO) test -tags reliability,soak -count=1 -timeout 60m -v -run '^TestSoak$$' ./reliability/ -args -soak $(SOAK) -report $(CURDIR)/docs/reliability-soak.md
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags reliability,soak ./reliability/...
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	staticcheck ./...
+	staticcheck -tags reliability,soak ./reliability/...
 
 # docs regenerates the key tables of docs/configuration.md from the key
 # registry (properties/keys.go).
