@@ -35,7 +35,7 @@ func TestVerify(t *testing.T) {
 		want   string
 	}{
 		"missing":          {[]Event{initE(0, 1), rec(1, 1, "1"), rec(2, 1, "2")}, nil, ""},
-		"no fault":         {append(append([]Event(nil), good...)), nil, "no fault before it"},
+		"no fault":         {append([]Event(nil), good...), nil, "no fault before it"},
 		"below checkpoint": {[]Event{initE(0, 1), rec(1, 1, "1"), rec(2, 1, "2"), cp(3, 1, "2"), rec(4, 1, "3"), initE(6, 2), rec(7, 2, "2")}, fault, "checkpoint"},
 		"same child":       {[]Event{initE(0, 1), rec(1, 1, "1"), rec(2, 1, "2"), rec(3, 1, "3"), rec(6, 1, "3")}, fault, "child 1 delivered it after"},
 		"corrupt":          {[]Event{initE(0, 1), rec(1, 1, "1"), rec(2, 1, "2"), {T: at(3), Ev: "rec", Pid: 1, Shard: "s0", Seq: "3", Len: 3, CRC: 8}}, nil, "data len/crc"},
