@@ -77,7 +77,7 @@ func joinSemi(s []string) string {
 func (f *fleet) badCheckpointsRefused(_ Result, evs []Event) []string {
 	refused := 0
 	for _, e := range evs {
-		if e.Ev == "cp" && len(e.Seq) > 40 {
+		if e.Ev == "badcp" {
 			if e.Err == "" {
 				return []string{"checkpoint at a sequence number never given was accepted"}
 			}

@@ -83,6 +83,7 @@ func TestSecurity(t *testing.T) {
 		}
 		return owners["w1"] && owners["w2"]
 	})
+	time.Sleep(5 * time.Second) // some steady load for the logs
 	if calls.Load() == 0 {
 		t.Error("the STS stand-in saw no AssumeRole with the external id")
 	}

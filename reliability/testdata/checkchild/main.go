@@ -14,7 +14,7 @@
 //	REL_STDERR_FLOOD=<n>  write n KiB to stderr for every batch
 //	REL_GARBAGE=1         print non-protocol lines to stdout around every reply
 //	REL_EXIT_SHARD_END_ONCE=1 exit 5 on the first shardEnded (across processes)
-//	REL_BAD_CHECKPOINT=1  once per child, checkpoint a sequence number it was never given
+//	REL_BAD_CHECKPOINT=1  once per child, checkpoint one past the last sequence number it was given (logged as badcp)
 package main
 
 import (
@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/big"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -129,14 +130,17 @@ func once(name string, n int) bool {
 	return false
 }
 
-func checkpoint(seq *string, sub *int64) {
+func checkpoint(seq *string, sub *int64) { checkpointAs("cp", seq, sub) }
+
+// checkpointAs sends a checkpoint and logs the reply as event ev.
+func checkpointAs(ev string, seq *string, sub *int64) {
 	send(map[string]any{"action": "checkpoint", "sequenceNumber": seq, "subSequenceNumber": sub})
 	m, ok := next()
 	if !ok || m.Action != "checkpoint" {
 		fmt.Fprintln(os.Stderr, "checkchild: no checkpoint reply")
 		os.Exit(2)
 	}
-	e := event{Ev: "cp", Shard: shard, Err: m.Error}
+	e := event{Ev: ev, Shard: shard, Err: m.Error}
 	if seq != nil {
 		e.Seq = *seq
 	} else {
@@ -232,10 +236,12 @@ func process(m msg, poison, crash, flood int, rng *rand.Rand, badCheckpointLeft 
 		fmt.Fprintf(os.Stderr, "checkchild: random crash on %s\n", shard)
 		os.Exit(4)
 	}
-	if *badCheckpointLeft {
+	if *badCheckpointLeft && len(m.Records) > 0 {
+		// one past the last sequence number given: never delivered
 		*badCheckpointLeft = false
-		seq, sub := "99999999999999999999999999999999999999999999999999999", int64(0)
-		checkpoint(&seq, &sub)
+		n, _ := new(big.Int).SetString(m.Records[len(m.Records)-1].SequenceNumber, 10)
+		seq, sub := n.Add(n, big.NewInt(1)).String(), int64(0)
+		checkpointAs("badcp", &seq, &sub)
 	}
 	if n := len(m.Records); n > 0 {
 		last := m.Records[n-1]
