@@ -29,6 +29,17 @@ func TestVerify(t *testing.T) {
 		t.Errorf("recover %s, want 3s", r.Recover)
 	}
 
+	// A child of another worker (ppid 20) redelivering above the checkpoint
+	// needs no fault: the lease moved. At or below it, it is a violation.
+	moved := []Event{initE(0, 1), rec(1, 1, "1"), cp(2, 1, "1"), rec(3, 1, "2"), rec(4, 1, "3"),
+		{T: at(6), Ev: "init", Pid: 2, PPid: 20, Shard: "s0"}, {T: at(7), Ev: "rec", Pid: 2, PPid: 20, Shard: "s0", Seq: "2", Len: 3, CRC: 7}}
+	if r := Verify(prod, moved, nil); !r.OK() || r.Duplicates != 1 {
+		t.Fatalf("lease moved: %+v", r)
+	}
+	otherWorker := append([]Event(nil), moved...)
+	otherWorker[6].Seq = "1"
+	otherWorker = append(otherWorker, Event{T: at(8), Ev: "rec", Pid: 2, PPid: 20, Shard: "s0", Seq: "2", Len: 3, CRC: 7})
+
 	cases := map[string]struct {
 		evs    []Event
 		faults []Fault
@@ -36,6 +47,7 @@ func TestVerify(t *testing.T) {
 	}{
 		"missing":          {[]Event{initE(0, 1), rec(1, 1, "1"), rec(2, 1, "2")}, nil, ""},
 		"no fault":         {append([]Event(nil), good...), nil, "no fault before it"},
+		"other worker":     {otherWorker, nil, "checkpoint"},
 		"below checkpoint": {[]Event{initE(0, 1), rec(1, 1, "1"), rec(2, 1, "2"), cp(3, 1, "2"), rec(4, 1, "3"), initE(6, 2), rec(7, 2, "2")}, fault, "checkpoint"},
 		"same child":       {[]Event{initE(0, 1), rec(1, 1, "1"), rec(2, 1, "2"), rec(3, 1, "3"), rec(6, 1, "3")}, fault, "child 1 delivered it after"},
 		"corrupt":          {[]Event{initE(0, 1), rec(1, 1, "1"), rec(2, 1, "2"), {T: at(3), Ev: "rec", Pid: 1, Shard: "s0", Seq: "3", Len: 3, CRC: 8}}, nil, "data len/crc"},
