@@ -18,6 +18,10 @@ type awsFault struct {
 	kinesis  *faultproxy.Fault
 	dynamodb *faultproxy.Fault
 	lasts    time.Duration
+	// restart SIGKILLs w2 when the fault starts and starts it again, so
+	// that start-up calls (DescribeStreamSummary, ListShards,
+	// GetShardIterator) meet the fault.
+	restart bool
 }
 
 var (
@@ -44,9 +48,9 @@ var awsFaults = []awsFault{
 	{name: "ThrottlingException", what: "Kinesis and DynamoDB: ThrottlingException on 50% of requests for 20 s",
 		kinesis:  &faultproxy.Fault{Status: 400, ErrorType: "ThrottlingException", Permille: 500},
 		dynamodb: &faultproxy.Fault{Status: 400, ErrorType: "ThrottlingException", Permille: 500}, lasts: 20 * time.Second},
-	{name: "LimitExceeded", what: "Kinesis: LimitExceededException on every ListShards, GetShardIterator, DescribeStreamSummary for 20 s",
+	{name: "LimitExceeded", what: "Kinesis: LimitExceededException on every ListShards, GetShardIterator, DescribeStreamSummary for 20 s; w2 SIGKILLed and restarted into it",
 		kinesis: &faultproxy.Fault{Ops: []string{"ListShards", "GetShardIterator", "DescribeStreamSummary"}, Status: 400, ErrorType: "LimitExceededException"},
-		lasts:   20 * time.Second},
+		lasts:   20 * time.Second, restart: true},
 	{name: "ExpiredIterator", what: "Kinesis: ExpiredIteratorException on 20% of GetRecords for 20 s",
 		kinesis: &faultproxy.Fault{Ops: []string{"GetRecords"}, Status: 400, ErrorType: "ExpiredIteratorException", Permille: 200}, lasts: 20 * time.Second},
 	{name: "KinesisOutage", what: "Kinesis: every connection reset for 30 s", kinesis: outage, lasts: 30 * time.Second},
@@ -73,6 +77,10 @@ func TestAWSFaults(t *testing.T) {
 				if af.dynamodb != nil {
 					f.dp.Set(*af.dynamodb)
 				}
+				if af.restart {
+					f.daemons[1].kill()
+					f.start("w2", nil)
+				}
 				time.Sleep(af.lasts)
 			}, func() {
 				f.kp.Set(faultproxy.Fault{})
@@ -81,7 +89,7 @@ func TestAWSFaults(t *testing.T) {
 			t.Logf("injected into %d Kinesis and %d DynamoDB requests", f.kp.Injected(), f.dp.Injected())
 			f.waitShardsProgress(4, 120*time.Second)
 			for _, d := range f.daemons {
-				if d.exited() {
+				if d.exited() && !(af.restart && d == f.daemons[1]) {
 					t.Errorf("%s exited during the fault: %v", d.log, d.err)
 				}
 			}

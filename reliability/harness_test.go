@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
@@ -678,9 +677,6 @@ func (f *fleet) finish(p *producer, limit time.Duration, check ...func(Result, [
 	}
 	return res
 }
-
-// staticCreds is a credentials provider with the suite's secrets.
-var staticCreds = credentials.NewStaticCredentialsProvider(secretAccessKeyID, secretAccessKey, secretSession)
 
 const reportHeader = `# Reliability
 
