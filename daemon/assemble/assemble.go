@@ -365,7 +365,7 @@ func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, o *op
 	if err != nil {
 		return nil, fmt.Errorf("enhanced fan-out consumer %q: %w", name, err)
 	}
-	sub := retrieval.SDKSubscribe{Client: retrieval.NewSubscribeClient(c.Kinesis)}
+	sub := observedSubscribe{SubscribeAPI: retrieval.SDKSubscribe{Client: retrieval.NewSubscribeClient(c.Kinesis)}, o: o}
 	efoLog := log.Named("efo")
 	return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
 		pc := pollerConfig(cfg, l, start)

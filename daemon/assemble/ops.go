@@ -245,3 +245,18 @@ func (k observedKinesis) observe(ctx context.Context, name string, start time.Ti
 	k.o.stream.observe(err)
 	k.o.shardScope("ProcessTask", k.shardID).AddSuccessAndLatency(name, err == nil, time.Since(start), cwmetrics.Detailed).End()
 }
+
+// observedSubscribe is the enhanced fan-out SubscribeToShard call, observed
+// for the stream's reachability.
+type observedSubscribe struct {
+	retrieval.SubscribeAPI
+	o *ops
+}
+
+func (s observedSubscribe) Subscribe(ctx context.Context, in *kinesis.SubscribeToShardInput) (retrieval.EventStream, error) {
+	es, err := s.SubscribeAPI.Subscribe(ctx, in)
+	if ctx.Err() == nil {
+		s.o.stream.observe(err)
+	}
+	return es, err
+}

@@ -90,16 +90,19 @@ func (d *assembled) reload(ctx context.Context, cfg *properties.Config, log *zap
 }
 
 // diffSettings returns the keys whose resolved value differs, split into
-// those a reload applies and the rest.
+// those a reload applies and the rest. Keys set in neither file are left
+// out: their values are defaults, derived from other keys (reported
+// themselves) or generated (a random workerId).
 func diffSettings(old, new *properties.Config) (applied, fixed []string) {
-	was := map[string]string{}
+	was := map[string]properties.Setting{}
 	for _, s := range old.Settings() {
-		was[s.Key] = s.Value
+		was[s.Key] = s
 	}
 	seen := map[string]bool{}
 	for _, s := range new.Settings() {
 		seen[s.Key] = true
-		if v, ok := was[s.Key]; ok && v == s.Value {
+		w, ok := was[s.Key]
+		if ok && (w.Value == s.Value || (w.Line == 0 && s.Line == 0)) {
 			continue
 		}
 		if reloadableKeys[s.Key] {
@@ -108,8 +111,8 @@ func diffSettings(old, new *properties.Config) (applied, fixed []string) {
 			fixed = append(fixed, s.Key)
 		}
 	}
-	for k := range was {
-		if !seen[k] && !reloadableKeys[k] {
+	for k, w := range was {
+		if !seen[k] && w.Line > 0 && !reloadableKeys[k] {
 			fixed = append(fixed, k)
 		}
 	}
