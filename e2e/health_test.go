@@ -138,3 +138,34 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// The lease table going away makes /readyz fail after
+// readinessUnreachableThresholdMillis, naming it, while /healthz stays 200.
+func TestReadyzFailsWhileLeaseTableUnreachable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon against the emulators")
+	}
+	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, 1)
+	addr := httpAddr(t)
+	props := e.props("app", map[string]string{
+		"executableName":                      binAggChild,
+		"metricsListenAddress":                addr,
+		"readinessUnreachableThresholdMillis": "2000",
+	})
+	d := e.startDaemon("daemon", props, filepath.Join(e.dir, "out.jsonl"), "AGGCHILD_MODE=normal")
+	waitFor(t, 60*time.Second, "/readyz 200", func() bool { code, _ := get(addr, "/readyz"); return code == http.StatusOK }, d)
+	if err := e.ddb.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	waitFor(t, 60*time.Second, "/readyz 503 naming the lease table", func() bool {
+		var code int
+		code, body = get(addr, "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "lease table has not answered for")
+	}, d)
+	t.Logf("/readyz: %s", strings.TrimSpace(body))
+	if code, b := get(addr, "/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz = %d %q: an unreachable table is not a hang", code, b)
+	}
+	d.kill()
+}
