@@ -152,6 +152,10 @@ type Config struct {
 	// MaxChildFailures: consecutive child failures on one shard before its lease
 	// is released so another worker can try (architecture decision 3).
 	MaxChildFailures int
+	// MemoryBudgetBytes is the daemon's memory budget (memoryBudgetBytes,
+	// multilangd extension); 0 derives it from GOMEMLIMIT or a constant
+	// (daemon/assemble).
+	MemoryBudgetBytes int64
 	// StuckShardThreshold: a shard with data but no progress for this long
 	// is reported by the stuck-shard watchdog; 0 = off (docs/operations.md).
 	StuckShardThreshold time.Duration

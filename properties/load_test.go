@@ -141,6 +141,7 @@ func TestEveryKey(t *testing.T) {
 		{"metricsListenAddress", ":9090", func(c *Config) any { return c.MetricsListenAddress }, ":9090"},
 		{"childShutdownGraceMillis", "100", func(c *Config) any { return c.ChildShutdownGrace }, 100 * ms},
 		{"maxChildFailures", "7", func(c *Config) any { return c.MaxChildFailures }, 7},
+		{"memoryBudgetBytes", "134217728", func(c *Config) any { return c.MemoryBudgetBytes }, int64(128 << 20)},
 		{"stuckShardThresholdMillis", "0", func(c *Config) any { return c.StuckShardThreshold }, time.Duration(0)},
 		{"stuckShardRestartChild", "true", func(c *Config) any { return c.StuckShardRestartChild }, true},
 		{"stuckShardFailsReadiness", "true", func(c *Config) any { return c.StuckShardFailsReadiness }, true},

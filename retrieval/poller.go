@@ -91,6 +91,9 @@ type PollerConfig struct {
 	// RequestTimeout bounds each Kinesis call (default 30 s); a timed-out
 	// call is retried with the same iterator.
 	RequestTimeout time.Duration
+	// Budget, shared by every Poller of the process, bounds the records held
+	// in memory and shapes each call's Limit (nil: no daemon-wide bound).
+	Budget *Budget
 }
 
 func (c *PollerConfig) setDefaults() {
@@ -136,11 +139,13 @@ func NewPoller(api KinesisAPI, cfg PollerConfig, log *zap.Logger) *Poller {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Poller{
+	p := &Poller{
 		api: api, cfg: cfg, log: log,
 		conv:       newRecordConverter(cfg.Shard, log),
 		batchQueue: newBatchQueue("poller", cfg.MaxPendingBatches, cfg.MaxPendingBytes, cfg.MaxPendingRecords),
 	}
+	p.budget = cfg.Budget
+	return p
 }
 
 // Start launches the prefetch goroutine. It runs until the shard ends, ctx is
@@ -167,9 +172,10 @@ type fetchState struct {
 	lastSeq     string    // sequence number of the last Kinesis record fetched
 	lastSuccess time.Time // end of the last successful GetRecords
 	lastMBL     *int64
-	throttles   int // consecutive ProvisionedThroughputExceeded
-	failures    int // consecutive other GetRecords failures on this iterator
-	restarts    int // iterator re-creations since the last successful GetRecords
+	perRecord   int64 // recent budget bytes per Kinesis record (0: none yet)
+	throttles   int   // consecutive ProvisionedThroughputExceeded
+	failures    int   // consecutive other GetRecords failures on this iterator
+	restarts    int   // iterator re-creations since the last successful GetRecords
 }
 
 // run is the prefetch loop.
@@ -237,10 +243,20 @@ func (p *Poller) pace(st *fetchState) time.Duration {
 // fetch performs one GetRecords and queues its batch. done is true when the
 // shard ended (the final batch was queued).
 func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err error) {
+	limit, reserved, err := p.reserve(ctx, st)
+	if err != nil {
+		return false, err
+	}
+	charged := false
+	defer func() {
+		if !charged {
+			p.cfg.Budget.release(reserved)
+		}
+	}()
 	cctx, cancel := p.requestContext(ctx)
 	out, err := p.api.GetRecords(cctx, &kinesis.GetRecordsInput{
 		ShardIterator: aws.String(st.iterator),
-		Limit:         aws.Int32(int32(p.cfg.MaxRecords)), //nolint:gosec // bounded by 10000
+		Limit:         aws.Int32(int32(limit)), //nolint:gosec // bounded by MaxRecords ≤ 10000
 	}, withRelayDecoder)
 	cancel()
 	if err != nil {
@@ -266,8 +282,17 @@ func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err erro
 		return false, ctxutil.Sleep(ctx, p.cfg.IdleTimeBetweenReads)
 	}
 	st.lastMBL = out.MillisBehindLatest
-	batch, bytes, kinesisRecords := p.convertOutput(out, st)
+	batch, bytes, kinesisRecords, cost := p.convertOutput(out, st)
 	batch.MillisBehindLatest = out.MillisBehindLatest
+	if kinesisRecords > 0 { // a moving average of the last responses
+		per := max(cost/int64(kinesisRecords), 1)
+		if st.perRecord > 0 {
+			per = (st.perRecord + per + 1) / 2
+		}
+		st.perRecord = per
+	}
+	p.cfg.Budget.adjust(reserved, cost)
+	charged = true
 	if next == "" {
 		batch.ShardEnd = true
 		for _, c := range out.ChildShards {
@@ -280,26 +305,63 @@ func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err erro
 		}
 		p.log.Info("shard end reached", zap.Int("childShards", len(batch.ChildShards)))
 	}
-	p.push(batch, bytes, kinesisRecords)
+	p.pushCharged(batch, bytes, kinesisRecords, cost)
 	st.iterator = next
 	return next == "", nil
 }
 
-// convertOutput turns a GetRecords output into a batch, its data size and
-// its count of Kinesis records, and notes the last sequence number fetched.
-func (p *Poller) convertOutput(out *kinesis.GetRecordsOutput, st *fetchState) (record.Batch, int, int) {
+// convertOutput turns a GetRecords output into a batch, its data size, its
+// count of Kinesis records and its cost in budget bytes (the response, the
+// decoded aggregates, the record structs), and notes the last sequence
+// number fetched.
+func (p *Poller) convertOutput(out *kinesis.GetRecordsOutput, st *fetchState) (record.Batch, int, int, int64) {
 	if page, ok := relayedPage(out); ok {
 		if n := len(page.records); n > 0 {
 			// A copy: the record's string would keep the whole response alive.
 			st.lastSeq = strings.Clone(page.records[n-1].SequenceNumber)
 		}
-		return p.conv.convertPage(page), page.dataBytes, len(page.records)
+		b := p.conv.convertPage(page)
+		structs := cap(page.records)
+		if page.aggregates > 0 { // a second slice for the user records
+			structs += cap(b.Records)
+		}
+		cost := int64(page.bodyBytes) + int64(page.aggregateBytes) + recordOverhead*int64(structs)
+		return b, page.dataBytes, len(page.records), cost
 	}
 	batch, bytes := p.conv.convert(out.Records)
 	if n := len(out.Records); n > 0 {
 		st.lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
 	}
-	return batch, bytes, len(out.Records)
+	return batch, bytes, len(out.Records), int64(bytes) + recordOverhead*int64(len(out.Records)+cap(batch.Records))
+}
+
+// Budget shaping: before the first response of a shard its bytes per
+// record are guessed at firstPerRecordGuess (a 1 KiB record as JSON);
+// prefetching pauses while less than minRecordsPerCall records' worth of
+// the budget is free.
+const (
+	firstPerRecordGuess = 1500
+	minRecordsPerCall   = 100
+)
+
+// reserve takes budget room for the next call and returns the call's Limit:
+// MaxRecords, or fewer when the room left does not hold that many records
+// of the shard's recent size.
+func (p *Poller) reserve(ctx context.Context, st *fetchState) (limit int, reserved int64, err error) {
+	if p.cfg.Budget == nil {
+		return p.cfg.MaxRecords, 0, nil
+	}
+	per := st.perRecord
+	if per <= 0 {
+		per = firstPerRecordGuess
+	}
+	want := per * int64(p.cfg.MaxRecords)
+	reserved, err = p.cfg.Budget.reserve(ctx, want, per*minRecordsPerCall)
+	if err != nil {
+		return 0, 0, err
+	}
+	limit = int(min(max(reserved/per, 1), int64(p.cfg.MaxRecords)))
+	return limit, reserved, nil
 }
 
 // onFetchError classifies a failed GetRecords and waits as Java does.

@@ -34,12 +34,19 @@ type batchQueue struct {
 	closed  bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// budget is charged for every queued batch (queued.charged) and for the
+	// batch next returned last (inUse) until the consumer asks for the next
+	// one or closes the queue; nil for none.
+	budget *Budget
+	inUse  int64
 }
 
 type queued struct {
 	batch   record.Batch
 	bytes   int
 	records int
+	charged int64 // bytes of budget held by the batch
 }
 
 func newBatchQueue(source string, maxBatches, maxBytes, maxRecords int) batchQueue {
@@ -82,6 +89,15 @@ func (q *batchQueue) close() {
 		cancel()
 	}
 	q.wg.Wait()
+	q.mu.Lock()
+	held := q.inUse
+	q.inUse = 0
+	for i := range q.queue {
+		held += q.queue[i].charged
+		q.queue[i].charged = 0
+	}
+	q.mu.Unlock()
+	q.budget.release(held)
 }
 
 // next returns the oldest queued batch, blocking until there is one, the
@@ -89,6 +105,12 @@ func (q *batchQueue) close() {
 // when the goroutine returned nil or was cancelled), ErrShardEnded after
 // the ShardEnd batch, the goroutine's error or ctx's.
 func (q *batchQueue) next(ctx context.Context) (record.Batch, error) {
+	// The consumer is done with the batch it had: its budget is free.
+	q.mu.Lock()
+	done := q.inUse
+	q.inUse = 0
+	q.mu.Unlock()
+	q.budget.release(done)
 	for {
 		q.mu.Lock()
 		switch {
@@ -104,6 +126,7 @@ func (q *batchQueue) next(ctx context.Context) (record.Batch, error) {
 			q.queue = q.queue[1:]
 			q.bytes -= e.bytes
 			q.records -= e.records
+			q.inUse = e.charged
 			if e.batch.ShardEnd {
 				q.ended = true
 			}
@@ -143,9 +166,13 @@ func signal(ch chan struct{}) {
 }
 
 // push queues a batch for next without checking the bounds.
-func (q *batchQueue) push(b record.Batch, bytes, records int) {
+func (q *batchQueue) push(b record.Batch, bytes, records int) { q.pushCharged(b, bytes, records, 0) }
+
+// pushCharged is push for a batch holding charged bytes of q.budget, which
+// the queue releases once the consumer is done with the batch.
+func (q *batchQueue) pushCharged(b record.Batch, bytes, records int, charged int64) {
 	q.mu.Lock()
-	q.queue = append(q.queue, queued{batch: b, bytes: bytes, records: records})
+	q.queue = append(q.queue, queued{batch: b, bytes: bytes, records: records, charged: charged})
 	q.bytes += bytes
 	q.records += records
 	q.mu.Unlock()

@@ -338,10 +338,12 @@ func signalTaken(ch chan<- struct{}, _ lease.TakeResult) {
 // retrieval mode. For enhanced fan-out it first registers (or looks up) the
 // stream consumer, once per process, as the Java KCL does at start-up.
 func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, o *ops, lister *retrieval.Lister, log *zap.Logger) (daemon.SourceFactory, error) {
+	budget := memoryBudget(cfg, log)
 	if cfg.RetrievalMode != properties.RetrievalFanout {
 		pollLog := log.Named("poller")
 		return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
 			pc := pollerConfig(cfg, l, start)
+			pc.Budget = budget
 			api := observedKinesis{KinesisAPI: c.Kinesis, o: o, shardID: pc.Shard.ID}
 			p := retrieval.NewPoller(api, pc, shardLog(pollLog, l))
 			p.Start(ctx)
