@@ -8,7 +8,7 @@ VERSION := $(shell ./dist/version.sh go 2>/dev/null || echo dev)
 STATICCHECK_VERSION := 2026.2.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: all build test test-short lint deps npm java python systemd demo bench bench-dynamodb fuzz clean docs dist dist-check dist-repro test-reliability soak
+.PHONY: all build test test-short lint deps npm java python systemd demo bench bench-dynamodb fuzz clean docs dist dist-check dist-repro test-reliability test-reliability-ci soak
 
 all: build
 
@@ -73,6 +73,14 @@ test-short:
 RUN ?= .
 test-reliability: deps
 	$(GO) test -tags reliability -count=1 -timeout 40m -v -run '$(RUN)' ./reliability/ -args -report $(CURDIR)/docs/reliability.md
+
+# test-reliability-ci is the bounded subset .ci/run runs (a few minutes:
+# fail-over, fencing, poison and hung child, bad input, secrets, a 30 s outage
+# of both services); it writes no report. The whole suite takes ~25 minutes
+# on a loaded 2-core machine, too much on top of `make test`.
+RELIABILITY_CI := ^(TestFleetKillTwoThenRestart|TestFleetStopPastFailoverThenContinue|TestChildPoisonRecord|TestChildHang|TestBadInput|TestSecurity|TestAWSFaults)$$/^(BothOutage)?$$
+test-reliability-ci: deps
+	$(GO) test -tags reliability -count=1 -timeout 15m -run '$(RELIABILITY_CI)' ./reliability/
 
 # soak runs steady load with periodic kills and reshards for SOAK (default
 # 10m) and samples the daemons' RSS, goroutines and open fds; not in CI.
