@@ -124,6 +124,8 @@ func countLogs(dir string) int {
 }
 
 func writeReport(path string) error {
+	old, _ := os.ReadFile(path)
+	kept := KeptRows(string(old), rows)
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -136,7 +138,7 @@ func writeReport(path string) error {
 		}
 		return nil
 	})
-	return WriteReport(f, fmt.Sprintf(reportHeader, time.Now().UTC().Format("2006-01-02 15:04 MST"), len(ls)), rows, samples)
+	return WriteReport(f, fmt.Sprintf(reportHeader, time.Now().UTC().Format("2006-01-02 15:04 MST"), len(ls)), rows, kept, samples)
 }
 
 func addRow(r Row) {
@@ -504,20 +506,19 @@ func (f *fleet) startProducer(per int, interval time.Duration) *producer {
 			}
 		}
 	}()
-	f.t.Cleanup(p.stop)
+	f.t.Cleanup(func() { _ = p.stop() })
 	return p
 }
 
-// stop ends the producer and waits for it; a put error fails the test.
-func (p *producer) stop() {
+// stop ends the producer and waits for it; it returns the put error that
+// ended it early, if any.
+func (p *producer) stop() error {
 	if p.cancel == nil {
-		return
+		return nil
 	}
 	p.cancel()
 	p.cancel = nil
-	if err := <-p.done; err != nil {
-		panic(err)
-	}
+	return <-p.done
 }
 
 func (f *fleet) producedSoFar() []Produced {
@@ -620,7 +621,9 @@ func (f *fleet) killChildren() {
 func (f *fleet) finish(p *producer, limit time.Duration, check ...func(Result, []Event) []string) Result {
 	f.t.Helper()
 	if p != nil {
-		p.stop()
+		if err := p.stop(); err != nil {
+			f.t.Errorf("producer: %v", err)
+		}
 	}
 	produced := f.producedSoFar()
 	want := map[Key]bool{}
@@ -695,6 +698,15 @@ file before it checkpoints the batch. The verifier (` + "`reliability/verify.go`
   window);
 * no checkpoint was accepted for a sequence number the child was never given;
 * every daemon exits 0 on SIGTERM at the end, and no daemon or child process is left.
+
+Security: the suite's daemons run at debug level with an access key, secret key and session token
+in their environment, and one assumes a role through an STS stand-in with an external id; every log
+of the suite (and a /metrics scrape) is grepped for all of them and for the assumed credentials
+(TestMain fails on a hit). TestSecurity also checks that the metrics listener is off unless
+` + "`metricsListenAddress`" + ` is set and then binds exactly that address, and that
+` + "`multilangd iam-policy`" + ` (the least-privilege policy per configuration, documented in
+[operations.md](operations.md); e2e TestFleetRequests proves it covers every request a fleet makes)
+grants no wildcard action or resource. The fuzz rows run the fuzzers of ` + "`make fuzz`" + ` for a bounded time.
 
 "max recovery" is, over the scenario's faults, the longest a shard went without a new record across
 a fault (from its last delivery before or during the fault to the next one; a steady producer makes
