@@ -39,9 +39,15 @@ deps: npm java systemd python
 
 npm: $(NPM_DIR)/node_modules/.installed
 
+# A node_modules that is a symlink is an install shared with other checkouts:
+# npm ci would empty the directory it points to, so it is left alone (run
+# npm ci where it lives).
 $(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
-	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@if [ -L $(NPM_DIR)/node_modules ]; then \
+	  echo "$(NPM_DIR)/node_modules is a symlink to a shared install: not running npm ci through it"; \
+	else \
+	  cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	fi
 
 java:
 	@command -v java >/dev/null 2>&1 || { \
