@@ -360,18 +360,25 @@ func (c *consumer) process(hardStopCtx, childCtx context.Context, gen int64, chi
 		}
 		progressed = progressed || delivered
 		if b.ShardEnd {
-			c.setState(ShuttingDown)
-			c.pending = &shardEndPending{lastDelivered: c.lastDelivered, children: b.ChildShards}
-			if err := c.shardEnd(hardStopCtx, child, cp, l, b.ChildShards); err != nil {
-				if c.leaseCtx.Err() != nil {
-					// Lease loss takes precedence over a shard end in progress.
-					return progressed, c.endSession(hardStopCtx, child, cp), nil
-				}
-				return progressed, 0, err
-			}
-			return progressed, outcomeShardEnd, nil
+			res, err := c.endAtShardEnd(hardStopCtx, child, cp, l, b.ChildShards)
+			return progressed, res, err
 		}
 	}
+}
+
+// endAtShardEnd runs the shard-end step after the final batch; a failure
+// leaves it pending for retryShardEnd.
+func (c *consumer) endAtShardEnd(hardStopCtx context.Context, child Child, cp Checkpointer, l lease.Lease, children []record.ChildShard) (outcome, error) {
+	c.setState(ShuttingDown)
+	c.pending = &shardEndPending{lastDelivered: c.lastDelivered, children: children}
+	if err := c.shardEnd(hardStopCtx, child, cp, l, children); err != nil {
+		if c.leaseCtx.Err() != nil {
+			// Lease loss takes precedence over a shard end in progress.
+			return c.endSession(hardStopCtx, child, cp), nil
+		}
+		return 0, err
+	}
+	return outcomeShardEnd, nil
 }
 
 // deliver drops the records at or below the last checkpoint, raises the

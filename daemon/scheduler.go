@@ -251,50 +251,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer hardCancel()
 
 	var bg sync.WaitGroup
-	coordDone := make(chan error, 1)
-	bg.Add(1)
-	go func() {
-		defer bg.Done()
-		coordDone <- s.deps.Coordinator.Run(coordCtx)
-	}()
-	bg.Add(2)
-	go func() {
-		defer bg.Done()
-		if err := s.deps.Syncer.RunPeriodic(periodicCtx, s.deps.Coordinator.IsLeader); err != nil && periodicCtx.Err() == nil {
-			s.log.Error("periodic shard sync stopped", zap.Error(err))
-		}
-	}()
-	go func() {
-		defer bg.Done()
-		if err := s.deps.Cleaner.Run(periodicCtx); err != nil && periodicCtx.Err() == nil {
-			s.log.Error("lease cleaner stopped", zap.Error(err))
-		}
-	}()
-
-	s.loopBeat.Store(time.Now().UnixNano())
-	s.setPhase(phaseRunning)
-	s.log.Info("scheduler started", zap.String("workerId", s.cfg.WorkerID))
-	tick := time.NewTicker(s.cfg.DispatchInterval)
-	defer tick.Stop()
-	var runErr error
-loop:
-	for {
-		s.reconcile(hardStopCtx)
-		now := time.Now()
-		s.watchStuck(now)
-		s.loopBeat.Store(now.UnixNano())
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-coordDone:
-			// The coordinator only returns early on a fatal error.
-			runErr = fmt.Errorf("lease coordinator stopped: %w", err)
-			coordDone <- err
-			break loop
-		case <-tick.C:
-		case <-s.cfg.LeasesTaken:
-		}
-	}
+	coordDone := s.startBackground(coordCtx, periodicCtx, &bg)
+	runErr := s.dispatch(ctx, hardStopCtx, coordDone)
 
 	s.setPhase(phaseStopping)
 	s.shutdown(hardStopCtx, hardCancel)
@@ -307,6 +265,58 @@ loop:
 	s.setPhase(phaseStopped)
 	s.log.Info("scheduler stopped")
 	return runErr
+}
+
+// startBackground starts the coordinator (its result goes to the returned
+// channel, buffered), the periodic shard sync and the cleaner, each owned by
+// bg.
+func (s *Scheduler) startBackground(coordCtx, periodicCtx context.Context, bg *sync.WaitGroup) chan error {
+	coordDone := make(chan error, 1)
+	bg.Add(3)
+	go func() {
+		defer bg.Done()
+		coordDone <- s.deps.Coordinator.Run(coordCtx)
+	}()
+	go func() {
+		defer bg.Done()
+		if err := s.deps.Syncer.RunPeriodic(periodicCtx, s.deps.Coordinator.IsLeader); err != nil && periodicCtx.Err() == nil {
+			s.log.Error("periodic shard sync stopped", zap.Error(err))
+		}
+	}()
+	go func() {
+		defer bg.Done()
+		if err := s.deps.Cleaner.Run(periodicCtx); err != nil && periodicCtx.Err() == nil {
+			s.log.Error("lease cleaner stopped", zap.Error(err))
+		}
+	}()
+	return coordDone
+}
+
+// dispatch reconciles held leases with consumers every DispatchInterval
+// (and after each taker run) until ctx is done or the coordinator fails;
+// a coordinator failure is returned and its result put back on coordDone.
+func (s *Scheduler) dispatch(ctx, hardStopCtx context.Context, coordDone chan error) error {
+	s.loopBeat.Store(time.Now().UnixNano())
+	s.setPhase(phaseRunning)
+	s.log.Info("scheduler started", zap.String("workerId", s.cfg.WorkerID))
+	tick := time.NewTicker(s.cfg.DispatchInterval)
+	defer tick.Stop()
+	for {
+		s.reconcile(hardStopCtx)
+		now := time.Now()
+		s.watchStuck(now)
+		s.loopBeat.Store(now.UnixNano())
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-coordDone:
+			// The coordinator only returns early on a fatal error.
+			coordDone <- err
+			return fmt.Errorf("lease coordinator stopped: %w", err)
+		case <-tick.C:
+		case <-s.cfg.LeasesTaken:
+		}
+	}
 }
 
 func (s *Scheduler) initialSync(ctx context.Context) error {
