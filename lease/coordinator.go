@@ -551,8 +551,37 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 	if err != nil {
 		return TakeResult{}, fmt.Errorf("list leases: %w", err)
 	}
-	cs, leases := ts.State, ts.Leases
-	c.threeX.Store(cs.ThreeX())
+	c.threeX.Store(ts.State.ThreeX())
+	if c.refuseForJava3xLeader(ts.State) {
+		return TakeResult{Skipped: "java-3x-leader-live"}, nil
+	}
+	scanTime := c.cfg.Clock.Now()
+	observe(c.obs, ts.Leases, scanTime)
+	p := takeParams{
+		me: c.cfg.WorkerID, failover: c.cfg.FailoverTime, veryOldThreshold: c.cfg.VeryOldThreshold,
+		maxForWorker: c.cfg.MaxLeasesForWorker, maxSteal: c.cfg.MaxLeasesToStealAtOneTime,
+		priority: c.cfg.EnablePriorityLeaseAssignment, held: c.heldKeySet(),
+	}
+	toTake, res := planTake(p, ts.Leases, c.obs, scanTime, c.cfg.Rand)
+	// Java re-reads steal candidates when the scan took longer than half a
+	// renew interval (DynamoDBLeaseTaker.takeLeases).
+	reread := res.Steal && scanTime.Sub(start) > c.cfg.FailoverTime/6
+	for _, l := range toTake {
+		if ctx.Err() != nil {
+			break
+		}
+		if c.take(ctx, l, reread, res.Steal) {
+			res.Taken++
+		} else {
+			res.Untaken++
+		}
+	}
+	return res, nil
+}
+
+// refuseForJava3xLeader reports whether a live Java KCL 3.x leader manages
+// the table (then nothing is taken), logging each change of that answer.
+func (c *Coordinator) refuseForJava3xLeader(cs CoordinatorState) bool {
 	live := c.java3xLeaderLive(cs, c.cfg.Clock.Now())
 	if live != c.refusing {
 		c.refusing = live
@@ -564,60 +593,50 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 			c.log.Info("no live Java KCL 3.x leader any more; taking leases as a KCL 2.x worker")
 		}
 	}
-	if live {
-		return TakeResult{Skipped: "java-3x-leader-live"}, nil
-	}
-	scanTime := c.cfg.Clock.Now()
-	observe(c.obs, leases, scanTime)
+	return live
+}
 
+// heldKeySet returns the keys of the leases held now.
+func (c *Coordinator) heldKeySet() map[string]bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	held := make(map[string]bool, len(c.held))
 	for k := range c.held {
 		held[k] = true
 	}
-	c.mu.Unlock()
-	p := takeParams{
-		me: c.cfg.WorkerID, failover: c.cfg.FailoverTime, veryOldThreshold: c.cfg.VeryOldThreshold,
-		maxForWorker: c.cfg.MaxLeasesForWorker, maxSteal: c.cfg.MaxLeasesToStealAtOneTime,
-		priority: c.cfg.EnablePriorityLeaseAssignment, held: held,
+	return held
+}
+
+// take takes (W3) one lease chosen by planTake, first re-reading it when
+// reread is set, and adds it to the held set. It reports success.
+func (c *Coordinator) take(ctx context.Context, l Lease, reread, steal bool) bool {
+	if reread {
+		cur, err := c.store.GetLease(ctx, l.Key)
+		if err != nil || cur == nil {
+			return false
+		}
+		l = *cur
 	}
-	toTake, res := planTake(p, leases, c.obs, scanTime, c.cfg.Rand)
-	slowScan := scanTime.Sub(start) > c.cfg.FailoverTime/6
-	for _, l := range toTake {
-		if ctx.Err() != nil {
-			break
-		}
-		if res.Steal && slowScan {
-			cur, err := c.store.GetLease(ctx, l.Key)
-			if err != nil || cur == nil {
-				res.Untaken++
-				continue
-			}
-			l = *cur
-		}
-		sent := c.cfg.Clock.Now()
-		err := c.store.TakeLease(ctx, l, c.cfg.WorkerID)
-		if errors.Is(err, ErrConditionFailed) && c.landed(ctx, l.Key, l.Counter+1, nil) {
-			err = nil // an earlier attempt whose response was lost took it
-		}
-		if err != nil {
-			res.Untaken++
-			if !errors.Is(err, ErrConditionFailed) && ctx.Err() == nil {
-				c.log.Warn("take lease failed", zap.String("leaseKey", l.Key), zap.Error(err))
-			}
-			continue
-		}
-		prev := l.Owner
-		if (l.Owner != "" && l.Owner != c.cfg.WorkerID) || l.CheckpointOwner == c.cfg.WorkerID {
-			l.OwnerSwitchesSinceCheckpoint++
-		}
-		l.Owner, l.CheckpointOwner = c.cfg.WorkerID, ""
-		l.Counter++
-		c.addHeld(l, sent)
-		res.Taken++
-		c.log.Info("took lease", zap.String("leaseKey", l.Key), zap.String("previousOwner", prev), zap.Bool("steal", res.Steal))
+	sent := c.cfg.Clock.Now()
+	err := c.store.TakeLease(ctx, l, c.cfg.WorkerID)
+	if errors.Is(err, ErrConditionFailed) && c.landed(ctx, l.Key, l.Counter+1, nil) {
+		err = nil // an earlier attempt whose response was lost took it
 	}
-	return res, nil
+	if err != nil {
+		if !errors.Is(err, ErrConditionFailed) && ctx.Err() == nil {
+			c.log.Warn("take lease failed", zap.String("leaseKey", l.Key), zap.Error(err))
+		}
+		return false
+	}
+	prev := l.Owner
+	if (l.Owner != "" && l.Owner != c.cfg.WorkerID) || l.CheckpointOwner == c.cfg.WorkerID {
+		l.OwnerSwitchesSinceCheckpoint++
+	}
+	l.Owner, l.CheckpointOwner = c.cfg.WorkerID, ""
+	l.Counter++
+	c.addHeld(l, sent)
+	c.log.Info("took lease", zap.String("leaseKey", l.Key), zap.String("previousOwner", prev), zap.Bool("steal", steal))
+	return true
 }
 
 // landed reports whether a conditional write of ours that got a CCF had in
