@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -134,33 +135,52 @@ func (c *Coordinator) checkpoint(ctx context.Context, key, token string, cp seqn
 	sent := c.cfg.Clock.Now()
 	err := c.store.UpdateCheckpoint(ctx, l, cp)
 	if errors.Is(err, ErrConditionFailed) {
-		// The counter is the fence, but a CCF is not always a loss: read the
-		// lease once to tell our own landed writes from another worker's.
-		cur, gerr := c.store.GetLease(ctx, key)
-		switch {
-		case gerr != nil:
-			// Unknown: keep the lease; the renewer settles it (spurious check
-			// or loss). The child may retry.
-			return cpErr(CheckpointDependency, gerr, "checkpoint of %s: condition failed and the lease could not be re-read", key)
-		case cur == nil:
-			c.drop(h, ErrLeaseLost)
-			return cpErr(CheckpointInvalidState, err, "lease %s no longer exists in the lease table", key)
-		case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1 && cur.Checkpoint == cp:
-			err = nil // an earlier attempt whose response was lost wrote it
-		case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1:
-			// Still ours, one ahead: a renew of ours landed although it
-			// reported an error. Adopt its counter and write once more.
-			c.mu.Lock()
-			h.lease.Counter = cur.Counter
-			c.mu.Unlock()
-			l.Counter = cur.Counter
-			sent = c.cfg.Clock.Now()
-			err = c.store.UpdateCheckpoint(ctx, l, cp)
-			if errors.Is(err, ErrConditionFailed) && c.landed(ctx, key, l.Counter+1, &cp) {
-				err = nil
-			}
+		var final *CheckpointError
+		if l, sent, final, err = c.checkpointCCF(ctx, h, l, cp, sent, err); final != nil {
+			return final
 		}
 	}
+	return c.checkpointDone(h, l, cp, sent, err)
+}
+
+// checkpointCCF handles a checkpoint whose condition failed. The counter is
+// the fence, but a CCF is not always a loss: one read tells our own landed
+// writes from another worker's. It returns the lease and send time of the
+// write that counts and its error, or final when the checkpoint ends here.
+func (c *Coordinator) checkpointCCF(ctx context.Context, h *heldLease, l Lease, cp seqnum.ESN, sent time.Time, ccf error) (Lease, time.Time, *CheckpointError, error) {
+	key := l.Key
+	cur, gerr := c.store.GetLease(ctx, key)
+	switch {
+	case gerr != nil:
+		// Unknown: keep the lease; the renewer settles it (spurious check
+		// or loss). The child may retry.
+		return l, sent, cpErr(CheckpointDependency, gerr, "checkpoint of %s: condition failed and the lease could not be re-read", key), ccf
+	case cur == nil:
+		c.drop(h, ErrLeaseLost)
+		return l, sent, cpErr(CheckpointInvalidState, ccf, "lease %s no longer exists in the lease table", key), ccf
+	case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1 && cur.Checkpoint == cp:
+		return l, sent, nil, nil // an earlier attempt whose response was lost wrote it
+	case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1:
+		// Still ours, one ahead: a renew of ours landed although it
+		// reported an error. Adopt its counter and write once more.
+		c.mu.Lock()
+		h.lease.Counter = cur.Counter
+		c.mu.Unlock()
+		l.Counter = cur.Counter
+		sent = c.cfg.Clock.Now()
+		err := c.store.UpdateCheckpoint(ctx, l, cp)
+		if errors.Is(err, ErrConditionFailed) && c.landed(ctx, key, l.Counter+1, &cp) {
+			err = nil
+		}
+		return l, sent, nil, err
+	default:
+		return l, sent, nil, ccf
+	}
+}
+
+// checkpointDone records a successful checkpoint write (also a renewal) or
+// maps its error to the Java exception the child sees.
+func (c *Coordinator) checkpointDone(h *heldLease, l Lease, cp seqnum.ESN, sent time.Time, err error) error {
 	switch {
 	case err == nil:
 		c.mu.Lock()
@@ -172,14 +192,14 @@ func (c *Coordinator) checkpoint(ctx context.Context, key, token string, cp seqn
 		c.mu.Unlock()
 		return nil
 	case errors.Is(err, ErrConditionFailed):
-		c.log.Info("lease lost: checkpoint condition failed", zap.String("leaseKey", key))
+		c.log.Info("lease lost: checkpoint condition failed", zap.String("leaseKey", l.Key))
 		c.drop(h, ErrLeaseLost)
 		return cpErr(CheckpointShutdown, err, "Can't update checkpoint - instance doesn't hold the lease for this shard")
 	case errors.Is(err, ErrThrottled):
-		return cpErr(CheckpointThrottling, err, "checkpoint of %s throttled", key)
+		return cpErr(CheckpointThrottling, err, "checkpoint of %s throttled", l.Key)
 	case errors.Is(err, ErrTableNotFound):
 		return cpErr(CheckpointInvalidState, err, "lease table missing")
 	default:
-		return cpErr(CheckpointDependency, err, "checkpoint of %s failed", key)
+		return cpErr(CheckpointDependency, err, "checkpoint of %s failed", l.Key)
 	}
 }
