@@ -46,17 +46,19 @@ var (
 	javaAuditorScans  = 30.0 // per fleet-hour (leader only)
 )
 
-// ddbRates is one fleet run's steady-state request rates.
+// ddbRates is one fleet run's steady-state request rates (NaN: not
+// measured, for the Java column).
 type ddbRates struct {
 	label           string
 	updatesPerLease float64 // UpdateItem per lease-hour
 	eventualScans   float64 // per worker-hour (pages)
 	consistentScans float64 // per worker-hour (pages)
-	consistentGets  float64 // GetItem per worker-hour on any table, consistent
-	eventualGets    float64 // GetItem per worker-hour, eventually consistent
+	leaseGets       float64 // consistent GetItem on the lease table per worker-hour
+	eventualGets    float64 // eventually consistent GetItem per worker-hour
+	legacyGets      float64 // GetItem on the KCL 3.0–3.4 CoordinatorState table per worker-hour
+	legacyMissing   bool    // that table did not exist (ResourceNotFoundException: no capacity)
 	other           map[string]float64
-	rcuPerWorker    float64 // measured (dynalite) RCU per worker-hour
-	wcuPerLease     float64 // measured WCU per lease-hour
+	wcuPerLease     float64 // WCU per lease-hour as dynalite reported it
 }
 
 // TestBenchDynamoDB measures what a fleet costs in DynamoDB requests and
@@ -130,8 +132,7 @@ func rates(label string, snap map[awscount.Key]awscount.Stat, table string, wind
 			continue
 		}
 		n := float64(s.Requests)
-		rcu, wcu := awscount.Estimate(k, s)
-		r.rcuPerWorker += perWorker(rcu)
+		_, wcu := awscount.Estimate(k, s)
 		r.wcuPerLease += wcu / h / float64(leases)
 		switch {
 		case k.Action == "UpdateItem" && k.Resource == table:
@@ -140,8 +141,11 @@ func rates(label string, snap map[awscount.Key]awscount.Stat, table string, wind
 			r.consistentScans += perWorker(n)
 		case k.Action == "Scan":
 			r.eventualScans += perWorker(n)
+		case k.Action == "GetItem" && k.Resource != table:
+			r.legacyGets += perWorker(n)
+			r.legacyMissing = s.ErrorTypes["ResourceNotFoundException"] == s.Requests
 		case k.Action == "GetItem" && k.Consistent:
-			r.consistentGets += perWorker(n)
+			r.leaseGets += perWorker(n)
 		case k.Action == "GetItem":
 			r.eventualGets += perWorker(n)
 		default:
@@ -182,10 +186,14 @@ func (f *fleet) avgLeaseItemBytes(t *testing.T) float64 {
 }
 
 // fleetCost projects a run's rates onto a fleet of workers and leases:
-// request units per hour.
+// request units per hour. GetItems on a missing legacy table consume none.
 func fleetCost(r ddbRates, workers, leases int, itemBytes float64) (rru, wru float64) {
 	pages := math.Ceil(float64(leases) * itemBytes / 4096)
-	rru = float64(workers) * (r.eventualScans*pages*0.5 + r.consistentScans*pages + r.consistentGets + r.eventualGets*0.5)
+	gets := r.leaseGets + r.eventualGets*0.5
+	if !r.legacyMissing {
+		gets += r.legacyGets
+	}
+	rru = float64(workers) * (r.eventualScans*pages*0.5 + r.consistentScans*pages + gets)
 	wru = float64(leases) * r.updatesPerLease
 	return rru, wru
 }
@@ -195,6 +203,7 @@ func javaRates(workers int) ddbRates {
 		label:           "Java KCL 2.x (its schedule)",
 		updatesPerLease: time.Hour.Seconds() / javaRenewPeriod.Seconds(),
 		eventualScans:   time.Hour.Seconds()/javaTakerPeriod.Seconds() + javaElectionScans + javaAuditorScans/float64(workers),
+		wcuPerLease:     math.NaN(),
 	}
 }
 
@@ -210,7 +219,8 @@ func costDoc(runs []ddbRates, window time.Duration, workers, leases int, itemByt
 	fmt.Fprintf(&b, "owned and both workers hold some) and scaled to an hour. The Java column is computed from its source:\n")
 	fmt.Fprintf(&b, "renewals every failover/3 − epsilon, a taker scan every (failover + epsilon) × 2, a leader-election scan\n")
 	fmt.Fprintf(&b, "every 5 min per worker and an auditor scan every 2 min on the leader; no periodic GetItem; all reads\n")
-	fmt.Fprintf(&b, "eventually consistent. Scan counts are pages (one page per scan for these tables).\n\n")
+	fmt.Fprintf(&b, "eventually consistent. Scan counts are pages (one page per scan for these tables). A %s window\n", window)
+	fmt.Fprintf(&b, "weighs the leader election's first run (60 s after start, then every 5 min) more than an hour would.\n\n")
 	b.WriteString("## Requests\n\n| request | ")
 	for _, r := range all {
 		b.WriteString(r.label + " | ")
@@ -230,8 +240,9 @@ func costDoc(runs []ddbRates, window time.Duration, workers, leases int, itemByt
 	row("UpdateItem (renewals) per lease-hour", func(r ddbRates) float64 { return r.updatesPerLease })
 	row("Scan, eventually consistent, per worker-hour", func(r ddbRates) float64 { return r.eventualScans })
 	row("Scan, **consistent**, per worker-hour", func(r ddbRates) float64 { return r.consistentScans })
-	row("GetItem, consistent, per worker-hour", func(r ddbRates) float64 { return r.consistentGets })
-	row("GetItem, eventually consistent, per worker-hour", func(r ddbRates) float64 { return r.eventualGets })
+	row("GetItem on the lease table, consistent, per worker-hour", func(r ddbRates) float64 { return r.leaseGets })
+	row("GetItem on the lease table, eventually consistent, per worker-hour", func(r ddbRates) float64 { return r.eventualGets })
+	row("GetItem on `<app>-CoordinatorState` (KCL 3.0–3.4; absent here: no capacity), per worker-hour", func(r ddbRates) float64 { return r.legacyGets })
 	others := map[string]bool{}
 	for _, r := range all {
 		for k := range r.other {
@@ -241,14 +252,19 @@ func costDoc(runs []ddbRates, window time.Duration, workers, leases int, itemByt
 	for k := range others {
 		row(k+" per worker-hour", func(r ddbRates) float64 { return r.other[k] })
 	}
-	row("measured WCU per lease-hour (dynalite)", func(r ddbRates) float64 { return r.wcuPerLease })
-	row("measured RCU per worker-hour (dynalite, 8 leases)", func(r ddbRates) float64 { return r.rcuPerWorker })
+	row("WCU per lease-hour as dynalite reported it", func(r ddbRates) float64 { return r.wcuPerLease })
+	row(fmt.Sprintf("RCU per worker-hour at %d leases (estimated, see below)", leases), func(r ddbRates) float64 {
+		rru, _ := fleetCost(r, 1, leases, itemBytes)
+		return rru
+	})
 
 	const fw, fl = 10, 1000
 	fmt.Fprintf(&b, "\n## A named fleet: %d workers, %d shards\n\n", fw, fl)
 	fmt.Fprintf(&b, "Projected from the rates above: every scan reads the whole table, ⌈%d × %.0f B / 4 KB⌉ = %.0f read units\n", fl, itemBytes, math.Ceil(fl*itemBytes/4096))
 	fmt.Fprintf(&b, "consistent, half that eventually consistent (%.0f B is the mean lease item measured here); a GetItem is 1 unit\n", itemBytes)
-	fmt.Fprintf(&b, "consistent, ½ eventually; a renewal is 1 write unit. Checkpoint writes depend on the application and are\n")
+	fmt.Fprintf(&b, "consistent, ½ eventually (none for the reads of an absent `CoordinatorState` table, which fail with\n")
+	fmt.Fprintf(&b, "ResourceNotFoundException; next to a KCL 3.0–3.4 fleet's table they cost 1 unit each, at most 60 per\n")
+	fmt.Fprintf(&b, "worker-hour); a renewal is 1 write unit. Checkpoint writes depend on the application and are\n")
 	fmt.Fprintf(&b, "not included. On-demand prices (us-east-1): $%.3f per million read request units, $%.3f per million\n", pricePerMillionRRU, pricePerMillionWRU)
 	fmt.Fprintf(&b, "write request units; a month is %d hours.\n\n", hoursPerMonth)
 	b.WriteString("| | read units / hour | write units / hour | reads $ / month | writes $ / month | total $ / month |\n|---|---:|---:|---:|---:|---:|\n")
@@ -263,6 +279,8 @@ func costDoc(runs []ddbRates, window time.Duration, workers, leases int, itemByt
 
 func fmtN(v float64) string {
 	switch {
+	case math.IsNaN(v):
+		return "—"
 	case v == 0:
 		return "0"
 	case v >= 100:

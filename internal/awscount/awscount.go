@@ -66,6 +66,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	stats map[Key]*Stat
+	epoch int // bumped by Reset: responses to older requests are not counted
 	done  chan struct{}
 }
 
@@ -99,6 +100,12 @@ func (p *Proxy) Close() error {
 }
 
 type keyCtx struct{}
+
+// tagged is what the request context carries to observeResponse.
+type tagged struct {
+	key   Key
+	epoch int
+}
 
 // capacityActions accept ReturnConsumedCapacity.
 var capacityActions = map[string]bool{
@@ -153,8 +160,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	r.Header.Del("X-Amz-Content-Sha256")
 	p.mu.Lock()
 	p.stat(k).Requests++
+	epoch := p.epoch
 	p.mu.Unlock()
-	p.rp.ServeHTTP(w, r.WithContext(contextWithKey(r, k)))
+	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, tagged{k, epoch})))
 }
 
 // stat returns the entry for k. p.mu must be held.
@@ -168,10 +176,11 @@ func (p *Proxy) stat(k Key) *Stat {
 }
 
 func (p *Proxy) observeResponse(resp *http.Response) error {
-	k, ok := resp.Request.Context().Value(keyCtx{}).(Key)
+	tag, ok := resp.Request.Context().Value(keyCtx{}).(tagged)
 	if !ok {
 		return nil
 	}
+	k := tag.key
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
@@ -187,6 +196,9 @@ func (p *Proxy) observeResponse(resp *http.Response) error {
 	_ = json.Unmarshal(body, &out)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if tag.epoch != p.epoch {
+		return nil // sent before the last Reset
+	}
 	s := p.stat(k)
 	if resp.StatusCode >= 400 {
 		s.Errors++
@@ -222,6 +234,7 @@ func (p *Proxy) Snapshot() map[Key]Stat {
 func (p *Proxy) Reset() {
 	p.mu.Lock()
 	p.stats = map[Key]*Stat{}
+	p.epoch++
 	p.mu.Unlock()
 }
 
@@ -258,8 +271,4 @@ func Estimate(k Key, s Stat) (rcu, wcu float64) {
 		return 0, s.CapacityUnits + float64(s.ErrorTypes["ConditionalCheckFailedException"])
 	}
 	return 0, 0
-}
-
-func contextWithKey(r *http.Request, k Key) context.Context {
-	return context.WithValue(r.Context(), keyCtx{}, k)
 }
