@@ -26,7 +26,13 @@ type fleet struct {
 // no records) with the given properties over the test defaults.
 func startFleet(t *testing.T, n int, shards int32, extra map[string]string) *fleet {
 	t.Helper()
-	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, shards)
+	return startFleetOn(t, testenv.Kinesalite, n, shards, extra)
+}
+
+// startFleetOn is startFleet on the given Kinesis emulator.
+func startFleetOn(t *testing.T, kinesisKind testenv.Kind, n int, shards int32, extra map[string]string) *fleet {
+	t.Helper()
+	e := newEnv(t, kinesisKind, testenv.Dynalite, shards)
 	ddb, err := awscount.Start(e.ddb.Endpoint)
 	if err != nil {
 		t.Fatal(err)

@@ -118,6 +118,43 @@ func TestTableFromPrintedSchema(t *testing.T) {
 	}
 }
 
+// TestFanOutRequestsInPolicy: an enhanced fan-out worker on kinesis-local
+// (SubscribeToShard over h2c through the counting proxy) makes only calls
+// `multilangd iam-policy` allows for the same file, the consumer's among them.
+func TestFanOutRequestsInPolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e")
+	}
+	f := startFleetOn(t, testenv.KinesisLocal, 1, 2, map[string]string{"retrievalMode": "FANOUT", "idleTimeBetweenReadsInMillis": ""})
+	f.waitBalanced(t)
+	f.e.put(putOptions{n: 20})
+	kinSnap := func() map[awscount.Key]awscount.Stat { return f.kin.Snapshot() }
+	waitFor(t, 60*time.Second, "SubscribeToShard through the proxy", func() bool {
+		for k := range kinSnap() {
+			if k.Action == "SubscribeToShard" {
+				return true
+			}
+		}
+		return false
+	}, f.workers...)
+	f.stop(t)
+	var pol iac.Policy
+	if err := json.Unmarshal(cliOutput(t, "iam-policy", "-p", f.props), &pol); err != nil {
+		t.Fatal(err)
+	}
+	snap := kinSnap()
+	for _, want := range []string{"DescribeStreamConsumer", "SubscribeToShard"} {
+		found := false
+		for k := range snap {
+			found = found || k.Action == want
+		}
+		if !found {
+			t.Errorf("no %s recorded", want)
+		}
+	}
+	checkPolicy(t, pol, f.e.stream, f.ddb.Snapshot(), snap)
+}
+
 // checkPolicy fails for every recorded request pol does not allow. Kinesis
 // requests that name no stream (GetRecords carries only an iterator) are
 // checked against stream.
@@ -130,6 +167,10 @@ func checkPolicy(t *testing.T, pol iac.Policy, stream string, snaps ...map[awsco
 			arn := k.Resource
 			if arn == "" && k.Service == "kinesis" {
 				arn = stream
+			}
+			if k.ConsumerName != "" && k.Action != "RegisterStreamConsumer" {
+				// a consumer named by stream and name: any creation time
+				arn += "/consumer/" + k.ConsumerName + ":*"
 			}
 			if !strings.HasPrefix(arn, "arn:") {
 				kind := "table"

@@ -32,9 +32,13 @@ type Key struct {
 	Service string
 	// Action is the API operation, e.g. "Scan".
 	Action string
-	// Resource is the DynamoDB TableName or the Kinesis StreamName (or
-	// StreamARN / ConsumerARN); "" when the request names none.
+	// Resource is the DynamoDB TableName or the Kinesis ConsumerARN,
+	// StreamARN or StreamName (the first present); "" when the request names
+	// none (GetRecords).
 	Resource string
+	// ConsumerName is the Kinesis ConsumerName of a request that names the
+	// consumer by stream and name.
+	ConsumerName string
 	// Consistent is the request's ConsistentRead (DynamoDB reads only).
 	Consistent bool
 	// Segmented is set for a parallel scan (TotalSegments present).
@@ -84,12 +88,39 @@ func Start(target string) (*Proxy, error) {
 	p := &Proxy{URL: "http://" + ln.Addr().String(), ln: ln, stats: map[Key]*Stat{}, done: make(chan struct{})}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.ModifyResponse = p.observeResponse
-	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve)}
+	p.rp.FlushInterval = -1 // stream SubscribeToShard events as they come
+	p.rp.Transport = h2cForHTTP2{}
+	// Enhanced fan-out clients speak HTTP/2 with prior knowledge (h2c) to
+	// plain-HTTP endpoints; everything else is HTTP/1.1.
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), Protocols: &protos}
 	go func() { // owned by Close, which waits for done
 		defer close(p.done)
 		_ = p.srv.Serve(ln)
 	}()
 	return p, nil
+}
+
+// h2cForHTTP2 forwards a request that came in over HTTP/2 with h2c and
+// any other over HTTP/1.1.
+type h2cForHTTP2 struct{}
+
+var (
+	http1Transport = http.DefaultTransport
+	h2cTransport   = func() http.RoundTripper {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		return &http.Transport{Protocols: &p}
+	}()
+)
+
+func (h2cForHTTP2) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.ProtoMajor == 2 {
+		return h2cTransport.RoundTrip(r)
+	}
+	return http1Transport.RoundTrip(r)
 }
 
 // Close stops the proxy and waits for its server goroutine.
@@ -133,10 +164,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var req map[string]any
 	if json.Unmarshal(body, &req) == nil {
-		for _, f := range []string{"TableName", "StreamName", "StreamARN", "ConsumerARN"} {
+		for _, f := range []string{"TableName", "ConsumerARN", "StreamARN", "StreamName"} {
 			if s, ok := req[f].(string); ok && k.Resource == "" {
 				k.Resource = s
 			}
+		}
+		if c, ok := req["ConsumerName"].(string); ok {
+			k.ConsumerName = c
 		}
 		if b, ok := req["ConsistentRead"].(bool); ok {
 			k.Consistent = b
@@ -181,6 +215,17 @@ func (p *Proxy) observeResponse(resp *http.Response) error {
 		return nil
 	}
 	k := tag.key
+	if !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		// An event stream (SubscribeToShard): count it, leave it streaming.
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if tag.epoch == p.epoch && resp.StatusCode >= 400 {
+			s := p.stat(k)
+			s.Errors++
+			s.ErrorTypes[fmt.Sprint(resp.StatusCode)]++
+		}
+		return nil
+	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
