@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -35,29 +34,13 @@ type backend struct {
 
 var emulatorKinds = []testenv.Kind{testenv.Dynalite, testenv.DynamoDBLocal}
 
-var emus struct {
-	mu      sync.Mutex
-	running map[testenv.Kind]*testenv.Emulator
-}
+var emus testenv.Shared
 
 // emulatorBackend returns the shared emulator of kind k, starting it on
 // first use; under -short it skips t.
 func emulatorBackend(t *testing.T, k testenv.Kind) backend {
 	t.Helper()
-	testenv.SkipIfShort(t)
-	emus.mu.Lock()
-	defer emus.mu.Unlock()
-	e := emus.running[k]
-	if e == nil {
-		var err error
-		if e, err = testenv.Start(context.Background(), k, testenv.StartOptions{}); err != nil {
-			t.Fatalf("emulator %s: %v", k, err)
-		}
-		if emus.running == nil {
-			emus.running = map[testenv.Kind]*testenv.Emulator{}
-		}
-		emus.running[k] = e
-	}
+	e := emus.Get(t, k)
 	return backend{name: string(k), client: e.DynamoDB(), emu: e}
 }
 
@@ -72,21 +55,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperMain())
 	}
 	code := m.Run()
-	emus.mu.Lock()
-	for _, e := range emus.running {
-		_ = e.Stop()
-	}
-	emus.mu.Unlock()
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
+	emus.StopAll()
+	code = testenv.CheckLeaks(code)
 	os.Exit(code)
 }
 

@@ -359,37 +359,155 @@ func (f *Fake) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func
 
 // PutItem writes a whole item if its condition holds.
 func (f *Fake) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	drop, err := f.begin(ctx, request{op: PutItem, table: aws.ToString(in.TableName), key: f.itemKey(in.TableName, in.Item)})
+	old, _, err := f.write(ctx, writeReq{
+		op: PutItem, table: in.TableName, key: in.Item, names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues,
+		cond: in.ConditionExpression, onFail: in.ReturnValuesOnConditionCheckFailure,
+		apply: func(map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+			return copyItem(in.Item), nil
+		},
+	})
 	if err != nil {
 		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t, err := f.table(in.TableName)
-	if err != nil {
-		return nil, err
-	}
-	k, err := t.hashKey(in.Item)
-	if err != nil {
-		return nil, err
-	}
-	x := newExprCtx(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
-	old := t.items[k]
-	if err := x.check(in.ConditionExpression, old, in.ReturnValuesOnConditionCheckFailure); err != nil {
-		return nil, err
-	}
-	if err := x.unused(); err != nil {
-		return nil, validation("%v", err)
-	}
-	t.items[k] = copyItem(in.Item)
-	if drop {
-		return nil, ErrResponseLost
 	}
 	out := &dynamodb.PutItemOutput{}
 	if in.ReturnValues == types.ReturnValueAllOld {
-		out.Attributes = copyItem(old)
+		out.Attributes = old
 	}
 	return out, nil
+}
+
+// UpdateItem applies an update expression if the condition holds; a
+// missing item is created (as in DynamoDB) when the condition allows it.
+func (f *Fake) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if in.UpdateExpression == nil {
+		return nil, validation("leasetest needs an UpdateExpression (AttributeUpdates is not supported)")
+	}
+	var acts []action
+	old, next, err := f.write(ctx, writeReq{
+		op: UpdateItem, table: in.TableName, key: in.Key, names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues,
+		cond: in.ConditionExpression, onFail: in.ReturnValuesOnConditionCheckFailure,
+		parse: func(x *exprCtx, t *table) (err error) {
+			acts, err = parseUpdate(aws.ToString(in.UpdateExpression), x, t.key)
+			if err != nil {
+				return validation("Invalid UpdateExpression: %v", err)
+			}
+			return nil
+		},
+		apply: func(old map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+			next := copyItem(old)
+			if next == nil {
+				next = copyItem(in.Key)
+			}
+			for _, a := range acts {
+				if err := a(next); err != nil {
+					return nil, validation("%v", err)
+				}
+			}
+			return next, nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &dynamodb.UpdateItemOutput{}
+	switch in.ReturnValues {
+	case types.ReturnValueAllOld:
+		out.Attributes = old
+	case types.ReturnValueAllNew:
+		out.Attributes = next
+	}
+	return out, nil
+}
+
+// DeleteItem deletes an item if the condition holds (absent is fine).
+func (f *Fake) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	old, _, err := f.write(ctx, writeReq{
+		op: DeleteItem, table: in.TableName, key: in.Key, names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues,
+		cond: in.ConditionExpression, onFail: in.ReturnValuesOnConditionCheckFailure,
+		apply: func(map[string]types.AttributeValue) (map[string]types.AttributeValue, error) { return nil, nil },
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &dynamodb.DeleteItemOutput{}
+	if in.ReturnValues == types.ReturnValueAllOld {
+		out.Attributes = old
+	}
+	return out, nil
+}
+
+// writeReq is one conditional write: apply computes the new item (nil
+// deletes it) from the old one (nil when absent).
+type writeReq struct {
+	op     string
+	table  *string
+	key    map[string]types.AttributeValue // the Key, or the whole item for PutItem
+	names  map[string]string
+	values map[string]types.AttributeValue
+	cond   *string
+	onFail types.ReturnValuesOnConditionCheckFailure
+	parse  func(x *exprCtx, t *table) error // parses further expressions (UpdateItem)
+	apply  func(old map[string]types.AttributeValue) (map[string]types.AttributeValue, error)
+}
+
+// write runs a conditional write as DynamoDB does: resolve table and key,
+// parse every expression, reject unused names and values, evaluate the
+// condition against the current item, then apply. It returns copies of the
+// old and new item.
+func (f *Fake) write(ctx context.Context, w writeReq) (old, next map[string]types.AttributeValue, err error) {
+	drop, err := f.begin(ctx, request{op: w.op, table: aws.ToString(w.table), key: f.itemKey(w.table, w.key)})
+	if err != nil {
+		return nil, nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, err := f.table(w.table)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w.op != PutItem && len(w.key) != 1 {
+		return nil, nil, validation("The provided key element does not match the schema")
+	}
+	k, err := t.hashKey(w.key)
+	if err != nil {
+		return nil, nil, err
+	}
+	x := newExprCtx(w.names, w.values)
+	if w.parse != nil {
+		if err := w.parse(x, t); err != nil {
+			return nil, nil, err
+		}
+	}
+	var cond condition
+	if w.cond != nil {
+		if cond, err = parseCondition(*w.cond, x); err != nil {
+			return nil, nil, validation("Invalid ConditionExpression: %v", err)
+		}
+	}
+	if err := x.unused(); err != nil {
+		return nil, nil, validation("%v", err)
+	}
+	cur := t.items[k]
+	if cond != nil && !cond(cur) {
+		e := conditionFailed().(*types.ConditionalCheckFailedException)
+		if w.onFail == types.ReturnValuesOnConditionCheckFailureAllOld {
+			e.Item = copyItem(cur)
+		}
+		return nil, nil, e
+	}
+	n, err := w.apply(cur)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n == nil {
+		delete(t.items, k)
+	} else {
+		t.items[k] = n
+	}
+	if drop {
+		return nil, nil, ErrResponseLost
+	}
+	return copyItem(cur), copyItem(n), nil
 }
 
 // itemKey returns the hash-key value of item in the named table, for fault
@@ -403,99 +521,6 @@ func (f *Fake) itemKey(tableName *string, item map[string]types.AttributeValue) 
 	}
 	k, _ := t.hashKey(item)
 	return k
-}
-
-// UpdateItem applies an update expression if the condition holds; a
-// missing item is created (as in DynamoDB) when the condition allows it.
-func (f *Fake) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	drop, err := f.begin(ctx, request{op: UpdateItem, table: aws.ToString(in.TableName), key: keyOfInput(in.Key)})
-	if err != nil {
-		return nil, err
-	}
-	if in.UpdateExpression == nil {
-		return nil, validation("leasetest needs an UpdateExpression (AttributeUpdates is not supported)")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t, err := f.table(in.TableName)
-	if err != nil {
-		return nil, err
-	}
-	if len(in.Key) != 1 {
-		return nil, validation("The provided key element does not match the schema")
-	}
-	k, err := t.hashKey(in.Key)
-	if err != nil {
-		return nil, err
-	}
-	x := newExprCtx(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
-	acts, err := parseUpdate(aws.ToString(in.UpdateExpression), x, t.key)
-	if err != nil {
-		return nil, validation("Invalid UpdateExpression: %v", err)
-	}
-	old := t.items[k]
-	if err := x.check(in.ConditionExpression, old, in.ReturnValuesOnConditionCheckFailure); err != nil {
-		return nil, err
-	}
-	if err := x.unused(); err != nil {
-		return nil, validation("%v", err)
-	}
-	next := copyItem(old)
-	if next == nil {
-		next = map[string]types.AttributeValue{t.key: copyValue(in.Key[t.key])}
-	}
-	for _, a := range acts {
-		if err := a(next); err != nil {
-			return nil, validation("%v", err)
-		}
-	}
-	t.items[k] = next
-	if drop {
-		return nil, ErrResponseLost
-	}
-	out := &dynamodb.UpdateItemOutput{}
-	switch in.ReturnValues {
-	case types.ReturnValueAllOld:
-		out.Attributes = copyItem(old)
-	case types.ReturnValueAllNew:
-		out.Attributes = copyItem(next)
-	}
-	return out, nil
-}
-
-// DeleteItem deletes an item if the condition holds (absent is fine).
-func (f *Fake) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	drop, err := f.begin(ctx, request{op: DeleteItem, table: aws.ToString(in.TableName), key: keyOfInput(in.Key)})
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t, err := f.table(in.TableName)
-	if err != nil {
-		return nil, err
-	}
-	k, err := t.hashKey(in.Key)
-	if err != nil {
-		return nil, err
-	}
-	x := newExprCtx(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
-	old := t.items[k]
-	if err := x.check(in.ConditionExpression, old, in.ReturnValuesOnConditionCheckFailure); err != nil {
-		return nil, err
-	}
-	if err := x.unused(); err != nil {
-		return nil, validation("%v", err)
-	}
-	delete(t.items, k)
-	if drop {
-		return nil, ErrResponseLost
-	}
-	out := &dynamodb.DeleteItemOutput{}
-	if in.ReturnValues == types.ReturnValueAllOld {
-		out.Attributes = copyItem(old)
-	}
-	return out, nil
 }
 
 // Scan returns the items (of one segment, for a parallel scan) in hash-key
@@ -568,27 +593,6 @@ func segmentOf(key string, total int) int {
 
 func newExprCtx(names map[string]string, values map[string]types.AttributeValue) *exprCtx {
 	return &exprCtx{names: names, values: values, usedNames: map[string]bool{}, usedVals: map[string]bool{}}
-}
-
-// check evaluates a ConditionExpression against the current item (nil when
-// absent): a ValidationException for a bad expression, a
-// ConditionalCheckFailedException (with the old item when asked) when false.
-func (x *exprCtx) check(cond *string, old map[string]types.AttributeValue, ret types.ReturnValuesOnConditionCheckFailure) error {
-	if cond == nil {
-		return nil
-	}
-	c, err := parseCondition(*cond, x)
-	if err != nil {
-		return validation("Invalid ConditionExpression: %v", err)
-	}
-	if c(old) {
-		return nil
-	}
-	e := conditionFailed().(*types.ConditionalCheckFailedException)
-	if ret == types.ReturnValuesOnConditionCheckFailureAllOld {
-		e.Item = copyItem(old)
-	}
-	return e
 }
 
 func copyItem(item map[string]types.AttributeValue) map[string]types.AttributeValue {

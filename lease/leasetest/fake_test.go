@@ -159,6 +159,8 @@ var script = []step{
 		map[string]string{"#x": "x", "#y": "y"}, map[string]types.AttributeValue{":one": n("1")})},
 	{"arithmetic SET", upd("b", "SET #x = #x + :one", "", map[string]string{"#x": "x"}, map[string]types.AttributeValue{":one": n("1")})},
 	{"unused value: ValidationException", upd("b", "SET #c = :z", "", cnt, map[string]types.AttributeValue{":z": n("0"), ":unused": n("1")})},
+	{"stale condition and an unused value: ValidationException first", upd("a", "SET #c = :n1", "#c = :n", cnt,
+		map[string]types.AttributeValue{":n": n("0"), ":n1": n("1"), ":x": n("9")})},
 	{"updating the key: ValidationException", upd("b", "SET #k = :v", "", map[string]string{"#k": "leaseKey"}, map[string]types.AttributeValue{":v": s("x")})},
 	{"numbers compare by value", upd("b", "SET #c = :one", "#c = :zero", cnt, map[string]types.AttributeValue{":zero": n("0.0"), ":one": n("1")})},
 	{"delete a missing item", del("nope")},
@@ -209,10 +211,27 @@ func runScript(t *testing.T, c api) []string {
 			t.Fatal(err)
 		}
 	}
+	got = append(got, "scan with Limit 2: "+strings.Join(scanKeys(ctx, t, c, table, nil), ","))
 	var keys []string
-	var start map[string]types.AttributeValue
+	for seg := int32(0); seg < 3; seg++ {
+		keys = append(keys, scanKeys(ctx, t, c, table, aws.Int32(seg))...)
+	}
+	sort.Strings(keys)
+	got = append(got, "parallel scan, 3 segments: "+strings.Join(keys, ","))
+	return got
+}
+
+// scanKeys scans table (one of 3 segments when seg is set) in pages of at
+// most 2 and returns the sorted keys.
+func scanKeys(ctx context.Context, t *testing.T, c api, table string, seg *int32) []string {
+	t.Helper()
+	in := &dynamodb.ScanInput{TableName: aws.String(table), Limit: aws.Int32(2)}
+	if seg != nil {
+		in.Segment, in.TotalSegments = seg, aws.Int32(3)
+	}
+	var keys []string
 	for pages := 0; ; pages++ {
-		out, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), Limit: aws.Int32(2), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
+		out, err := c.Scan(ctx, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,30 +244,10 @@ func runScript(t *testing.T, c api) []string {
 		if len(out.LastEvaluatedKey) == 0 {
 			break
 		}
-		start = out.LastEvaluatedKey
+		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 	sort.Strings(keys)
-	got = append(got, "scan with Limit 2: "+strings.Join(keys, ","))
-	keys = nil
-	for seg := int32(0); seg < 3; seg++ {
-		var start map[string]types.AttributeValue
-		for {
-			out, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), Segment: aws.Int32(seg), TotalSegments: aws.Int32(3), Limit: aws.Int32(2), ExclusiveStartKey: start})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, it := range out.Items {
-				keys = append(keys, it["leaseKey"].(*types.AttributeValueMemberS).Value)
-			}
-			if len(out.LastEvaluatedKey) == 0 {
-				break
-			}
-			start = out.LastEvaluatedKey
-		}
-	}
-	sort.Strings(keys)
-	got = append(got, "parallel scan, 3 segments: "+strings.Join(keys, ","))
-	return got
+	return keys
 }
 
 // TestConformance runs the same script against the fake and, unless

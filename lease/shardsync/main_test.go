@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -26,52 +24,21 @@ import (
 	"github.com/multilangd/multilangd/shard"
 )
 
-// Emulators are started lazily, once per test binary (DynamoDB Local and
-// kinesis-local cost about a second each), and stopped by TestMain.
-var emus struct {
-	mu      sync.Mutex
-	running map[testenv.Kind]*testenv.Emulator
-}
+// emus starts the emulators lazily, once per test binary; TestMain stops
+// them.
+var emus testenv.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	emus.mu.Lock()
-	for _, e := range emus.running {
-		_ = e.Stop()
-	}
-	emus.mu.Unlock()
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	emus.StopAll()
+	os.Exit(testenv.CheckLeaks(code))
 }
 
 // emulator returns the shared emulator of kind k, starting it on first use.
 // A failure to start fails the test; under -short the test is skipped.
 func emulator(t *testing.T, k testenv.Kind) *testenv.Emulator {
 	t.Helper()
-	testenv.SkipIfShort(t)
-	emus.mu.Lock()
-	defer emus.mu.Unlock()
-	if e := emus.running[k]; e != nil {
-		return e
-	}
-	e, err := testenv.Start(context.Background(), k, testenv.StartOptions{})
-	if err != nil {
-		t.Fatalf("emulator %s: %v", k, err)
-	}
-	if emus.running == nil {
-		emus.running = map[testenv.Kind]*testenv.Emulator{}
-	}
-	emus.running[k] = e
-	return e
+	return emus.Get(t, k)
 }
 
 // pair is one Kinesis + DynamoDB emulator combination.
