@@ -46,9 +46,21 @@ type Config struct {
 	ApplicationName string // required
 	StreamName      string // from streamArn when that is set
 	StreamARN       string
-	TableName       string // default ApplicationName
-	WorkerID        string // default random UUID; never empty
-	RegionName      string // "" = SDK default chain
+	// Streams lists the streams of a multi-stream application (extension
+	// key `streams`, Java MultiStreamTracker.streamConfigList); empty for a
+	// single-stream application.
+	Streams []StreamConfig
+	// FormerStreamsLeasesDeletionStrategy (NoStreamsLeasesDeletion or
+	// FormerStreamsAutoDetectionDeferredDeletion) and
+	// WaitPeriodToDeleteFormerStreams decide what happens to the leases of a
+	// stream no longer listed; StreamsCheckInterval is how often the list is
+	// compared with the lease table (Java NEW_STREAM_CHECK_INTERVAL_MILLIS).
+	FormerStreamsLeasesDeletionStrategy string
+	WaitPeriodToDeleteFormerStreams     time.Duration
+	StreamsCheckInterval                time.Duration
+	TableName                           string // default ApplicationName
+	WorkerID                            string // default random UUID; never empty
+	RegionName                          string // "" = SDK default chain
 
 	// --- AWS clients ---
 	KinesisEndpoint    string // kinesisEndpoint or kinesisClient.endpointOverride

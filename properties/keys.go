@@ -91,8 +91,9 @@ const (
 var sections = []string{secDaemon, secApplication, secAWS, secPosition, secLease, secUtilization,
 	secTables, secCoordinator, secProcessing, secRetrieval, secExtensions}
 
-func isPolling(c *Config) bool { return c.RetrievalMode == RetrievalPolling }
-func isFanout(c *Config) bool  { return c.RetrievalMode != RetrievalPolling }
+func isPolling(c *Config) bool     { return c.RetrievalMode == RetrievalPolling }
+func isFanout(c *Config) bool      { return c.RetrievalMode != RetrievalPolling }
+func isMultiStream(c *Config) bool { return c.MultiStream() }
 
 // registry lists every supported key, in display order.
 var registry = slices.Concat(
@@ -116,6 +117,15 @@ var registry = slices.Concat(
 			doc: "required unless `streamArn` is set"},
 		keySpec{name: "streamArn", kind: typed(str(func(c *Config) *string { return &c.StreamARN }), "stream ARN"), unset: "(unset)",
 			doc: "`arn:aws:kinesis:<region>:<account>:stream/<name>`; overrides `streamName` (with a warning): the stream name is taken from the ARN and stream calls address the stream by name, as Java's MultiLangDaemon does (see compatibility.md)"},
+		keySpec{name: "streams", kind: streamsKind(), unset: "(single stream)", extension: true,
+			doc: "multi-stream application (Java `MultiStreamTracker`): comma-separated streams, each a name, an ARN or a Java stream identifier `account:streamName:creationEpoch`, optionally followed by `=LATEST` or `=TRIM_HORIZON` (default `initialPositionInStream`); `streamName`/`streamArn` are then ignored, lease keys are Java's multi-stream keys and a SIGHUP reload adds or removes streams ([multi-stream](multistream.md))"},
+		keySpec{name: "formerStreamsLeasesDeletionStrategy", kind: enum(func(c *Config) *string { return &c.FormerStreamsLeasesDeletionStrategy }, FormerStreamsAutoDetectionDeferredDeletion, NoStreamsLeasesDeletion),
+			def: FormerStreamsAutoDetectionDeferredDeletion, extension: true, listed: isMultiStream,
+			doc: "multi-stream: what happens to the leases of a stream no longer in `streams` (Java `FormerStreamsLeasesDeletionStrategy`): deleted after `waitPeriodToDeleteFormerStreamsMillis`, or kept"},
+		keySpec{name: "waitPeriodToDeleteFormerStreamsMillis", kind: millis(0, func(c *Config) *time.Duration { return &c.WaitPeriodToDeleteFormerStreams }), def: "3600000", extension: true, listed: isMultiStream,
+			doc: "multi-stream: how long a stream must stay out of `streams` before its leases are deleted (Java `waitPeriodToDeleteFormerStreams`)"},
+		keySpec{name: "streamsCheckIntervalMillis", kind: millis(1, func(c *Config) *time.Duration { return &c.StreamsCheckInterval }), def: "60000", extension: true, listed: isMultiStream,
+			doc: "multi-stream: how often the stream list is compared with the lease table and former streams' leases are deleted (Java `NEW_STREAM_CHECK_INTERVAL_MILLIS`)"},
 		keySpec{name: "tableName", kind: str(func(c *Config) *string { return &c.TableName }), defDoc: "`applicationName`",
 			doc: "lease table"},
 		keySpec{name: "workerId", kind: workerID(), defDoc: "random UUID",

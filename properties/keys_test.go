@@ -98,7 +98,7 @@ func TestSettingsListEveryKey(t *testing.T) {
 		"workerMetricsBillingMode = PROVISIONED\ncoordinatorStateBillingMode = PROVISIONED\n" +
 		"workerMetricsTags = a=1\ncoordinatorStateTags = b=2\n"
 	listed := map[string]bool{}
-	for _, extra := range []string{polling, "retrievalMode = FANOUT\n"} {
+	for _, extra := range []string{polling, "retrievalMode = FANOUT\nstreams = a, b\n"} {
 		seen := map[string]bool{}
 		for _, s := range mustParse(t, extra).Settings() {
 			if seen[s.Key] {

@@ -253,7 +253,13 @@ func (l *loader) finish() {
 			l.missing("applicationName", "Application name is required")
 		}
 	}
-	if e, ok := l.set["streamArn"]; ok && strings.TrimSpace(c.StreamARN) != "" {
+	if e, ok := l.set["streams"]; ok && c.MultiStream() {
+		for _, k := range []string{"streamName", "streamArn"} {
+			if s, ok := l.set[k]; ok {
+				l.warn(s, fmt.Sprintf("ignored: streams (line %d) lists the streams of this multi-stream application", e.Line))
+			}
+		}
+	} else if e, ok := l.set["streamArn"]; ok && strings.TrimSpace(c.StreamARN) != "" {
 		m := streamARNRE.FindStringSubmatch(strings.TrimSpace(c.StreamARN))
 		if m == nil {
 			l.fail(e, fmt.Errorf("not a Kinesis stream ARN (arn:aws:kinesis:<region>:<12-digit account>:stream/<name>)"))

@@ -63,9 +63,33 @@ type Config struct {
 	// Env entries (KEY=VALUE) are appended to the daemon's environment, later
 	// entries winning; nil inherits the environment unchanged, as Java does.
 	Env []string
+	// StreamName is set only for a multi-stream application
+	// (docs/multistream.md): initialize then carries an extra "streamName"
+	// field and the child's environment StreamNameEnv and
+	// StreamIdentifierEnv. Unset, the child sees exactly what Java sends.
+	StreamName string
+	// StreamIdentifier is the stream's Java StreamIdentifier
+	// (account:streamName:creationEpoch), exported with StreamName.
+	StreamIdentifier string
 
 	// trace, set only by tests, sees every line written (out) and read.
 	trace func(out bool, line []byte)
+}
+
+// Environment variables naming a multi-stream child's stream.
+const (
+	StreamNameEnv       = "MULTILANGD_STREAM_NAME"
+	StreamIdentifierEnv = "MULTILANGD_STREAM_IDENTIFIER"
+)
+
+// env is Env plus, for a multi-stream child, its stream's variables; nil
+// when the daemon's environment is inherited unchanged.
+func (c Config) env() []string {
+	if c.StreamName == "" {
+		return c.Env
+	}
+	return append(append([]string(nil), c.Env...),
+		StreamNameEnv+"="+c.StreamName, StreamIdentifierEnv+"="+c.StreamIdentifier)
 }
 
 // inMsg is what the stdout reader hands to the action in flight.
@@ -178,8 +202,8 @@ func (c *Child) spawn(path string, argv []string) error {
 	newCmd := func(path string, argv []string) *exec.Cmd {
 		// An explicit Path bypasses exec.LookPath (and its ErrDot refusal).
 		cmd := &exec.Cmd{Path: path, Args: argv, Dir: c.cfg.Dir, Stdin: inR, Stdout: outW, Stderr: errW, SysProcAttr: sysProcAttr()}
-		if c.cfg.Env != nil {
-			cmd.Env = append(os.Environ(), c.cfg.Env...)
+		if env := c.cfg.env(); env != nil {
+			cmd.Env = append(os.Environ(), env...)
 		}
 		return cmd
 	}
@@ -356,7 +380,7 @@ func (c *Child) stderrLoop() {
 // child's status. A checkpoint request during initialize is answered with
 // InvalidStateException, as in Java.
 func (c *Child) Initialize(ctx context.Context, shardID string, seq *string, sub *int64) error {
-	return c.act(ctx, actionInitialize, nil, func(b []byte) []byte { return appendInitialize(b, shardID, seq, sub) })
+	return c.act(ctx, actionInitialize, nil, func(b []byte) []byte { return appendInitialize(b, shardID, c.cfg.StreamName, seq, sub) })
 }
 
 // ProcessRecords sends one processRecords line and relays the child's

@@ -27,10 +27,15 @@ const (
 	actionStatus            = "status"
 )
 
-// appendInitialize appends an initialize message.
-func appendInitialize(b []byte, shardID string, seq *string, sub *int64) []byte {
+// appendInitialize appends an initialize message; a non-empty streamName
+// (multi-stream only) adds a "streamName" field after shardId.
+func appendInitialize(b []byte, shardID, streamName string, seq *string, sub *int64) []byte {
 	b = append(b, `{"action":"initialize","shardId":`...)
 	b = appendString(b, shardID)
+	if streamName != "" {
+		b = append(b, `,"streamName":`...)
+		b = appendString(b, streamName)
+	}
 	b = append(b, `,"sequenceNumber":`...)
 	b = appendOptString(b, seq)
 	b = append(b, `,"subSequenceNumber":`...)

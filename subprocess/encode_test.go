@@ -24,11 +24,13 @@ func TestEncodeGolden(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		{"initialize", appendInitialize(nil, "shardId-000000000001", ptr("TRIM_HORIZON"), ptr(int64(0))),
+		{"initialize", appendInitialize(nil, "shardId-000000000001", "", ptr("TRIM_HORIZON"), ptr(int64(0))),
 			`{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}`},
-		{"initialize digits", appendInitialize(nil, "shardId-000000000001", ptr(seq), ptr(int64(7))),
+		{"initialize digits", appendInitialize(nil, "shardId-000000000001", "", ptr(seq), ptr(int64(7))),
 			`{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"` + seq + `","subSequenceNumber":7}`},
-		{"initialize nulls", appendInitialize(nil, "s", nil, nil),
+		{"initialize multi-stream", appendInitialize(nil, "shardId-000000000001", "orders", ptr("LATEST"), ptr(int64(0))),
+			`{"action":"initialize","shardId":"shardId-000000000001","streamName":"orders","sequenceNumber":"LATEST","subSequenceNumber":0}`},
+		{"initialize nulls", appendInitialize(nil, "s", "", nil, nil),
 			`{"action":"initialize","shardId":"s","sequenceNumber":null,"subSequenceNumber":null}`},
 		{"processRecords", appendProcessRecords(nil, []record.Record{rec}, ptr(int64(1234))),
 			`{"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk1","sequenceNumber":"` + seq + `","approximateArrivalTimestamp":1700000000123,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":1234}`},
