@@ -65,9 +65,9 @@ var streamIdentifierRE = regexp.MustCompile(`^([0-9]+):([^:]+):([0-9]+)$`)
 // streamNameRE is the Kinesis stream name pattern.
 var streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 
-// parseStreams parses the `streams` value: entries separated by commas,
+// ParseStreams parses the `streams` value: entries separated by commas,
 // each `<stream>[=<LATEST|TRIM_HORIZON>]`.
-func parseStreams(v string) ([]StreamConfig, error) {
+func ParseStreams(v string) ([]StreamConfig, error) {
 	var out []StreamConfig
 	seen := map[string]int{}
 	for i, raw := range strings.Split(v, ",") {
@@ -130,7 +130,7 @@ func parseStream(ent string) (StreamConfig, error) {
 
 func streamsKind() kind {
 	set := func(l *loader, e Entry) error {
-		ss, err := parseStreams(e.Value)
+		ss, err := ParseStreams(e.Value)
 		if err != nil {
 			return err
 		}

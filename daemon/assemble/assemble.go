@@ -102,6 +102,9 @@ type assembled struct {
 	// reload may replace (reload.go).
 	cfg      *properties.Config
 	children atomic.Pointer[subprocess.Config]
+	// streams routes shard sync, cleanup and retrieval to each stream of a
+	// multi-stream application (multistream.go); nil for a single stream.
+	streams *streamSet
 }
 
 // build creates the lease table if needed and wires every part into a
@@ -123,18 +126,20 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	observed := observedStore{Store: store, o: o}
 	leasesTaken := make(chan struct{}, 1)
 	coord := newCoordinator(cfg, observed, leasesTaken, o, log)
-	lister := retrieval.NewLister(c.Kinesis, cfg.StreamName, cfg.StreamARN, retrieval.ListerConfig{Backoff: cfg.ListShardsBackoffTime, MaxAttempts: cfg.MaxListShardsRetryAttempts}, log.Named("lister"))
+	lister := newLister(cfg, c, log)
 	syncCfg := shardSyncConfig(cfg)
 	skipSync, err := skipInitialSync(startupCtx, cfg, store)
 	if err != nil {
 		return nil, err
 	}
-	sources, err := sourceFactory(startupCtx, cfg, c, o, lister, log)
-	if err != nil {
-		if startupCtx.Err() != nil {
-			return nil, errStoppedDuringStartup
+	var sources daemon.SourceFactory
+	if !cfg.MultiStream() {
+		if sources, err = sourceFactory(startupCtx, cfg, c, o, lister, log); err != nil {
+			if startupCtx.Err() != nil {
+				return nil, errStoppedDuringStartup
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 
 	// Shard sync, the parent gate and the cleaner read single leases
@@ -147,16 +152,21 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	metrics := teeMetrics{newPromMetrics(d.registry,
 		func() []daemon.ShardStatus { return d.scheduler.Status() },
 		func() int { return len(coord.Held()) }), d.cw}
-	d.scheduler, err = daemon.New(schedulerConfig(cfg, skipSync, leasesTaken), daemon.Deps{
+	deps := daemon.Deps{
 		Coordinator: coordinator{coord},
 		Store:       observed,
 		Syncer:      shardsync.New(syncStore, lister, syncCfg, log.Named("shardsync")),
 		Cleaner:     shardsync.NewCleaner(syncStore, lister, syncCfg, log.Named("cleaner")),
 		Sources:     sources,
-		Children:    childFactory(&d.children, log.Named("child")),
+		Children:    childFactory(&d.children, cfg.MultiStream(), log.Named("child")),
 		Log:         log,
 		Metrics:     metrics,
-	})
+	}
+	if cfg.MultiStream() {
+		d.streams = newStreamSet(cfg, syncStore, c.Kinesis, streamBuilder(cfg, c, o, syncStore, log), log)
+		deps.Syncer, deps.Cleaner, deps.Sources = d.streams, d.streams, d.streams.Sources
+	}
+	d.scheduler, err = daemon.New(schedulerConfig(cfg, skipSync, leasesTaken), deps)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +206,29 @@ func (d *assembled) run(ctx context.Context, cfg *properties.Config, reloads <-c
 	close(schedulerDone)
 	<-notifierDone
 	return err
+}
+
+func newLister(cfg *properties.Config, c Clients, log *zap.Logger) *retrieval.Lister {
+	return retrieval.NewLister(c.Kinesis, cfg.StreamName, cfg.StreamARN, retrieval.ListerConfig{Backoff: cfg.ListShardsBackoffTime, MaxAttempts: cfg.MaxListShardsRetryAttempts}, log.Named("lister"))
+}
+
+// streamBuilder builds one stream's parts of a multi-stream application
+// from perStreamConfig, as build does for the single stream.
+func streamBuilder(cfg *properties.Config, c Clients, o *ops, store shardsync.Store, log *zap.Logger) func(context.Context, properties.StreamConfig) (*streamParts, error) {
+	return func(ctx context.Context, sc properties.StreamConfig) (*streamParts, error) {
+		scfg := perStreamConfig(cfg, sc)
+		slog := log.With(zap.String("stream", sc.Identifier()))
+		lister := newLister(scfg, c, slog)
+		syncCfg := shardSyncConfig(scfg)
+		syncCfg.StreamIdentifier = sc.Identifier()
+		sources, err := sourceFactory(ctx, scfg, c, o, lister, slog)
+		if err != nil {
+			return nil, err
+		}
+		return &streamParts{sc: sc, sources: sources,
+			syncer:  shardsync.New(store, lister, syncCfg, slog.Named("shardsync")),
+			cleaner: shardsync.NewCleaner(store, lister, syncCfg, slog.Named("cleaner"))}, nil
+	}
 }
 
 // openStore returns the lease store after creating the lease table if it
@@ -253,8 +286,10 @@ func shardSyncConfig(cfg *properties.Config) shardsync.Config {
 
 // skipInitialSync reports whether the start-up shard sync is skipped:
 // skipShardSyncAtWorkerInitializationIfLeasesExist is set and leases exist.
+// A multi-stream application always syncs at start-up: a stream added
+// while it was down has no leases yet.
 func skipInitialSync(startupCtx context.Context, cfg *properties.Config, store *lease.DynamoStore) (bool, error) {
-	if !cfg.SkipShardSyncAtWorkerInitializationIfLeasesExist {
+	if !cfg.SkipShardSyncAtWorkerInitializationIfLeasesExist || cfg.MultiStream() {
 		return false, nil
 	}
 	ls, err := store.ListLeases(startupCtx)
@@ -311,10 +346,19 @@ func childConfig(cfg *properties.Config) subprocess.Config {
 // childFactory spawns one record-processor child per shard with the
 // settings current at spawn time (a reload replaces them). Its log lines
 // carry the leaseKey; subprocess adds the shardId.
-func childFactory(settings *atomic.Pointer[subprocess.Config], childLog *zap.Logger) daemon.ChildFactory {
+// In a multi-stream application the child also learns its stream
+// (subprocess.Config.StreamName).
+func childFactory(settings *atomic.Pointer[subprocess.Config], multiStream bool, childLog *zap.Logger) daemon.ChildFactory {
 	return func(ctx context.Context, shardID, leaseKey string) (daemon.Child, error) {
 		sc := *settings.Load()
 		sc.ShardID, sc.Logger = shardID, childLog.With(zap.String("leaseKey", leaseKey))
+		if id, _, ok := lease.ParseMultiStreamKey(leaseKey); ok && multiStream {
+			s, err := parseIdentifier(id)
+			if err != nil {
+				return nil, err
+			}
+			sc.StreamName, sc.StreamIdentifier = s.Name, id
+		}
 		ch, err := subprocess.Start(ctx, sc)
 		if err != nil {
 			return nil, err

@@ -3,6 +3,8 @@ package assemble
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +64,7 @@ func (d *assembled) applyReloads(ctx context.Context, reloads <-chan *properties
 // are named in a warning and keep their running value.
 func (d *assembled) reload(ctx context.Context, cfg *properties.Config, log *zap.Logger) error {
 	applied, fixed := diffSettings(d.cfg, cfg)
+	applied, fixed = d.reloadStreams(cfg, applied, fixed, log)
 	if len(fixed) > 0 {
 		log.Warn("changed keys cannot take effect at runtime; restart multilangd to apply them",
 			zap.Strings("keys", fixed))
@@ -133,4 +136,32 @@ func monotonicUsec() int64 {
 		return 0
 	}
 	return ts.Nano() / int64(time.Microsecond)
+}
+
+// reloadStreams applies a changed `streams` list of a multi-stream
+// application: new streams are synced and consumed, removed ones become
+// former streams (docs/multistream.md). It returns the changed keys left
+// for reload; a switch between single and multi-stream needs a restart.
+func (d *assembled) reloadStreams(cfg *properties.Config, applied, fixed []string, log *zap.Logger) (applied2, fixed2 []string) {
+	i := slices.Index(fixed, "streams")
+	if i < 0 || d.streams == nil || !cfg.MultiStream() {
+		return applied, fixed
+	}
+	fixed = slices.Delete(fixed, i, i+1)
+	d.streams.setStreams(cfg)
+	keep := *d.cfg
+	keep.Streams = cfg.Streams
+	d.cfg = &keep
+	log.Info("reloading: stream list changed", zap.Stringer("streams", streamList(cfg.Streams)))
+	return applied, fixed
+}
+
+type streamList []properties.StreamConfig
+
+func (l streamList) String() string {
+	parts := make([]string, len(l))
+	for i, s := range l {
+		parts[i] = s.String()
+	}
+	return strings.Join(parts, ", ")
 }
