@@ -126,3 +126,30 @@ func TestRestartChildrenKeepsLeases(t *testing.T) {
 		t.Fatalf("%d task failures for a reload", failed)
 	}
 }
+
+// A shard waiting for its parent has no child yet: its first child comes
+// from the new settings anyway, so a reload does not wait for the parent
+// to finish (which can take as long as the parent's owner needs).
+func TestRestartChildrenSkipsShardWaitingOnParent(t *testing.T) {
+	h := start(t, childBehaviour{}, map[string][]record.Batch{
+		"s1": {{Records: recs("100")}}, "child": {{Records: recs("200")}},
+	},
+		lease.Lease{Key: "parent", Checkpoint: seqnum.New("150", 0)},
+		lease.Lease{Key: "child", ParentShardIDs: []string{"parent"}, Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("child", "t1")
+	h.coord.grant("s1", "t1")
+	h.eventually("s1 processed", func() bool { return h.hasEvent("checkpoint s1 100") })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.s.RestartChildren(ctx); err != nil {
+		t.Fatalf("reload waited for a shard whose parent is not done: %v (%v)", err, h.w.Events())
+	}
+	if ev := h.w.Events(); count(ev, "init s1") != 2 || h.hasEvent("init child") {
+		t.Fatalf("want s1 restarted and no child for the gated shard: %v", ev)
+	}
+	h.w.mu.Lock()
+	h.w.leases["parent"].Checkpoint = seqnum.Sentinel(seqnum.ShardEnd)
+	h.w.mu.Unlock()
+	h.eventually("gated shard processed", func() bool { return h.hasEvent("checkpoint child 200") })
+}

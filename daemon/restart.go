@@ -57,7 +57,9 @@ func (s *Scheduler) RestartChildren(ctx context.Context) error {
 		c.requestRestart(r)
 		select {
 		case <-r.done:
-			c.log.Info("child restarted for the reload", zap.Int64("childPid", c.prog.pid.Load()))
+			if pid := c.prog.pid.Load(); pid != 0 {
+				c.log.Info("child restarted for the reload", zap.Int64("childPid", pid))
+			}
 		case <-c.done:
 			r.finish()
 		case <-ctx.Done():
@@ -69,9 +71,17 @@ func (s *Scheduler) RestartChildren(ctx context.Context) error {
 
 // requestRestart asks the consumer for a child of r.gen or later: a session
 // reading records stops waiting for the next batch and ends with errRestart.
+// A consumer still waiting for its parent shards has no child: its first one
+// comes from the new settings (its session loads childGen after leaving that
+// state), so the request is satisfied at once instead of waiting for the
+// parent's owner to finish the parent.
 func (c *consumer) requestRestart(r *restartRequest) {
 	if old := c.restartReq.Swap(r); old != nil {
 		old.finish() // superseded by the newer request
+	}
+	if c.State() == WaitingOnParentShards && c.restartReq.CompareAndSwap(r, nil) {
+		r.finish()
+		return
 	}
 	if f := c.stopReading.Load(); f != nil {
 		(*f)()
