@@ -303,7 +303,7 @@ var registry = slices.Concat(
 		keySpec{name: "metricsListenAddress", kind: listenAddress(), defDoc: "off", unset: "(off)", extension: true,
 			doc: "Prometheus `/metrics`, `/healthz` (liveness) and `/readyz` (readiness) ([operations](operations.md#metrics-and-health))"},
 		keySpec{name: "childShutdownGraceMillis", kind: millis(0, func(c *Config) *time.Duration { return &c.ChildShutdownGrace }), def: "5000", extension: true,
-			doc: "after closing a child's stdin, how long to wait before SIGTERM then SIGKILL of its process group"},
+			doc: "after closing a child's stdin, how long to wait before SIGTERM then SIGKILL of its process group; 0 signals at once without waiting"},
 		keySpec{name: "maxChildFailures", kind: integer(1, maxInt32, func(c *Config) *int { return &c.MaxChildFailures }), def: "3", extension: true,
 			doc: "consecutive child failures on a shard before its lease is released"},
 		keySpec{name: "memoryBudgetBytes", kind: integer(0, math.MaxInt64, func(c *Config) *int64 { return &c.MemoryBudgetBytes }), def: "0", extension: true,

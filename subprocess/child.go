@@ -36,6 +36,15 @@ type Checkpointer = interface {
 	Checkpoint(ctx context.Context, sequenceNumber *string, subSequenceNumber *int64) error
 }
 
+// NoShutdownGrace as Config.ChildShutdownGrace ends a child without waiting:
+// SIGTERM to its process group as soon as stdin is closed, SIGKILL right
+// after (childShutdownGraceMillis = 0).
+const NoShutdownGrace time.Duration = -1
+
+// pipeDrain is the least time given to read what an exited child (or a
+// process outside its group) left in the pipes, even with NoShutdownGrace.
+const pipeDrain = 100 * time.Millisecond
+
 // Config describes one child process.
 type Config struct {
 	// Command is the executableName property value, split on runs of spaces.
@@ -48,7 +57,8 @@ type Config struct {
 	Timeout time.Duration
 	// ChildShutdownGrace bounds each stage of ending a child: waiting for it
 	// to exit after stdin is closed, then after SIGTERM, before SIGKILL.
-	// Zero means the childShutdownGraceMillis default.
+	// Zero means the childShutdownGraceMillis default; NoShutdownGrace means
+	// no wait at all (childShutdownGraceMillis = 0).
 	ChildShutdownGrace time.Duration
 	// StderrLevel is the level child stderr lines are logged at (zero value:
 	// info; Java uses ERROR).
@@ -168,8 +178,11 @@ func Start(ctx context.Context, cfg Config) (*Child, error) {
 		quit:       make(chan struct{}),
 		cleaned:    make(chan struct{}),
 	}
-	if c.grace <= 0 {
+	switch {
+	case c.grace == 0:
 		c.grace = properties.Defaults().ChildShutdownGrace
+	case c.grace < 0:
+		c.grace = 0
 	}
 	if err := c.spawn(path, argv); err != nil {
 		return nil, &StartError{ShardID: cfg.ShardID, Command: argv, Err: err}
@@ -540,7 +553,7 @@ func (c *Child) exchange(ctx context.Context, action string, cp Checkpointer, jo
 			// The child is gone but its stdout may still hold the status, or a
 			// grandchild may hold the pipe open: read on for a bounded time.
 			exitedC = nil
-			exitDrainC = time.After(c.grace)
+			exitDrainC = time.After(max(c.grace, pipeDrain))
 		case <-exitDrainC:
 			return c.fail(&ExitError{ShardID: c.cfg.ShardID, Action: action, ExitCode: -1, Err: errors.New("child exited but its stdout stayed open")})
 		case <-timeoutC:
@@ -660,7 +673,7 @@ func (c *Child) cleanup(ctx context.Context, mode cleanupMode) {
 		<-c.exited
 		// Processes outside the group (setsid) may still hold the pipes:
 		// after a short wait, close our ends to release the pumps.
-		t := time.NewTimer(100 * time.Millisecond)
+		t := time.NewTimer(pipeDrain)
 		select {
 		case <-allDone:
 		case <-t.C:

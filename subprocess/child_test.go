@@ -649,6 +649,29 @@ func TestCloseKillsChildIgnoringEOFAndSIGTERM(t *testing.T) {
 	}
 }
 
+// childShutdownGraceMillis = 0: SIGTERM and SIGKILL as soon as stdin is
+// closed, not after the default grace (the child would exit 0 by itself 3 s
+// after EOF).
+func TestNoShutdownGraceTerminatesAtOnce(t *testing.T) {
+	c, _, logs := startFake(t, "slow-exit-at-close", fakeOpts{grace: NoShutdownGrace})
+	ctx := context.Background()
+	if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LeaseLost(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, c.PID())
+	ended := logs.FilterMessage("child process ended").All()
+	if len(ended) != 1 || ended[0].ContextMap()["exitCode"] != int64(-1) ||
+		!strings.HasPrefix(fmt.Sprint(ended[0].ContextMap()["status"]), "signal:") {
+		t.Errorf("want the child ended by a signal at once, not by its own exit: %v", ended)
+	}
+}
+
 func TestConcurrentActionIsBusy(t *testing.T) {
 	c, tr, _ := startFake(t, "hang", fakeOpts{grace: 300 * time.Millisecond})
 	ctx := context.Background()

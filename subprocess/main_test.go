@@ -92,6 +92,10 @@ func fakeChild(scenario string) int {
 			if scenario == "exit3-at-close" {
 				return 3
 			}
+			if scenario == "slow-exit-at-close" {
+				time.Sleep(3 * time.Second)
+				return 0
+			}
 			if scenario == "ignore-eof" {
 				signal.Ignore(syscall.SIGTERM)
 				time.Sleep(time.Hour)

@@ -23,6 +23,7 @@ import (
 	"github.com/multilangd/multilangd/retrieval"
 	"github.com/multilangd/multilangd/seqnum"
 	"github.com/multilangd/multilangd/shard"
+	"github.com/multilangd/multilangd/subprocess"
 )
 
 // The checkpointer starts from the lease the consumer passes (just read), not
@@ -170,5 +171,31 @@ func TestShardLogFields(t *testing.T) {
 	fields := logs.All()[0].ContextMap()
 	if fields["shardId"] != "shardId-000000000007" || fields["leaseKey"] != l.Key {
 		t.Fatalf("fields = %v", fields)
+	}
+}
+
+// childShutdownGraceMillis reaches the child as written: 0 is no wait (not
+// the 5 s default, which is what an unset key gives).
+func TestChildConfigShutdownGrace(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want time.Duration
+	}{
+		{"", 5 * time.Second},
+		{"childShutdownGraceMillis = 0", subprocess.NoShutdownGrace},
+		{"childShutdownGraceMillis = 250", 250 * time.Millisecond},
+	} {
+		path := filepath.Join(t.TempDir(), "app.properties")
+		body := "executableName = /bin/cat\nstreamName = s\napplicationName = a\nAwsCredentialsProvider = DefaultCredentialsProvider\n" + tc.line + "\n"
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := properties.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := childConfig(cfg).ChildShutdownGrace; got != tc.want {
+			t.Errorf("%q: ChildShutdownGrace = %v, want %v", tc.line, got, tc.want)
+		}
 	}
 }

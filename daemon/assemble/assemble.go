@@ -335,10 +335,14 @@ func childConfig(cfg *properties.Config) subprocess.Config {
 			stderrLevel = l
 		}
 	}
+	grace := cfg.ChildShutdownGrace
+	if grace == 0 {
+		grace = subprocess.NoShutdownGrace // 0 in the file is no wait, not the default
+	}
 	return subprocess.Config{
 		Command:            cfg.ExecutableName,
 		Timeout:            timeout,
-		ChildShutdownGrace: cfg.ChildShutdownGrace,
+		ChildShutdownGrace: grace,
 		StderrLevel:        stderrLevel,
 	}
 }
