@@ -15,6 +15,11 @@ import (
 	"github.com/multilangd/multilangd/properties"
 )
 
+// MinShutdownGrace is the least graceful-stop budget (docs/operations.md
+// "Signals and exit codes"): Java's default shutdownGraceMillis of 0 would
+// leave no time for shutdownRequested, leaseLost and the lease release.
+const MinShutdownGrace = 20 * time.Second
+
 // Config holds the scheduler's timing and policy knobs (from properties).
 type Config struct {
 	// WorkerID is this worker's lease owner name (for logs).
@@ -35,7 +40,8 @@ type Config struct {
 	Cooldown time.Duration
 	// CallProcessRecordsEvenForEmptyRecordList sends empty batches too.
 	CallProcessRecordsEvenForEmptyRecordList bool
-	// ShutdownGrace bounds the graceful stop (max(shutdownGraceMillis, 20 s)).
+	// ShutdownGrace bounds the graceful stop: max(shutdownGraceMillis,
+	// MinShutdownGrace), and MinShutdownGrace when zero.
 	ShutdownGrace time.Duration
 	// ChildCloseTimeout bounds one child Close call.
 	ChildCloseTimeout time.Duration
@@ -78,7 +84,7 @@ func (c *Config) setDefaults() {
 		c.Cooldown = 20 * time.Second
 	}
 	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = 20 * time.Second
+		c.ShutdownGrace = MinShutdownGrace
 	}
 	if c.ChildCloseTimeout <= 0 {
 		c.ChildCloseTimeout = 10 * time.Second

@@ -199,3 +199,16 @@ func TestChildConfigShutdownGrace(t *testing.T) {
 		}
 	}
 }
+
+// The graceful-stop budget is max(shutdownGraceMillis, daemon.MinShutdownGrace).
+func TestSchedulerConfigShutdownGrace(t *testing.T) {
+	for in, want := range map[time.Duration]time.Duration{
+		0:                daemon.MinShutdownGrace,
+		time.Second:      daemon.MinShutdownGrace,
+		60 * time.Second: 60 * time.Second,
+	} {
+		if got := schedulerConfig(&properties.Config{ShutdownGrace: in}, false, nil).ShutdownGrace; got != want {
+			t.Errorf("shutdownGraceMillis %v: ShutdownGrace = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -311,7 +311,7 @@ func schedulerConfig(cfg *properties.Config, skipSync bool, leasesTaken <-chan s
 		MaxChildFailures:                         cfg.MaxChildFailures,
 		Cooldown:                                 2 * cfg.FailoverTime,
 		CallProcessRecordsEvenForEmptyRecordList: cfg.CallProcessRecordsEvenForEmptyRecordList,
-		ShutdownGrace:                            max(cfg.ShutdownGrace, 20*time.Second),
+		ShutdownGrace:                            max(cfg.ShutdownGrace, daemon.MinShutdownGrace),
 		InitBackoff:                              cfg.SchedulerInitializationBackoffTime,
 		SkipInitialSync:                          skipSync,
 		LeasesTaken:                              leasesTaken,
