@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,6 +68,15 @@ func (h *harness) run(args ...string) int {
 	return h.runCode
 }
 
+// The keys the removed environment variable's warning names exist.
+func TestRemovedCleanupEnvWarningNamesKeys(t *testing.T) {
+	for _, k := range []string{"leaseCleanupIntervalMillis", "completedLeaseCleanupIntervalMillis", "garbageLeaseCleanupIntervalMillis"} {
+		if !slices.Contains(properties.KnownKeys(), k) || !strings.Contains(removedCleanupEnvWarning, k) {
+			t.Errorf("%s: not a known key or not named in %q", k, removedCleanupEnvWarning)
+		}
+	}
+}
+
 func TestRootCommandLine(t *testing.T) {
 	good := writeFile(t, "good.properties", validProps)
 	other := writeFile(t, "other.properties", strings.Replace(validProps, "applicationName = app", "applicationName = other", 1))
@@ -94,6 +104,8 @@ func TestRootCommandLine(t *testing.T) {
 		{"unknown flag", []string{"--frobnicate", good}, nil, nil, 1, "", []string{"unknown flag"}},
 		{"repeated -p without value", []string{good, "-p"}, nil, nil, 1, "", []string{"needs an argument"}},
 		{"bad --log-level", []string{"--log-level", "loud", good}, nil, nil, 1, "", []string{"unknown log level"}},
+		{"removed cleanup env var warns", []string{good}, map[string]string{"MULTILANGD_LEASE_CLEANUP_INTERVAL": "1s"}, nil, 0, "app",
+			[]string{"MULTILANGD_LEASE_CLEANUP_INTERVAL is no longer read", "leaseCleanupIntervalMillis, completedLeaseCleanupIntervalMillis and garbageLeaseCleanupIntervalMillis"}},
 		{"bad env log format", []string{good}, map[string]string{"MULTILANGD_LOG_FORMAT": "xml"}, nil, 1, "", []string{"unknown log format"}},
 	}
 	for _, tt := range tests {

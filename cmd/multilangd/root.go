@@ -203,6 +203,13 @@ const logConfigWarning = "--log-configuration (logback XML) cannot apply to mult
 const javaLaunchNotice = "Java launcher arguments ignored (multilangd is not a JVM: no classpath, JVM flags or main class); " +
 	"system properties the Java daemon's AWS SDK reads are honoured as environment variables"
 
+// removedCleanupEnv was read by multilangd before the lease-cleanup
+// intervals became keys; a user still setting it is told which keys replace it.
+const removedCleanupEnv = "MULTILANGD_LEASE_CLEANUP_INTERVAL"
+
+const removedCleanupEnvWarning = removedCleanupEnv + " is no longer read; set leaseCleanupIntervalMillis, " +
+	"completedLeaseCleanupIntervalMillis and garbageLeaseCleanupIntervalMillis in the properties file instead"
+
 func (c *cli) runRoot(cmd *cobra.Command, args []string) error {
 	cfg, fileWarning, err := c.loadConfig(args)
 	if err != nil {
@@ -224,6 +231,9 @@ func (c *cli) runRoot(cmd *cobra.Command, args []string) error {
 	}
 	if c.logConfig != "" {
 		log.Warn(logConfigWarning, zap.String("logConfiguration", c.logConfig))
+	}
+	if v := c.getenv(removedCleanupEnv); v != "" {
+		log.Warn(removedCleanupEnvWarning, zap.String(removedCleanupEnv, v))
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn(w.Message, zap.String("file", w.File), zap.Int("line", w.Line), zap.String("key", w.Key))
