@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -37,22 +36,7 @@ func (r *restartRequest) finish() {
 // returns when every consumer has a new child (or ended), or ctx is done.
 func (s *Scheduler) RestartChildren(ctx context.Context) error {
 	gen := s.childGen.Add(1)
-	s.mu.Lock()
-	cs := make([]*consumer, 0, len(s.consumers))
-	for _, c := range s.consumers {
-		cs = append(cs, c)
-	}
-	s.mu.Unlock()
-	slices.SortFunc(cs, func(a, b *consumer) int {
-		if a.key < b.key {
-			return -1
-		}
-		if a.key > b.key {
-			return 1
-		}
-		return 0
-	})
-	for _, c := range cs {
+	for _, c := range s.consumerList() {
 		r := &restartRequest{gen: gen, done: make(chan struct{})}
 		c.requestRestart(r)
 		select {

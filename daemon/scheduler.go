@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -215,15 +217,22 @@ func New(cfg Config, deps Deps) (*Scheduler, error) {
 	}, nil
 }
 
+// consumerList returns the current consumers ordered by lease key.
+func (s *Scheduler) consumerList() []*consumer {
+	s.mu.Lock()
+	cs := slices.Collect(maps.Values(s.consumers))
+	s.mu.Unlock()
+	slices.SortFunc(cs, func(a, b *consumer) int { return strings.Compare(a.key, b.key) })
+	return cs
+}
+
 // Status returns the running consumers' states sorted by lease key.
 func (s *Scheduler) Status() []ShardStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]ShardStatus, 0, len(s.consumers))
-	for k, c := range s.consumers {
-		out = append(out, ShardStatus{LeaseKey: k, State: c.State()})
+	cs := s.consumerList()
+	out := make([]ShardStatus, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, ShardStatus{LeaseKey: c.key, State: c.State()})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].LeaseKey < out[j].LeaseKey })
 	return out
 }
 

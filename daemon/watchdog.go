@@ -90,13 +90,7 @@ func (s *Scheduler) watchStuck(now time.Time) {
 	if after <= 0 {
 		return
 	}
-	s.mu.Lock()
-	cs := make([]*consumer, 0, len(s.consumers))
-	for _, c := range s.consumers {
-		cs = append(cs, c)
-	}
-	s.mu.Unlock()
-	for _, c := range cs {
+	for _, c := range s.consumerList() {
 		why := ""
 		if st := c.State(); st != WaitingOnParentShards && st != ShutdownComplete {
 			why = c.prog.stalled(now, after)
