@@ -153,30 +153,52 @@ func UnmarshalItem(item map[string]types.AttributeValue) (Lease, error) {
 	} else if _, present := item[AttrEntityType]; present {
 		return l, fmt.Errorf("%w: %s has a non-string entityType", ErrNotLease, key)
 	}
+	if err := decodeProgress(item, &l); err != nil {
+		return l, err
+	}
+	if err := decodeShard(item, &l); err != nil {
+		return l, err
+	}
+	if n, ok := item[AttrThroughputKBps].(*types.AttributeValueMemberN); ok {
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil {
+			return l, fmt.Errorf("%w: %s: throughputKBps %q: %w", ErrMalformed, key, n.Value, err)
+		}
+		l.ThroughputKBps = &f
+	}
+	l.Owner, _ = getS(item, AttrLeaseOwner)
+	l.CheckpointOwner, _ = getS(item, AttrCheckpointOwner)
+	return l, nil
+}
+
+// decodeProgress reads the counter (required), the checkpoint (required),
+// ownerSwitchesSinceCheckpoint and the pending checkpoint into l.
+func decodeProgress(item map[string]types.AttributeValue, l *Lease) error {
+	key := l.Key
+	var ok bool
 	var err error
 	if l.Counter, ok, err = getN(item, AttrLeaseCounter); err != nil || !ok {
-		return l, fmt.Errorf("%w: %s: leaseCounter (N) missing or invalid: %v", ErrMalformed, key, err)
+		return fmt.Errorf("%w: %s: leaseCounter (N) missing or invalid: %v", ErrMalformed, key, err)
 	}
 	cp, ok := getS(item, AttrCheckpoint)
 	if !ok || cp == "" {
-		return l, fmt.Errorf("%w: %s: checkpoint (S) missing", ErrMalformed, key)
+		return fmt.Errorf("%w: %s: checkpoint (S) missing", ErrMalformed, key)
 	}
 	sub, _, err := getN(item, AttrCheckpointSubSequenceNumber)
 	if err != nil {
-		return l, fmt.Errorf("%w: %s: %w", ErrMalformed, key, err)
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, key, err)
 	}
 	l.Checkpoint = seqnum.New(cp, sub)
 	if err := l.Checkpoint.Validate(); err != nil {
-		return l, fmt.Errorf("%w: %s: %w", ErrMalformed, key, err)
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, key, err)
 	}
 	if l.OwnerSwitchesSinceCheckpoint, _, err = getN(item, AttrOwnerSwitchesSinceCheckpoint); err != nil {
-		return l, fmt.Errorf("%w: %s: %w", ErrMalformed, key, err)
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, key, err)
 	}
-	l.Owner, _ = getS(item, AttrLeaseOwner)
 	if p, ok := getS(item, AttrPendingCheckpoint); ok {
 		psub, _, err := getN(item, AttrPendingCheckpointSubSequence)
 		if err != nil {
-			return l, fmt.Errorf("%w: %s: %w", ErrMalformed, key, err)
+			return fmt.Errorf("%w: %s: %w", ErrMalformed, key, err)
 		}
 		e := seqnum.New(p, psub)
 		l.PendingCheckpoint = &e
@@ -184,6 +206,12 @@ func UnmarshalItem(item map[string]types.AttributeValue) (Lease, error) {
 	if b, ok := item[AttrPendingCheckpointState].(*types.AttributeValueMemberB); ok {
 		l.PendingCheckpointState = b.Value
 	}
+	return nil
+}
+
+// decodeShard reads the shard's place in the stream into l: parents,
+// children, hash range and the multi-stream names.
+func decodeShard(item map[string]types.AttributeValue, l *Lease) error {
 	if ss, ok := item[AttrParentShardID].(*types.AttributeValueMemberSS); ok {
 		l.ParentShardIDs = append([]string(nil), ss.Value...)
 		sort.Strings(l.ParentShardIDs)
@@ -196,21 +224,13 @@ func UnmarshalItem(item map[string]types.AttributeValue) (Lease, error) {
 	end, ok2 := getS(item, AttrEndingHashKey)
 	if ok1 || ok2 {
 		if err := validateHashRange(start, end); err != nil {
-			return l, fmt.Errorf("%w: %s: %w", ErrMalformed, key, err)
+			return fmt.Errorf("%w: %s: %w", ErrMalformed, l.Key, err)
 		}
 		l.StartingHashKey, l.EndingHashKey = start, end
 	}
-	if n, ok := item[AttrThroughputKBps].(*types.AttributeValueMemberN); ok {
-		f, err := strconv.ParseFloat(n.Value, 64)
-		if err != nil {
-			return l, fmt.Errorf("%w: %s: throughputKBps %q: %w", ErrMalformed, key, n.Value, err)
-		}
-		l.ThroughputKBps = &f
-	}
-	l.CheckpointOwner, _ = getS(item, AttrCheckpointOwner)
 	l.StreamName, _ = getS(item, AttrStreamName)
 	l.ShardID, _ = getS(item, AttrShardID)
-	return l, nil
+	return nil
 }
 
 func getS(item map[string]types.AttributeValue, name string) (string, bool) {
