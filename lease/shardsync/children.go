@@ -58,50 +58,69 @@ func (s *Syncer) CreateChildLeases(ctx context.Context, parent lease.Lease, chil
 		// The merge check only guards creation: when the child lease already
 		// exists (the other parent got there first, or this is a re-run on a
 		// lease already at SHARD_END) there is nothing to defer.
-		child := children[0]
-		if len(child.ParentShardIDs) != 2 {
-			return fmt.Errorf("%w: shard %s, child %s, parents %v", ErrMissingMergeParent, parentShard, child.ShardID, child.ParentShardIDs)
-		}
-		p0, err := s.store.GetLease(ctx, s.keys.key(child.ParentShardIDs[0]))
-		if err != nil {
-			return fmt.Errorf("shardsync: get merge parent lease: %w", err)
-		}
-		p1, err := s.store.GetLease(ctx, s.keys.key(child.ParentShardIDs[1]))
-		if err != nil {
-			return fmt.Errorf("shardsync: get merge parent lease: %w", err)
-		}
-		if (p0 == nil) != (p1 == nil) {
-			return fmt.Errorf("%w: child %s of %v: parent0 present=%t, parent1 present=%t",
-				ErrMergeParentPending, child.ShardID, child.ParentShardIDs, p0 != nil, p1 != nil)
+		if err := s.checkMergeParents(ctx, parentShard, children[0]); err != nil {
+			return err
 		}
 	}
 	ids := make([]string, 0, len(children))
 	for _, c := range children {
 		ids = append(ids, c.ShardID)
-		key := s.keys.key(c.ShardID)
-		existing, err := s.store.GetLease(ctx, key)
-		if err != nil {
-			return fmt.Errorf("shardsync: get child lease %s: %w", key, err)
-		}
-		if existing != nil {
-			continue
-		}
-		l := s.keys.newLease(shard.Info{
-			ID:              c.ShardID,
-			StartingHashKey: c.StartingHashKey,
-			EndingHashKey:   c.EndingHashKey,
-		}, seqnum.TrimHorizon)
-		l.ParentShardIDs = append([]string(nil), c.ParentShardIDs...)
-		created, err := s.store.CreateLeaseIfNotExists(ctx, l)
-		if err != nil {
-			return fmt.Errorf("shardsync: create child lease %s: %w", key, err)
-		}
-		if created {
-			log.Info("created child shard lease", zap.String("child", key), zap.Strings("parentShardIds", l.ParentShardIDs))
+		if err := s.createChildLease(ctx, c, log); err != nil {
+			return err
 		}
 	}
 	if err := s.store.UpdateChildShardIDs(ctx, parent.Key, ids); err != nil {
 		return fmt.Errorf("shardsync: update childShardIds of %s: %w", parent.Key, err)
+	}
+	return nil
+}
+
+// checkMergeParents is the merge check of Java
+// ShutdownTask.createLeasesForChildShardsIfNotExist before creating the only
+// child of a merge: the child lists two parents and both parent leases are
+// present, or both are gone.
+func (s *Syncer) checkMergeParents(ctx context.Context, parentShard string, child record.ChildShard) error {
+	if len(child.ParentShardIDs) != 2 {
+		return fmt.Errorf("%w: shard %s, child %s, parents %v", ErrMissingMergeParent, parentShard, child.ShardID, child.ParentShardIDs)
+	}
+	p0, err := s.store.GetLease(ctx, s.keys.key(child.ParentShardIDs[0]))
+	if err != nil {
+		return fmt.Errorf("shardsync: get merge parent lease: %w", err)
+	}
+	p1, err := s.store.GetLease(ctx, s.keys.key(child.ParentShardIDs[1]))
+	if err != nil {
+		return fmt.Errorf("shardsync: get merge parent lease: %w", err)
+	}
+	if (p0 == nil) != (p1 == nil) {
+		return fmt.Errorf("%w: child %s of %v: parent0 present=%t, parent1 present=%t",
+			ErrMergeParentPending, child.ShardID, child.ParentShardIDs, p0 != nil, p1 != nil)
+	}
+	return nil
+}
+
+// createChildLease writes (W1) the lease of child at TRIM_HORIZON unless it
+// exists.
+func (s *Syncer) createChildLease(ctx context.Context, c record.ChildShard, log *zap.Logger) error {
+	key := s.keys.key(c.ShardID)
+	existing, err := s.store.GetLease(ctx, key)
+	if err != nil {
+		return fmt.Errorf("shardsync: get child lease %s: %w", key, err)
+	}
+	if existing != nil {
+		return nil
+	}
+	l := s.keys.newLease(shard.Info{
+		ID:              c.ShardID,
+		StartingHashKey: c.StartingHashKey,
+		EndingHashKey:   c.EndingHashKey,
+	}, seqnum.TrimHorizon)
+	l.ParentShardIDs = append([]string(nil), c.ParentShardIDs...)
+	created, err := s.store.CreateLeaseIfNotExists(ctx, l)
+	if err != nil {
+		return fmt.Errorf("shardsync: create child lease %s: %w", key, err)
+	}
+	if created {
+		log.Info("created child shard lease", zap.String("child", key), zap.Strings("parentShardIds", l.ParentShardIDs))
 	}
 	return nil
 }
