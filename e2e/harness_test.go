@@ -31,8 +31,10 @@ import (
 
 // Paths of the binaries TestMain builds.
 var (
-	binDaemon   string
-	binAggChild string
+	binDaemon    string
+	binAggChild  string
+	binMinChild  string // the bench's minimal child
+	binPlainLoop string // the bench's plain GetRecords loop
 )
 
 func TestMain(m *testing.M) {
@@ -54,10 +56,14 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	binDaemon = filepath.Join(dir, "multilangd")
 	binAggChild = filepath.Join(dir, "aggchild")
+	binMinChild = filepath.Join(dir, "minchild")
+	binPlainLoop = filepath.Join(dir, "plainloop")
 	root := testenv.RepoRoot()
 	for _, b := range []struct{ out, pkg string }{
 		{binDaemon, "./cmd/multilangd"},
 		{binAggChild, "./e2e/testdata/aggchild"},
+		{binMinChild, "./e2e/testdata/minchild"},
+		{binPlainLoop, "./e2e/testdata/plainloop"},
 	} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Dir = root

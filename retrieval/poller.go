@@ -173,6 +173,7 @@ type fetchState struct {
 	lastSuccess time.Time // end of the last successful GetRecords
 	lastMBL     *int64
 	perRecord   int64 // recent budget bytes per Kinesis record (0: none yet)
+	perData     int64 // recent data bytes per Kinesis record (0: none yet)
 	throttles   int   // consecutive ProvisionedThroughputExceeded
 	failures    int   // consecutive other GetRecords failures on this iterator
 	restarts    int   // iterator re-creations since the last successful GetRecords
@@ -290,6 +291,7 @@ func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err erro
 			per = (st.perRecord + per + 1) / 2
 		}
 		st.perRecord = per
+		st.perData = max(int64(bytes)/int64(kinesisRecords), 1)
 	}
 	p.cfg.Budget.adjust(reserved, cost)
 	charged = true
@@ -348,20 +350,37 @@ const (
 // MaxRecords, or fewer when the room left does not hold that many records
 // of the shard's recent size.
 func (p *Poller) reserve(ctx context.Context, st *fetchState) (limit int, reserved int64, err error) {
+	maxRecords := p.shardRoom(st)
 	if p.cfg.Budget == nil {
-		return p.cfg.MaxRecords, 0, nil
+		return maxRecords, 0, nil
 	}
 	per := st.perRecord
 	if per <= 0 {
 		per = firstPerRecordGuess
 	}
-	want := per * int64(p.cfg.MaxRecords)
-	reserved, err = p.cfg.Budget.reserve(ctx, want, per*minRecordsPerCall)
+	want := per * int64(maxRecords)
+	reserved, err = p.cfg.Budget.reserve(ctx, want, per*min(minRecordsPerCall, int64(maxRecords)))
 	if err != nil {
 		return 0, 0, err
 	}
-	limit = int(min(max(reserved/per, 1), int64(p.cfg.MaxRecords)))
+	limit = int(min(max(reserved/per, 1), int64(maxRecords)))
 	return limit, reserved, nil
+}
+
+// shardRoom returns the call's Limit under the shard's own prefetch byte
+// bound: MaxRecords, or as many records of the shard's recent data size
+// (first guess 1 KiB) as fit in what the queue has left of MaxPendingBytes,
+// so one response never overshoots the bound by a whole batch (Java admits
+// a batch whenever the queue is below its bounds; docs/compatibility.md).
+func (p *Poller) shardRoom(st *fetchState) int {
+	per := st.perData
+	if per <= 0 {
+		per = 1024
+	}
+	p.mu.Lock()
+	room := int64(p.maxBytes - p.bytes)
+	p.mu.Unlock()
+	return int(min(max(room/per, 1), int64(p.cfg.MaxRecords)))
 }
 
 // onFetchError classifies a failed GetRecords and waits as Java does.
