@@ -14,6 +14,7 @@ import (
 	"crypto/md5" //nolint:gosec // the KPL format's integrity trailer is MD5
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -142,6 +143,16 @@ func (rng HashRange) Deaggregate(dst []record.Record, r record.Record) ([]record
 	return dst, Aggregated, nil
 }
 
+// sharedString returns b as a string without a copy. The keys point into
+// the aggregate's data, which nobody modifies once received (the emitted
+// records share it already), so they stay valid as long as they are used.
+func sharedString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 // javaIndex mimics Java's `list.get((int) uint64Index)`: the index is
 // truncated to a signed 32-bit int before the bounds check.
 func javaIndex(v uint64, n int) (int, bool) {
@@ -212,9 +223,9 @@ func (a *aggregate) decode(b []byte) error {
 		}
 		switch num {
 		case fieldPKTable:
-			a.pks = append(a.pks, string(v))
+			a.pks = append(a.pks, sharedString(v))
 		case fieldEHKTable:
-			a.ehks = append(a.ehks, string(v))
+			a.ehks = append(a.ehks, sharedString(v))
 		case fieldRecords:
 			var r subRecord
 			if err := r.decode(v); err != nil {
