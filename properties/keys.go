@@ -308,7 +308,7 @@ var registry = slices.Concat(
 			doc: "consecutive child failures on a shard before its lease is released"},
 		keySpec{name: "memoryBudgetBytes", kind: integer(0, math.MaxInt64, func(c *Config) *int64 { return &c.MemoryBudgetBytes }), def: "0", extension: true,
 			defDoc: "0: `GOMEMLIMIT` when set, else 512 MiB",
-			doc:    "the daemon's resident memory budget: records fetched and not yet processed by the children (all shards together) may hold about half of it beyond a 40 MiB base, GetRecords pauses on every shard while that is used up and sizes each call's `Limit` to what is left; the Go runtime's soft memory limit is set to it unless `GOMEMLIMIT` is set ([performance](performance.md#memory))"},
+			doc:    "the daemon's resident memory budget: records fetched and not yet processed by the children (all shards together) may hold about half of it beyond a 40 MiB base, GetRecords pauses on every shard while that is used up and sizes each call's `Limit` to what is left; unless `GOMEMLIMIT` is set, the Go runtime's soft memory limit is set to three quarters of it ([performance](performance.md#memory))"},
 		keySpec{name: "stuckShardThresholdMillis", kind: millis(0, func(c *Config) *time.Duration { return &c.StuckShardThreshold }), def: "300000", extension: true,
 			doc: "stuck-shard watchdog: a shard whose child has not answered, or that is behind (`MillisBehindLatest` > 0) without a batch delivered or a checkpoint, for this long is reported (WARN, `multilangd_shard_stuck`, CloudWatch `StuckShards`); 0 turns the watchdog off ([operations](operations.md#stuck-shard-watchdog))"},
 		keySpec{name: "stuckShardRestartChild", kind: boolean(func(c *Config) *bool { return &c.StuckShardRestartChild }), def: "false", extension: true,

@@ -82,7 +82,7 @@ grep -q '^BENCHROW' "$LOG" || { echo "bench: no results (see the go test output 
   echo "the whole: records fetched and not yet processed by a child may use half of what it leaves"
   echo "beyond 40 MiB; when that is used up GetRecords pauses on every shard, and each call's"
   echo "\`Limit\` follows the room left and the shard's recent bytes per record. Unless \`GOMEMLIMIT\`"
-  echo "is set, 7/8 of the budget becomes the Go runtime's soft memory limit (GOGC stays 100). The"
+  echo "is set, 3/4 of the budget becomes the Go runtime's soft memory limit (GOGC stays 100). The"
   echo "relayed records are substrings of the GetRecords response: a response stays in memory until"
   echo "its last record has been processed. e2e TestMemoryBudgetBoundsCatchUp checks the bound with"
   echo "the real binary (8 shards catching up on 80 000 × 1 KiB records under a 96 MiB budget)."
