@@ -42,6 +42,17 @@ func (l *Lease) ShardIDOf() string {
 	return l.Key
 }
 
+// StreamOf returns the serialised stream identifier (account:stream:epoch)
+// of a multi-stream lease: its streamName, else the stream part of its key;
+// "" for a single-stream lease.
+func (l *Lease) StreamOf() string {
+	if l.StreamName != "" {
+		return l.StreamName
+	}
+	id, _, _ := ParseMultiStreamKey(l.Key)
+	return id
+}
+
 // IsShardEnd reports whether the lease's checkpoint is (SHARD_END, 0).
 func (l *Lease) IsShardEnd() bool {
 	return l.Checkpoint.Sequence == seqnum.ShardEnd && l.Checkpoint.SubSequence == 0

@@ -3,6 +3,7 @@ package lease
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -53,6 +54,7 @@ func planTake(p takeParams, leases []Lease, obs map[string]observation, now time
 	res.Target, res.Spillover = leaseTarget(res.TotalLeases, res.NumWorkers, p.maxForWorker)
 	pick := func(idx []int, n int) []Lease {
 		rnd.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+		idx = spreadAcrossStreams(idx, leases, p.held)
 		out := make([]Lease, n)
 		for i := range out {
 			out[i] = leases[idx[i]]
@@ -158,4 +160,40 @@ func chooseSteal(p takeParams, counts map[string]int, target, needed int) (victi
 		n = 1
 	}
 	return victim, min(n, p.maxSteal)
+}
+
+// spreadAcrossStreams reorders shuffled candidates of a multi-stream table
+// so that taking a prefix takes round-robin across their streams, starting
+// with the streams this worker holds fewest leases of: a stream with many
+// shards cannot crowd a quiet stream out of a worker's share
+// (docs/multistream.md). Candidates of one stream keep the shuffled order,
+// so a single-stream table is picked exactly as Java does.
+func spreadAcrossStreams(idx []int, leases []Lease, held map[string]bool) []int {
+	var order []string
+	byStream := map[string][]int{}
+	for _, i := range idx {
+		s := leases[i].StreamOf()
+		if _, ok := byStream[s]; !ok {
+			order = append(order, s)
+		}
+		byStream[s] = append(byStream[s], i)
+	}
+	if len(order) < 2 {
+		return idx
+	}
+	mine := map[string]int{}
+	for k := range held {
+		id, _, _ := ParseMultiStreamKey(k)
+		mine[id]++
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return mine[a] - mine[b] })
+	out := make([]int, 0, len(idx))
+	for round := 0; len(out) < len(idx); round++ {
+		for _, s := range order {
+			if round < len(byStream[s]) {
+				out = append(out, byStream[s][round])
+			}
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package lease
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -141,5 +142,42 @@ func BenchmarkPlanTake(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		planTake(p, ls, obs, now, rnd)
+	}
+}
+
+// TestPlanTakeSpreadsAcrossStreams: in a multi-stream table the leases taken
+// are spread over the streams, the streams this worker holds least of
+// first, however many shards the busiest stream has.
+func TestPlanTakeSpreadsAcrossStreams(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var ls []Lease
+	obs := map[string]observation{}
+	add := func(stream string, n int, owner string) {
+		for i := 0; i < n; i++ {
+			k := MultiStreamKey(stream, fmt.Sprintf("shardId-%012d", i))
+			ls = append(ls, Lease{Key: k, Owner: owner, StreamName: stream, Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+			obs[k] = observation{at: now.Add(-time.Second)}
+		}
+	}
+	add("1:hot:1", 20, "")
+	add("1:quiet:1", 1, "")
+	add("1:mid:1", 3, "")
+	add("1:held:1", 1, "me")
+	for seed := uint64(0); seed < 20; seed++ {
+		p := takeParams{me: "me", failover: 10 * time.Second, veryOldThreshold: time.Hour, maxForWorker: 4,
+			maxSteal: 1, held: map[string]bool{MultiStreamKey("1:held:1", "shardId-000000000000"): true}}
+		got, _ := planTake(p, ls, obs, now, rand.New(rand.NewPCG(seed, 2)))
+		per := map[string]int{}
+		for _, l := range got {
+			per[l.StreamName]++
+		}
+		if len(got) != 3 || per["1:hot:1"] != 1 || per["1:quiet:1"] != 1 || per["1:mid:1"] != 1 {
+			t.Fatalf("seed %d: took %v, want one lease of each unheld stream", seed, per)
+		}
+	}
+	// One stream: the shuffled order is kept.
+	single := []int{3, 1, 2}
+	if got := spreadAcrossStreams(single, ls, nil); !slices.Equal(got, []int{3, 1, 2}) {
+		t.Fatalf("single-stream candidates reordered: %v", got)
 	}
 }

@@ -132,9 +132,10 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	if err != nil {
 		return nil, err
 	}
+	budget := memoryBudget(cfg, log)
 	var sources daemon.SourceFactory
 	if !cfg.MultiStream() {
-		if sources, err = sourceFactory(startupCtx, cfg, c, o, lister, log); err != nil {
+		if sources, err = sourceFactory(startupCtx, cfg, c, o, lister, budget, log); err != nil {
 			if startupCtx.Err() != nil {
 				return nil, errStoppedDuringStartup
 			}
@@ -163,7 +164,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 		Metrics:     metrics,
 	}
 	if cfg.MultiStream() {
-		d.streams = newStreamSet(cfg, syncStore, c.Kinesis, streamBuilder(cfg, c, o, syncStore, log), log)
+		d.streams = newStreamSet(cfg, syncStore, c.Kinesis, streamBuilder(cfg, c, o, syncStore, budget, log), log)
 		deps.Syncer, deps.Cleaner, deps.Sources = d.streams, d.streams, d.streams.Sources
 	}
 	d.scheduler, err = daemon.New(schedulerConfig(cfg, skipSync, leasesTaken), deps)
@@ -214,14 +215,16 @@ func newLister(cfg *properties.Config, c Clients, log *zap.Logger) *retrieval.Li
 
 // streamBuilder builds one stream's parts of a multi-stream application
 // from perStreamConfig, as build does for the single stream.
-func streamBuilder(cfg *properties.Config, c Clients, o *ops, store shardsync.Store, log *zap.Logger) func(context.Context, properties.StreamConfig) (*streamParts, error) {
+// Each stream reads under its own Share of the memory budget, so a hot
+// stream cannot starve a quiet one.
+func streamBuilder(cfg *properties.Config, c Clients, o *ops, store shardsync.Store, budget *retrieval.Budget, log *zap.Logger) func(context.Context, properties.StreamConfig) (*streamParts, error) {
 	return func(ctx context.Context, sc properties.StreamConfig) (*streamParts, error) {
 		scfg := perStreamConfig(cfg, sc)
 		slog := log.With(zap.String("stream", sc.Identifier()))
 		lister := newLister(scfg, c, slog)
 		syncCfg := shardSyncConfig(scfg)
 		syncCfg.StreamIdentifier = sc.Identifier()
-		sources, err := sourceFactory(ctx, scfg, c, o, lister, slog)
+		sources, err := sourceFactory(ctx, scfg, c, o, lister, budget.Share(sc.Identifier()), slog)
 		if err != nil {
 			return nil, err
 		}
@@ -385,8 +388,9 @@ func signalTaken(ch chan<- struct{}, _ lease.TakeResult) {
 // sourceFactory returns the per-shard record source for the configured
 // retrieval mode. For enhanced fan-out it first registers (or looks up) the
 // stream consumer, once per process, as the Java KCL does at start-up.
-func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, o *ops, lister *retrieval.Lister, log *zap.Logger) (daemon.SourceFactory, error) {
-	budget := memoryBudget(cfg, log)
+// budget is the daemon-wide memory budget (a stream's Share of it in a
+// multi-stream application).
+func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, o *ops, lister *retrieval.Lister, budget *retrieval.Budget, log *zap.Logger) (daemon.SourceFactory, error) {
 	if cfg.RetrievalMode != properties.RetrievalFanout {
 		pollLog := log.Named("poller")
 		return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {

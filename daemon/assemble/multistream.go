@@ -209,16 +209,6 @@ func parseIdentifier(id string) (properties.StreamConfig, error) {
 	return ss[0], nil
 }
 
-// streamOf is the stream of a lease: its streamName attribute, else the
-// stream part of a multi-stream key.
-func streamOf(l lease.Lease) string {
-	if l.StreamName != "" {
-		return l.StreamName
-	}
-	id, _, _ := lease.ParseMultiStreamKey(l.Key)
-	return id
-}
-
 // Sync runs one shard sync of every stream; it fails only when every
 // stream's sync failed, so one unreachable stream does not hold up the
 // others (Java: one ShardSyncTask per stream).
@@ -329,7 +319,7 @@ func (s *streamSet) check(ctx context.Context) {
 	}
 	byStream := map[string][]string{}
 	for _, l := range leases {
-		if id := streamOf(l); id != "" {
+		if id := l.StreamOf(); id != "" {
 			byStream[id] = append(byStream[id], l.Key)
 		}
 	}
@@ -409,7 +399,7 @@ func (s *streamSet) setStreams(cfg *properties.Config) {
 
 // CreateChildLeases creates the child leases in the parent's stream.
 func (s *streamSet) CreateChildLeases(ctx context.Context, parent lease.Lease, children []record.ChildShard) error {
-	p, err := s.partsOf(ctx, streamOf(parent))
+	p, err := s.partsOf(ctx, parent.StreamOf())
 	if err != nil {
 		return fmt.Errorf("lease %s: %w", parent.Key, err)
 	}
@@ -418,7 +408,7 @@ func (s *streamSet) CreateChildLeases(ctx context.Context, parent lease.Lease, c
 
 // ParentsDone asks l's stream.
 func (s *streamSet) ParentsDone(ctx context.Context, l lease.Lease) (bool, error) {
-	p, err := s.partsOf(ctx, streamOf(l))
+	p, err := s.partsOf(ctx, l.StreamOf())
 	if err != nil {
 		return false, fmt.Errorf("lease %s: %w", l.Key, err)
 	}
@@ -449,7 +439,7 @@ func (s *streamSet) Run(ctx context.Context) error {
 
 // Sources is the daemon.SourceFactory routing each lease to its stream.
 func (s *streamSet) Sources(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
-	p, err := s.partsOf(ctx, streamOf(l))
+	p, err := s.partsOf(ctx, l.StreamOf())
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: %w", l.Key, err)
 	}
