@@ -24,7 +24,11 @@ func TestBudgetShareIsFair(t *testing.T) {
 		n, _ := quiet.reserve(ctx, 400, 100)
 		quietGot <- n
 	}()
-	waitFor(t, func() bool { root.mu.Lock(); defer root.mu.Unlock(); return root.groups["quiet"] != nil && root.groups["quiet"].waiting == 1 })
+	waitFor(t, func() bool {
+		root.mu.Lock()
+		defer root.mu.Unlock()
+		return root.groups["quiet"] != nil && root.groups["quiet"].waiting == 1
+	})
 	hotGot := make(chan int64)
 	go func() {
 		n, _ := hot.reserve(ctx, 1000, 100) // over its share while quiet waits
