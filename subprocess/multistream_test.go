@@ -17,6 +17,7 @@ import (
 // accepts initialize with the multi-stream "streamName" field and processes
 // and checkpoints as usual (docs/multistream.md, the child).
 func TestNodeSampleIgnoresStreamName(t *testing.T) {
+	nodePath := testenv.NodeModulesT(t)
 	tr := &transcript{}
 	c, err := Start(context.Background(), Config{
 		Command:            "node sample_kcl_app.js",
@@ -24,7 +25,7 @@ func TestNodeSampleIgnoresStreamName(t *testing.T) {
 		StreamName:         "orders",
 		StreamIdentifier:   "000000000000:orders:1700000000",
 		Dir:                filepath.Join(testenv.RepoRoot(), "samples", "node"),
-		Env:                []string{"NODE_PATH=" + testenv.NodeModules()},
+		Env:                []string{"NODE_PATH=" + nodePath},
 		Timeout:            20 * time.Second,
 		ChildShutdownGrace: 5 * time.Second,
 		Logger:             zap.NewNop(),

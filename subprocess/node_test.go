@@ -23,7 +23,7 @@ func startNodeSample(t *testing.T, output string) (*Child, *transcript, *observe
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	tr := &transcript{}
-	env := []string{"NODE_PATH=" + testenv.NodeModules()}
+	env := []string{"NODE_PATH=" + testenv.NodeModulesT(t)}
 	if output != "" {
 		env = append(env, "KCL_SAMPLE_OUTPUT="+output)
 	}

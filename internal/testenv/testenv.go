@@ -280,14 +280,23 @@ func StartT(t testing.TB, kind Kind) *Emulator {
 	return e
 }
 
-// SkipIfShort skips t under go test -short: tests that need an emulator are
-// not part of make test-short. It never skips otherwise; a missing emulator
-// fails the test.
+// SkipIfShort skips t under go test -short: tests that need an emulator or
+// the npm packages under testdata/npm (make deps) are not part of make
+// test-short. It never skips otherwise; a missing emulator or package fails
+// the test.
 func SkipIfShort(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("needs an emulator; skipped under -short")
+		t.Skip("needs emulators or the npm test packages; skipped under -short")
 	}
+}
+
+// NodeModulesT is NodeModules for a test that needs the packages: it skips
+// t under -short (SkipIfShort).
+func NodeModulesT(t testing.TB) string {
+	t.Helper()
+	SkipIfShort(t)
+	return NodeModules()
 }
 
 // ProcessAlive reports whether pid still exists (and is not a zombie).

@@ -320,7 +320,7 @@ func runNode(t *testing.T, req any) (out struct {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("node", script)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+testenv.NodeModules())
+	cmd.Env = append(os.Environ(), "NODE_PATH="+testenv.NodeModulesT(t))
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
