@@ -404,8 +404,11 @@ func (c *consumer) deliver(childCtx context.Context, child Child, cp Checkpointe
 		if st, err = c.processRecords(childCtx, child, cp, recs, b.MillisBehindLatest); err != nil {
 			return false, fmt.Errorf("processRecords: %w", err)
 		}
-		c.prog.failing.Store(false)
 	}
+	// A batch handed on, empty ones included: the session works again (a
+	// failed child may have checkpointed all it had, leaving nothing to
+	// re-deliver on an idle stream).
+	c.prog.failing.Store(false)
 	st.Task = time.Since(start)
 	c.s.deps.Metrics.RecordsProcessed(c.shardID, st)
 	c.prog.advanced()

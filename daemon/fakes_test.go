@@ -245,6 +245,7 @@ func sourcesFrom(w *world, m map[string][]record.Batch) SourceFactory {
 type childBehaviour struct {
 	failProcess  int  // fail the first N ProcessRecords calls (across children)
 	failCall     int  // fail the Nth ProcessRecords call (1-based, across children) without checkpointing
+	cpThenFail   int  // the Nth ProcessRecords call (1-based) checkpoints, then fails (exit before its status)
 	noShardEndCP int  // skip the SHARD_END checkpoint for the first N shardEnded
 	startFail    bool // every start fails
 	blockProcess bool // ProcessRecords blocks until ctx is done
@@ -291,6 +292,7 @@ func (c *fakeChild) ProcessRecords(ctx context.Context, recs []record.Record, _ 
 	c.f.mu.Lock()
 	c.f.calls++
 	fail := c.f.b.failProcess > 0 || c.f.calls == c.f.b.failCall
+	cpFirst := c.f.calls == c.f.b.cpThenFail
 	if c.f.b.failProcess > 0 {
 		c.f.b.failProcess--
 	}
@@ -302,6 +304,12 @@ func (c *fakeChild) ProcessRecords(ctx context.Context, recs []record.Record, _ 
 	if block {
 		<-ctx.Done()
 		return ctx.Err()
+	}
+	if cpFirst {
+		if err := cp.Checkpoint(ctx, nil, nil); err != nil {
+			return err
+		}
+		fail = true
 	}
 	if fail {
 		c.w.event("crash %s child%d", c.shard, c.pid)

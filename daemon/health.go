@@ -38,7 +38,7 @@ func (s *Scheduler) Live() error {
 // Ready is the readiness check (/readyz): nil once the scheduler runs and
 // while it serves its leases. It fails while starting or stopping, while
 // every shard this worker holds is failing (a consumer whose last session
-// failed without a batch processed since, or a lease in cool-down after
+// failed without a batch handed on since, or a lease in cool-down after
 // repeated failures), and, with StuckShardFailsReadiness, while a shard is
 // stuck. A worker holding no leases is ready: other workers hold them.
 func (s *Scheduler) Ready() error {

@@ -41,6 +41,23 @@ func TestReadyFailsWhileEveryShardFails(t *testing.T) {
 	h.eventually("ready again", func() bool { return h.s.Ready() == nil })
 }
 
+// A child that checkpointed its batch and then failed leaves nothing to
+// re-deliver: once its successor reads on (empty batches on an idle
+// stream), the shard is no longer failing and the worker is ready again.
+func TestReadyAfterFailureOnIdleStream(t *testing.T) {
+	h := startCfg(t, func(c *Config) {
+		c.TaskBackoff, c.MaxBackoff = 50*time.Millisecond, 50*time.Millisecond
+	}, childBehaviour{cpThenFail: 1}, map[string][]record.Batch{
+		"s1": {{Records: recs("100")}, {MillisBehindLatest: new(int64)}},
+	}, lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("second child reading", func() bool { return count(h.w.Events(), "source s1") == 2 && count(h.w.Events(), "init s1") == 2 })
+	h.eventually("ready again", func() bool { return h.s.Ready() == nil })
+	if ev := h.w.Events(); count(ev, "rec s1") != 1 {
+		t.Fatalf("record re-delivered after its checkpoint: %v", ev)
+	}
+}
+
 // A lease in cool-down after repeated failures counts as failing: with no
 // other shard, the worker is not ready.
 func TestReadyCountsCooldown(t *testing.T) {

@@ -30,7 +30,7 @@ type progress struct {
 	// pid is the live child's process id; 0 when there is none.
 	pid atomic.Int64
 	// failing is set when a session failed and cleared by the next batch
-	// processed.
+	// handed on (processed, or empty after the checkpoint).
 	failing atomic.Bool
 	// stuck is set while the watchdog reports the shard.
 	stuck atomic.Bool
