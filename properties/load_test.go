@@ -554,7 +554,8 @@ func TestLoadFile(t *testing.T) {
 	}
 }
 
-// TestSample loads the repository's sample and checks the spec §2.8 outcome.
+// TestSample loads the repository's Python sample and checks the settings
+// it resolves to (docs/configuration.md).
 func TestSample(t *testing.T) {
 	c, err := Load("../samples/python/sample.properties")
 	if err != nil {
