@@ -268,12 +268,7 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "multilangd")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	good := writeFile(t, "good.properties", validProps)
 	missingExe := writeFile(t, "missing.properties", strings.Replace(validProps, "sh app.py", "./no-such-processor.py", 1))
 	tests := []struct {

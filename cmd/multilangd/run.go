@@ -13,6 +13,11 @@ import (
 // runDaemon runs the worker until ctx is cancelled, then stops gracefully
 // (shutdownRequested, leaseLost, lease release) and returns nil.
 func runDaemon(ctx context.Context, cfg *properties.Config, log *zap.Logger) error {
+	// Watch SIGHUP from the start: its default action would end the process
+	// during the start-up checks; a reload asked for then is applied once
+	// the daemon runs.
+	reloads, stopReloads := reloadOnSIGHUP(ctx, cfg.Source, log.Named("reload"))
+	defer stopReloads()
 	if err := checkExecutable(cfg); err != nil {
 		return err
 	}
@@ -30,7 +35,5 @@ func runDaemon(ctx context.Context, cfg *properties.Config, log *zap.Logger) err
 	if cloudWatchUsed(cfg) {
 		ac.CloudWatch = clients.CloudWatch
 	}
-	reloads, stopReloads := reloadOnSIGHUP(ctx, cfg.Source, log.Named("reload"))
-	defer stopReloads()
 	return assemble.RunReloadable(ctx, cfg, ac, reloads, log)
 }
