@@ -126,6 +126,25 @@ func TestChildHang(t *testing.T) {
 	f.finish(p, 120*time.Second, f.othersKeptGoing(childShards))
 }
 
+// Child: never answers shutdownRequested. SIGTERM must still end the
+// daemon (shutdownGraceMillis = 5000) with exit 0 and no child left; the
+// records after the last checkpoint come again on the next start.
+func TestChildHangOnShutdown(t *testing.T) {
+	f, d, p := childFleet(t, []string{"REL_HANG_SHUTDOWN=1"}, nil)
+	f.fault("SIGTERM while every child hangs in shutdownRequested, restart", func() {
+		if c := d.term(60 * time.Second); c != 0 {
+			t.Errorf("exit code %d after SIGTERM with hanging children", c)
+		}
+		if n := f.processesLeft(); n != 0 {
+			t.Errorf("%d processes left after the daemon exited", n)
+		}
+	}, nil)
+	f.childEnv = nil
+	f.start("w1", nil)
+	f.waitShardsProgress(childShards, 90*time.Second)
+	f.finish(p, 120*time.Second)
+}
+
 // Child: writes 64 KiB to stderr for every batch.
 func TestChildStderrFlood(t *testing.T) {
 	start := time.Now()

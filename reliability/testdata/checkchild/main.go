@@ -14,6 +14,7 @@
 //	REL_STDERR_FLOOD=<n>  write n KiB to stderr for every batch
 //	REL_GARBAGE=1         print non-protocol lines to stdout around every reply
 //	REL_EXIT_SHARD_END_ONCE=1 exit 5 on the first shardEnded (across processes)
+//	REL_HANG_SHUTDOWN=1   never answer shutdownRequested
 //	REL_BAD_CHECKPOINT=1  once per child, checkpoint one past the last sequence number it was given (logged as badcp)
 package main
 
@@ -188,6 +189,13 @@ func main() {
 			checkpoint(nil, nil)
 			emit(event{Ev: "end", Shard: shard})
 		case "shutdownRequested":
+			if os.Getenv("REL_HANG_SHUTDOWN") != "" {
+				fmt.Fprintf(os.Stderr, "checkchild: hanging in shutdownRequested on %s\n", shard)
+				emit(event{Ev: "hangshutdown", Shard: shard})
+				for {
+					time.Sleep(time.Hour)
+				}
+			}
 			checkpoint(nil, nil)
 		case "leaseLost":
 			emit(event{Ev: "lost", Shard: shard})
