@@ -481,25 +481,29 @@ func (f *fleet) putN(ctx context.Context, n int) error {
 	return f.put(ctx, es)
 }
 
-// producer writes per records every interval until stopped.
+// producer writes per records every interval until stopped. A put in
+// flight when it is stopped completes (a cancelled PutRecords may have
+// written records it could not record as produced).
 type producer struct {
-	cancel context.CancelFunc
-	done   chan error
+	stopc chan struct{}
+	done  chan error
 }
 
 func (f *fleet) startProducer(per int, interval time.Duration) *producer {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &producer{cancel: cancel, done: make(chan error, 1)}
+	p := &producer{stopc: make(chan struct{}), done: make(chan error, 1)}
 	go func() {
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
-			if err := f.putN(ctx, per); err != nil && ctx.Err() == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := f.putN(ctx, per)
+			cancel()
+			if err != nil {
 				p.done <- err
 				return
 			}
 			select {
-			case <-ctx.Done():
+			case <-p.stopc:
 				p.done <- nil
 				return
 			case <-tick.C:
@@ -513,11 +517,11 @@ func (f *fleet) startProducer(per int, interval time.Duration) *producer {
 // stop ends the producer and waits for it; it returns the put error that
 // ended it early, if any.
 func (p *producer) stop() error {
-	if p.cancel == nil {
+	if p.stopc == nil {
 		return nil
 	}
-	p.cancel()
-	p.cancel = nil
+	close(p.stopc)
+	p.stopc = nil
 	return <-p.done
 }
 
