@@ -34,13 +34,8 @@ func TestFleetKillTwoThenRestart(t *testing.T) {
 	f.waitShardsProgress(fleetShards, 90*time.Second)
 	f.start("w1", nil)
 	f.start("w2", nil)
-	f.waitFor(90*time.Second, "restarted workers holding leases", func() bool {
-		owners := map[string]int{}
-		for _, l := range f.leases() {
-			owners[l.Owner]++
-		}
-		return owners["w1"] > 0 && owners["w2"] > 0
-	})
+	f.waitOwns("w1", 90*time.Second)
+	f.waitOwns("w2", 90*time.Second)
 	f.waitShardsProgress(fleetShards, 60*time.Second)
 	f.finish(p, 120*time.Second)
 }
@@ -57,6 +52,7 @@ func TestFleetRollingRestart(t *testing.T) {
 			}
 		}, nil)
 		f.start(w, nil)
+		f.waitOwns(w, 90*time.Second)
 		f.waitShardsProgress(fleetShards, 90*time.Second)
 	}
 	f.finish(p, 120*time.Second)
@@ -115,4 +111,18 @@ func TestFleetStopPastFailoverThenContinue(t *testing.T) {
 		return v
 	}
 	f.finish(p, 120*time.Second, fencing)
+}
+
+// waitOwns waits until worker holds a lease and its child delivered a
+// record after that.
+func (f *fleet) waitOwns(worker string, limit time.Duration) {
+	f.t.Helper()
+	f.waitFor(limit, worker+" holding a lease", func() bool {
+		for _, l := range f.leases() {
+			if l.Owner == worker {
+				return true
+			}
+		}
+		return false
+	})
 }
