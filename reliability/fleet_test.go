@@ -113,8 +113,7 @@ func TestFleetStopPastFailoverThenContinue(t *testing.T) {
 	f.finish(p, 120*time.Second, fencing)
 }
 
-// waitOwns waits until worker holds a lease and its child delivered a
-// record after that.
+// waitOwns waits until worker holds a lease (balancing gave it one).
 func (f *fleet) waitOwns(worker string, limit time.Duration) {
 	f.t.Helper()
 	f.waitFor(limit, worker+" holding a lease", func() bool {
