@@ -697,9 +697,15 @@ file before it checkpoints the batch. The verifier (` + "`reliability/verify.go`
 
 * every record the producer wrote was delivered at least once, with its data intact;
 * one child never delivers a record twice or out of order;
-* a record delivered twice was delivered again by a later child, after a fault, and above the
-  highest checkpoint acknowledged for its shard before that child started (the un-checkpointed
-  window);
+* a record delivered twice was delivered again by a later child, above the highest checkpoint
+  acknowledged for its shard before that child started (the un-checkpointed window), and either
+  after a fault or by another worker (the lease moved: fail-over, or a balancing steal whose old
+  owner learns of it at its next renewal, as in Java; its checkpoint then fails with
+  ShutdownException);
+* in the fleet scenarios with a frozen worker: after SIGCONT, the children it had before the freeze
+  deliver nothing more for the leases taken from it (fencing); in the AWS scenarios: no shard is
+  delivered by two children for longer than the failover time after the second one started;
+* in the resharding scenarios: no child shard delivers before its parents' last record;
 * no checkpoint was accepted for a sequence number the child was never given;
 * every daemon exits 0 on SIGTERM at the end, and no daemon or child process is left.
 
