@@ -85,8 +85,13 @@ func canSign(ctx context.Context, c aws.Config) error {
 	return err
 }
 
-// checkStream calls DescribeStreamSummary once.
+// checkStream calls DescribeStreamSummary once. A multi-stream
+// application resolves each stream itself and keeps running without the
+// streams it cannot reach yet (docs/multistream.md), so nothing is checked.
 func checkStream(ctx context.Context, cfg *properties.Config, k *kinesis.Client, log *zap.Logger) error {
+	if cfg.MultiStream() {
+		return nil
+	}
 	in := &kinesis.DescribeStreamSummaryInput{}
 	name := cfg.StreamName
 	if cfg.StreamARN != "" {
