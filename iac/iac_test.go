@@ -166,3 +166,26 @@ func TestIAMPolicy(t *testing.T) {
 		t.Errorf("metricsLevel NONE: no CloudWatch permission expected: %+v", off)
 	}
 }
+
+// A multi-stream application's policy covers every listed stream (by ARN,
+// by the identifier's account, or by the policy's account) and each
+// stream's fan-out consumer; the ignored streamName is not granted.
+func TestIAMPolicyMultiStream(t *testing.T) {
+	cfg := load(t, "retrievalMode = FANOUT\nstreams = clicks, arn:aws:kinesis:us-east-1:111122223333:stream/audit, 444455556666:views:1700000000\n")
+	p := IAMPolicy(cfg, PolicyOptions{Account: "123456789012"})
+	for _, c := range []struct {
+		action, target string
+		want           bool
+	}{
+		{"kinesis:GetRecords", "arn:aws:kinesis:eu-west-1:123456789012:stream/clicks", true},
+		{"kinesis:GetRecords", "arn:aws:kinesis:us-east-1:111122223333:stream/audit", true},
+		{"kinesis:GetRecords", "arn:aws:kinesis:eu-west-1:444455556666:stream/views", true},
+		{"kinesis:GetRecords", "arn:aws:kinesis:eu-west-1:123456789012:stream/orders", false},
+		{"kinesis:SubscribeToShard", "arn:aws:kinesis:us-east-1:111122223333:stream/audit/consumer/orders-app:1", true},
+		{"kinesis:SubscribeToShard", "arn:aws:kinesis:eu-west-1:123456789012:stream/clicks/consumer/orders-app:1", true},
+	} {
+		if got := p.Allows(c.action, c.target); got != c.want {
+			t.Errorf("Allows(%s, %s) = %t, want %t", c.action, c.target, got, c.want)
+		}
+	}
+}

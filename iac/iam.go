@@ -39,7 +39,8 @@ type PolicyOptions struct {
 // request of a fleet run against it).
 //
 //   - Kinesis: DescribeStreamSummary (the start-up check), ListShards,
-//     GetShardIterator and GetRecords on the stream (fan-out too: it polls a
+//     GetShardIterator and GetRecords on the stream, or on every stream of a
+//     multi-stream application (fan-out too: it polls a
 //     shard end SubscribeToShard did not signal); fan-out (retrievalMode
 //     FANOUT) adds RegisterStreamConsumer on the stream and
 //     DescribeStreamConsumer and SubscribeToShard on the consumer.
@@ -61,10 +62,7 @@ func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
 	}
 	kRegion := firstNonEmpty(cfg.KinesisRegion, cfg.RegionName, "*")
 	dRegion := firstNonEmpty(cfg.DynamoDBRegion, cfg.RegionName, "*")
-	stream := cfg.StreamARN
-	if stream == "" {
-		stream = fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", kRegion, account, cfg.StreamName)
-	}
+	streams := streamARNs(cfg, kRegion, account)
 	table := func(name string) string {
 		return fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", dRegion, account, name)
 	}
@@ -74,15 +72,19 @@ func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
 		streamActions = append(streamActions, "kinesis:RegisterStreamConsumer")
 	}
 	p := Policy{Version: "2012-10-17"}
-	p.Statement = append(p.Statement, Statement{Sid: "KinesisStream", Effect: "Allow", Action: streamActions, Resource: []string{stream}})
+	p.Statement = append(p.Statement, Statement{Sid: "KinesisStream", Effect: "Allow", Action: streamActions, Resource: streams})
 	if fanout {
-		consumer := cfg.Fanout.ConsumerARN
-		if consumer == "" {
+		var consumers []string
+		if cfg.Fanout.ConsumerARN != "" && !cfg.MultiStream() {
+			consumers = []string{cfg.Fanout.ConsumerARN}
+		} else {
 			name := firstNonEmpty(cfg.Fanout.ConsumerName, cfg.ApplicationName)
-			consumer = stream + "/consumer/" + name + ":*"
+			for _, stream := range streams {
+				consumers = append(consumers, stream+"/consumer/"+name+":*")
+			}
 		}
 		p.Statement = append(p.Statement, Statement{Sid: "KinesisFanOutConsumer", Effect: "Allow",
-			Action: []string{"kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"}, Resource: []string{consumer}})
+			Action: []string{"kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"}, Resource: consumers})
 	}
 	leaseActions := []string{"dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 	if o.CreateTable {
@@ -96,6 +98,28 @@ func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
 			Resource: []string{"*"}, Condition: map[string]map[string]string{"StringEquals": {"cloudwatch:namespace": cfg.ApplicationName}}})
 	}
 	return p
+}
+
+// streamARNs are the ARNs of the stream, or of every stream of a
+// multi-stream application (docs/multistream.md): as written, or built
+// from the name, the stream's account when its identifier names one, else
+// account.
+func streamARNs(cfg *properties.Config, region, account string) []string {
+	if !cfg.MultiStream() {
+		if cfg.StreamARN != "" {
+			return []string{cfg.StreamARN}
+		}
+		return []string{fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", region, account, cfg.StreamName)}
+	}
+	var out []string
+	for _, sc := range cfg.Streams {
+		if sc.ARN != "" {
+			out = append(out, sc.ARN)
+			continue
+		}
+		out = append(out, fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", region, firstNonEmpty(sc.AccountID, account), sc.Name))
+	}
+	return out
 }
 
 // CloudWatchMetrics reports whether a worker with cfg publishes CloudWatch

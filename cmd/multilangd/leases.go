@@ -95,7 +95,11 @@ func writeLeaseTable(ctx context.Context, w io.Writer, cfg *properties.Config, s
 		}
 	}
 	sort.Slice(leases, func(i, j int) bool { return leases[i].Key < leases[j].Key })
-	fmt.Fprintf(w, "lease table %s (application %s, stream %s): %d leases\n", cfg.TableName, cfg.ApplicationName, cfg.StreamName, len(leases))
+	stream := "stream " + cfg.StreamName
+	if cfg.MultiStream() {
+		stream = fmt.Sprintf("%d streams", len(cfg.Streams))
+	}
+	fmt.Fprintf(w, "lease table %s (application %s, %s): %d leases\n", cfg.TableName, cfg.ApplicationName, stream, len(leases))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LEASE KEY\tOWNER\tCOUNTER\tCHECKPOINT\tPARENTS\tCHILDREN\tSTATE")
 	for _, l := range leases {

@@ -29,6 +29,9 @@ import (
 	"github.com/multilangd/multilangd/properties"
 )
 
+// otherAccountC names ms-c by a stream identifier with another account id.
+const otherAccountC = "222233334444:ms-c:1700000000"
+
 // putStream writes n records "<stream>-<i>" to stream.
 func putStream(t *testing.T, k *kinesis.Client, stream string, from, n int) {
 	t.Helper()
@@ -178,7 +181,9 @@ func TestMultiStreamAgainstEmulators(t *testing.T) {
 	// Add ms-c, remove ms-a: both workers re-read their files.
 	putStream(t, kin.Kinesis(), "ms-c", 0, n)
 	for i, d := range daemons {
-		d.reloads <- load(fmt.Sprintf("w%d", i+1), "ms-b, ms-c")
+		// ms-c as a Java stream identifier of another account: used as
+		// written (no DescribeStreamSummary), stream calls by name.
+		d.reloads <- load(fmt.Sprintf("w%d", i+1), "ms-b, "+otherAccountC)
 	}
 	waitAll("after adding ms-c", "ms-b", "ms-c")
 
@@ -237,7 +242,8 @@ func TestMultiStreamAgainstEmulators(t *testing.T) {
 func assertMultiStreamItems(t *testing.T, db *dynamodb.Client, k *kinesis.Client) {
 	t.Helper()
 	ids := map[string]string{}
-	for _, s := range []string{"ms-b", "ms-c"} {
+	ids["ms-c"] = otherAccountC
+	for _, s := range []string{"ms-b"} {
 		out, err := k.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(s)})
 		if err != nil {
 			t.Fatal(err)
