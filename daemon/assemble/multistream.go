@@ -289,11 +289,43 @@ func (s *streamSet) startLocked(p *streamParts) {
 			defer inner.Done()
 			_ = p.cleaner.Run(ctx)
 		}()
-		if err := p.syncer.RunPeriodic(ctx, run.isLeader); err != nil && ctx.Err() == nil {
+		// A stream that is not (or no longer) listed is not shard-synced
+		// (Java SHOULD_DO_LEASE_SYNC_FOR_OLD_STREAMS = false): its leases
+		// only run out or are deleted.
+		id := p.sc.Identifier()
+		listed := func(ctx context.Context) bool { return s.listed(id) && run.isLeader(ctx) }
+		if err := p.syncer.RunPeriodic(ctx, listed); err != nil && ctx.Err() == nil {
 			s.log.Error("periodic shard sync ended", zap.String("stream", p.sc.Identifier()), zap.Error(err))
 		}
 		inner.Wait()
 	}()
+}
+
+// listed reports whether stream id is in the current list.
+func (s *streamSet) listed(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wantedIDs[id]
+}
+
+// dropIdle stops and forgets the parts of streams that are neither listed
+// nor have leases (built for a lease that has since been deleted).
+func (s *streamSet) dropIdle(byStream map[string][]string) {
+	s.mu.Lock()
+	var idle []*streamParts
+	for id, p := range s.parts {
+		if !s.wantedIDs[id] && len(byStream[id]) == 0 {
+			idle = append(idle, p)
+			delete(s.parts, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range idle {
+		if p.stop != nil {
+			p.stop()
+			<-p.done
+		}
+	}
 }
 
 // check is Java Scheduler.checkAndSyncStreamShardsAndLeases: new streams are
@@ -309,9 +341,6 @@ func (s *streamSet) check(ctx context.Context) {
 		s.startLocked(p)
 		s.mu.Unlock()
 	}
-	if s.cfg.FormerStreamsLeasesDeletionStrategy != properties.FormerStreamsAutoDetectionDeferredDeletion {
-		return
-	}
 	leases, err := s.store.ListLeases(ctx)
 	if err != nil {
 		s.log.Warn("streams check: listing leases", zap.Error(err))
@@ -322,6 +351,10 @@ func (s *streamSet) check(ctx context.Context) {
 		if id := l.StreamOf(); id != "" {
 			byStream[id] = append(byStream[id], l.Key)
 		}
+	}
+	s.dropIdle(byStream)
+	if s.cfg.FormerStreamsLeasesDeletionStrategy != properties.FormerStreamsAutoDetectionDeferredDeletion {
+		return
 	}
 	for _, id := range s.dueForDeletion(byStream) {
 		s.deleteStream(ctx, id, byStream[id])

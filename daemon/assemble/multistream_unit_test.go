@@ -61,10 +61,14 @@ func TestFormerStreamsDeferredDeletion(t *testing.T) {
 			s := newStreamSet(cfg, store, nil, nil, zap.NewNop())
 			now := time.Unix(1_000_000, 0)
 			s.now = func() time.Time { return now }
-			s.parts[a], s.parts[b] = &streamParts{}, &streamParts{}
+			const idle = "1:c:30" // built for a lease since deleted
+			s.parts[a], s.parts[b], s.parts[idle] = &streamParts{}, &streamParts{}, &streamParts{}
 			ctx := context.Background()
 
 			s.check(ctx)
+			if _, ok := s.parts[idle]; ok || !s.listed(a) || s.listed(b) {
+				t.Fatalf("after a check: idle parts kept %v, a listed %v, b listed %v", ok, s.listed(a), s.listed(b))
+			}
 			now = now.Add(59 * time.Minute)
 			s.check(ctx)
 			if len(store.deleted) != 0 {
