@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -189,20 +188,19 @@ func (e *env) runPlainLoop(last map[string]string, users int) benchRun {
 	}
 	cmd := exec.Command(binPlainLoop, "-endpoint", e.kin.Endpoint, "-stream", e.stream, "-idle", "200ms", "-targets", strings.Join(targets, ","))
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+testenv.AccessKey, "AWS_SECRET_ACCESS_KEY="+testenv.SecretKey, "AWS_REGION="+testenv.Region)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		e.t.Fatalf("plain loop: %v\n%s", err, out.String())
+		e.t.Fatalf("plain loop: %v\n%s%s", err, out.String(), errOut.String())
 	}
 	el := time.Since(start)
-	var recs, data int64
-	if _, err := fmt.Sscanf(strings.TrimSpace(out.String()), "records=%d bytes=%d", &recs, &data); err != nil {
+	var recs, data, hwm int64
+	if _, err := fmt.Sscanf(strings.TrimSpace(out.String()), "records=%d bytes=%d hwm_kb=%d", &recs, &data, &hwm); err != nil {
 		e.t.Fatalf("plain loop output %q: %v", out.String(), err)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return benchRun{seconds: el.Seconds(), cpuMicrosPerRecord: float64(cpu.Microseconds()) / float64(users), peakMiB: float64(ru.Maxrss) / 1024}
+	return benchRun{seconds: el.Seconds(), cpuMicrosPerRecord: float64(cpu.Microseconds()) / float64(users), peakMiB: float64(hwm) / 1024}
 }
 
 // runBenchDaemon times the real binary until every lease is checkpointed

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,7 +54,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Printf("records=%d bytes=%d\n", records.Load(), bytes.Load())
+	fmt.Printf("records=%d bytes=%d hwm_kb=%d\n", records.Load(), bytes.Load(), peakKB())
+}
+
+// peakKB returns this process's peak resident set (VmHWM) in KiB. The
+// parent cannot take it from wait4's ru_maxrss, which Linux carries over
+// from the parent's own peak at fork.
+func peakKB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func read(ctx context.Context, c *kinesis.Client, stream, shard, last string, idle time.Duration, records, bytes *atomic.Int64) error {
