@@ -91,11 +91,19 @@ func (c benchCase) name() string {
 	return fmt.Sprintf("%s, %d shards, %d B, %s, %s child", c.server, c.shards, c.size, kind, c.child)
 }
 
-// records is the number of user records of the case's stream.
+// records is the number of user records of the case's stream: enough
+// that every shard needs several calls, so start-up (which the daemon's
+// time includes) does not decide the ratio.
 func (c benchCase) records() int {
 	n := 100000
 	if c.size <= 100 {
 		n = 200000
+	}
+	if c.shards >= 16 {
+		n *= 2
+		if c.size <= 100 {
+			n *= 2
+		}
 	}
 	if c.server == "kinesalite" {
 		n = 60000 // kinesalite stores slowly

@@ -25,7 +25,7 @@ import (
 func BenchmarkRelay(b *testing.B) {
 	for _, c := range []struct {
 		size, agg int
-	}{{100, 0}, {1024, 0}, {1024, 100}} {
+	}{{100, 0}, {1024, 0}, {100, 100}, {1024, 100}} {
 		name := fmt.Sprintf("%dB", c.size)
 		if c.agg > 0 {
 			name += fmt.Sprintf("-kpl%d", c.agg)
