@@ -14,6 +14,7 @@ import (
 	"debug/macho"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -380,5 +381,31 @@ func checkDockerfile(t *testing.T, path, out string) {
 	}
 	if !strings.Contains(string(b), "COPY --from=tini /usr/bin/tini-static /usr/bin/tini") {
 		t.Error("Dockerfile does not install tini-static")
+	}
+}
+
+// Every file the npm package.json names (main, bin) is tracked by git: the
+// packaging test builds from the working tree, so a launcher that exists
+// only locally (an ignore rule matching bin/) would pass here and be missing
+// from every fresh clone.
+func TestNpmFilesTracked(t *testing.T) {
+	root := repoRoot(t)
+	raw, err := os.ReadFile(filepath.Join(root, "dist", "npm", "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg struct {
+		Main string            `json:"main"`
+		Bin  map[string]string `json:"bin"`
+	}
+	if err := json.Unmarshal(raw, &pkg); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{pkg.Main}
+	for _, f := range pkg.Bin {
+		files = append(files, f)
+	}
+	for _, f := range files {
+		command(t, root, nil, "git", "ls-files", "--error-unmatch", filepath.Join("dist", "npm", f))
 	}
 }
