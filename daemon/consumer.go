@@ -332,7 +332,7 @@ func (c *consumer) process(hardStopCtx, childCtx context.Context, gen int64, chi
 			return progressed, c.endSession(hardStopCtx, child, cp), nil
 		}
 		if c.restartWanted(gen) {
-			return progressed, 0, c.endForRestart(hardStopCtx, child, cp)
+			return progressed, 0, c.endForRestart(hardStopCtx, childCtx, child, cp)
 		}
 		b, err := src.Next(readCtx)
 		if err != nil {

@@ -250,6 +250,7 @@ type childBehaviour struct {
 	startFail    bool // every start fails
 	blockProcess bool // ProcessRecords blocks until ctx is done
 	hangFirst    int  // the first N ProcessRecords calls block until ctx is done
+	hangShutdown int  // the first N ShutdownRequested calls block until ctx is done
 }
 
 type childFactory struct {
@@ -320,6 +321,16 @@ func (c *fakeChild) ProcessRecords(ctx context.Context, recs []record.Record, _ 
 
 func (c *fakeChild) ShutdownRequested(ctx context.Context, cp ChildCheckpointer) error {
 	c.w.event("shutdownRequested %s", c.shard)
+	c.f.mu.Lock()
+	hang := c.f.b.hangShutdown > 0
+	if hang {
+		c.f.b.hangShutdown--
+	}
+	c.f.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	return cp.Checkpoint(ctx, nil, nil)
 }
 

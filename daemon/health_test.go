@@ -170,3 +170,26 @@ func TestRestartChildrenSkipsShardWaitingOnParent(t *testing.T) {
 	h.w.mu.Unlock()
 	h.eventually("gated shard processed", func() bool { return h.hasEvent("checkpoint child 200") })
 }
+
+// A child that hangs in the reload's shutdownRequested is cut short by the
+// stuck-shard watchdog (with stuckShardRestartChild), so the reload ends.
+func TestRestartChildrenHungShutdownCutByWatchdog(t *testing.T) {
+	h := startCfg(t, func(c *Config) {
+		c.StuckShardAfter = 100 * time.Millisecond
+		c.StuckShardRestartChild = true
+	}, childBehaviour{hangShutdown: 1}, map[string][]record.Batch{"s1": {{Records: recs("100")}}},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("processed", func() bool { return h.hasEvent("checkpoint s1 100") })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.s.RestartChildren(ctx); err != nil {
+		t.Fatalf("reload held up by a child hung in shutdownRequested: %v (%v)", err, h.w.Events())
+	}
+	if ev := h.w.Events(); count(ev, "init s1") != 2 {
+		t.Fatalf("child not replaced: %v", ev)
+	}
+	if r := h.coord.Released(); len(r) != 0 {
+		t.Fatalf("leases released: %v", r)
+	}
+}

@@ -92,13 +92,19 @@ func (c *consumer) childReady(childGen int64) {
 }
 
 // endForRestart ends the live child for a reload: shutdownRequested (the
-// child may checkpoint), leaseLost, close. The lease stays held.
-func (c *consumer) endForRestart(hardStopCtx context.Context, child Child, cp Checkpointer) error {
+// child may checkpoint), leaseLost, close. The lease stays held. The calls
+// are bounded by childCtx and marked outstanding, so the stuck-shard
+// watchdog can cut short a child that hangs in them instead of holding the
+// reload up.
+func (c *consumer) endForRestart(hardStopCtx, childCtx context.Context, child Child, cp Checkpointer) error {
 	c.setState(ShuttingDown)
-	if err := child.ShutdownRequested(hardStopCtx, cp); err != nil {
-		c.log.Warn("shutdownRequested failed", zap.Error(err))
+	idle := c.prog.busy()
+	err := child.ShutdownRequested(childCtx, progressCheckpointer{cp, c.prog})
+	idle()
+	if err != nil {
+		c.log.Warn("shutdownRequested failed", zap.Error(childErr(childCtx, err)))
 	}
-	if err := child.LeaseLost(hardStopCtx); err != nil {
+	if err := child.LeaseLost(childCtx); err != nil {
 		c.log.Warn("leaseLost failed", zap.Error(err))
 	}
 	c.closeChild(hardStopCtx, child)
