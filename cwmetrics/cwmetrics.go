@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"go.uber.org/zap"
+
+	"github.com/multilangd/multilangd/properties"
 )
 
 // Level is Java's MetricsLevel: a datum is kept when its level is at least
@@ -60,10 +62,11 @@ const (
 	AllDimensions = "ALL"
 )
 
-// Java defaults (MetricsConfig, CloudWatchMetricsPublisher).
+// Java constants without a properties key (MetricsConfig.publisherFlushBuffer,
+// CloudWatchMetricsPublisher's batch size) and the per-request bound; the
+// keyed defaults (metricsBufferTimeMillis, metricsMaxQueueSize,
+// metricsEnabledDimensions) come from properties.Defaults.
 const (
-	DefaultBufferTime   = 10 * time.Second
-	DefaultMaxQueueSize = 10000
 	DefaultFlushSize    = 200
 	MaxDatumsPerRequest = 20
 	DefaultPutTimeout   = 5 * time.Second
@@ -97,11 +100,12 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	def := properties.Defaults()
 	if c.BufferTime <= 0 {
-		c.BufferTime = DefaultBufferTime
+		c.BufferTime = def.MetricsBufferTime
 	}
 	if c.MaxQueueSize <= 0 {
-		c.MaxQueueSize = DefaultMaxQueueSize
+		c.MaxQueueSize = def.MetricsMaxQueueSize
 	}
 	if c.FlushSize <= 0 {
 		c.FlushSize = DefaultFlushSize
@@ -110,7 +114,7 @@ func (c *Config) setDefaults() {
 		c.PutTimeout = DefaultPutTimeout
 	}
 	if len(c.EnabledDimensions) == 0 {
-		c.EnabledDimensions = []string{AllDimensions}
+		c.EnabledDimensions = def.MetricsEnabledDimensions
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
@@ -153,6 +157,9 @@ func New(api PutAPI, cfg Config) *Publisher {
 
 // Enabled reports whether anything is published (level is not NONE).
 func (p *Publisher) Enabled() bool { return p != nil && p.cfg.Level != None }
+
+// BufferTime is the flush period in effect (metricsBufferTimeMillis).
+func (p *Publisher) BufferTime() time.Duration { return p.cfg.BufferTime }
 
 // Queued returns how many distinct metrics wait for publication.
 func (p *Publisher) Queued() int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"go.uber.org/goleak"
+
+	"github.com/multilangd/multilangd/properties"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -182,4 +185,15 @@ func TestFlushSizeWakesPublisher(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// Unset keyed settings take the registry's defaults (one place for them).
+func TestDefaultsFromProperties(t *testing.T) {
+	def := properties.Defaults()
+	p := New(nil, Config{})
+	if p.BufferTime() != def.MetricsBufferTime || p.cfg.MaxQueueSize != def.MetricsMaxQueueSize ||
+		!slices.Equal(p.cfg.EnabledDimensions, def.MetricsEnabledDimensions) || !p.allDims {
+		t.Fatalf("defaults %v %d %v, want the properties defaults %v %d %v", p.BufferTime(), p.cfg.MaxQueueSize,
+			p.cfg.EnabledDimensions, def.MetricsBufferTime, def.MetricsMaxQueueSize, def.MetricsEnabledDimensions)
+	}
 }

@@ -42,7 +42,7 @@ func withLog(c cwmetrics.Config, log *zap.Logger) cwmetrics.Config {
 
 // publishCloudWatch runs the publisher and the periodic datums (Java's
 // per-pass RenewAllLeases every renewer period; the watchdog's StuckShards
-// every metrics buffer time) until the returned stop is called; stop
+// every metricsBufferTimeMillis) until the returned stop is called; stop
 // flushes what is queued and waits. Without a publisher (or with
 // metricsLevel = NONE) nothing runs.
 func publishCloudWatch(o *ops, cwm *cwMetrics, renewEvery time.Duration, held func() int) (stop func()) {
@@ -61,7 +61,7 @@ func publishCloudWatch(o *ops, cwm *cwMetrics, renewEvery time.Duration, held fu
 		defer wg.Done()
 		renew := time.NewTicker(renewEvery)
 		defer renew.Stop()
-		stuck := time.NewTicker(cwmetrics.DefaultBufferTime)
+		stuck := time.NewTicker(pub.BufferTime())
 		defer stuck.Stop()
 		for {
 			select {
