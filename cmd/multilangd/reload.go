@@ -4,11 +4,11 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/properties"
 )
 
@@ -20,41 +20,45 @@ func reloadOnSIGHUP(ctx context.Context, path string, log *zap.Logger) (reloads 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	out := make(chan *properties.Config)
-	wctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	stopWatch := ctxutil.Go(ctx, func(ctx context.Context) {
 		for {
 			select {
-			case <-wctx.Done():
+			case <-ctx.Done():
 				return
 			case <-hup:
 			}
-			log.Info("SIGHUP: re-reading the properties file", zap.String("file", path))
-			cfg, err := properties.Load(path)
-			if err != nil {
-				for _, e := range properties.Errors(err) {
-					log.Error("reload: invalid configuration; keeping the running one", zap.String("problem", e.Error()))
-				}
-				if len(properties.Errors(err)) == 0 {
-					log.Error("reload: cannot load the properties file; keeping the running configuration", zap.Error(err))
-				}
+			cfg := loadForReload(path, log)
+			if cfg == nil {
 				continue
-			}
-			for _, w := range cfg.Warnings {
-				log.Warn(w.Message, zap.String("file", w.File), zap.Int("line", w.Line), zap.String("key", w.Key))
 			}
 			select {
 			case out <- cfg:
-			case <-wctx.Done():
+			case <-ctx.Done():
 				return
 			}
 		}
-	}()
+	})
 	return out, func() {
 		signal.Stop(hup)
-		cancel()
-		wg.Wait()
+		stopWatch()
 	}
+}
+
+// loadForReload re-reads path; nil (every problem logged) when it does not load.
+func loadForReload(path string, log *zap.Logger) *properties.Config {
+	log.Info("SIGHUP: re-reading the properties file", zap.String("file", path))
+	cfg, err := properties.Load(path)
+	if err != nil {
+		for _, e := range properties.Errors(err) {
+			log.Error("reload: invalid configuration; keeping the running one", zap.String("problem", e.Error()))
+		}
+		if len(properties.Errors(err)) == 0 {
+			log.Error("reload: cannot load the properties file; keeping the running configuration", zap.Error(err))
+		}
+		return nil
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w.Message, zap.String("file", w.File), zap.Int("line", w.Line), zap.String("key", w.Key))
+	}
+	return cfg
 }

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/multilangd/multilangd/internal/ctxutil"
 	"github.com/multilangd/multilangd/internal/sdnotify"
 	"github.com/multilangd/multilangd/properties"
 	"github.com/multilangd/multilangd/subprocess"
@@ -34,28 +34,20 @@ func (d *assembled) applyReloads(ctx context.Context, reloads <-chan *properties
 	if reloads == nil {
 		return func() {}
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	return ctxutil.Go(ctx, func(ctx context.Context) {
 		for {
 			select {
-			case <-rctx.Done():
+			case <-ctx.Done():
 				return
 			case cfg := <-reloads:
 				notify(n, log, fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
-				if err := d.reload(rctx, cfg, log); err != nil {
+				if err := d.reload(ctx, cfg, log); err != nil {
 					log.Error("reload failed; the previous configuration stays in effect", zap.Error(err))
 				}
 				notify(n, log, "READY=1")
 			}
 		}
-	}()
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	})
 }
 
 // reload applies cfg: when the child's command or settings changed, every

@@ -49,3 +49,19 @@ func GraceContext(ctx context.Context, timeout, grace time.Duration) (context.Co
 		cancel()
 	}
 }
+
+// Go runs fn on its own goroutine with a context derived from ctx, and
+// returns stop: it cancels that context and waits for fn to return. The
+// caller owns the goroutine through stop, which it must call.
+func Go(ctx context.Context, fn func(ctx context.Context)) (stop func()) {
+	gctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(gctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}

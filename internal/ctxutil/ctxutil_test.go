@@ -3,6 +3,7 @@ package ctxutil
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -109,4 +110,16 @@ func TestGraceContextCancelDuringGrace(t *testing.T) {
 	cancelParent()
 	cancel() // must end the request at once and let the grace goroutine exit
 	<-rctx.Done()
+}
+
+func TestGoStopCancelsAndWaits(t *testing.T) {
+	var ended atomic.Bool
+	stop := Go(context.Background(), func(ctx context.Context) {
+		<-ctx.Done()
+		ended.Store(true)
+	})
+	stop()
+	if !ended.Load() {
+		t.Fatal("stop returned before fn")
+	}
 }
