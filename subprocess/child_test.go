@@ -119,6 +119,18 @@ func startFake(t *testing.T, scenario string, o fakeOpts) (*Child, *transcript, 
 	return c, tr, logs
 }
 
+// initThenLeaseLost runs a child's whole session: initialize, then leaseLost.
+func initThenLeaseLost(t *testing.T, c *Child) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LeaseLost(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // assertGone checks /proc: the child is reaped and no live process remains
 // in its process group.
 func assertGone(t *testing.T, pid int) {
@@ -452,12 +464,7 @@ func TestGrandchildHoldingPipesAtClose(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "gpid")
 	c, _, _ := startFake(t, "grandchild-at-close", fakeOpts{grace: 500 * time.Millisecond, env: []string{"FAKE_PIDFILE=" + pidfile}})
 	ctx := context.Background()
-	if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.LeaseLost(ctx); err != nil {
-		t.Fatal(err)
-	}
+	initThenLeaseLost(t, c)
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -475,12 +482,7 @@ func TestGrandchildHoldingPipesAtClose(t *testing.T) {
 func TestExitCodeAfterFinalActionOnlyLogged(t *testing.T) {
 	c, _, logs := startFake(t, "exit3-at-close", fakeOpts{})
 	ctx := context.Background()
-	if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.LeaseLost(ctx); err != nil {
-		t.Fatal(err)
-	}
+	initThenLeaseLost(t, c)
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -625,12 +627,7 @@ func TestCloseKillsChildIgnoringEOFAndSIGTERM(t *testing.T) {
 		t.Run(fmt.Sprintf("cancelled=%v", cancelled), func(t *testing.T) {
 			c, _, logs := startFake(t, "ignore-eof", fakeOpts{grace: 300 * time.Millisecond})
 			ctx := context.Background()
-			if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.LeaseLost(ctx); err != nil {
-				t.Fatal(err)
-			}
+			initThenLeaseLost(t, c)
 			closeCtx, cancel := context.WithCancel(ctx)
 			if cancelled {
 				cancel() // skip the grace periods: SIGKILL at once
@@ -655,12 +652,7 @@ func TestCloseKillsChildIgnoringEOFAndSIGTERM(t *testing.T) {
 func TestNoShutdownGraceTerminatesAtOnce(t *testing.T) {
 	c, _, logs := startFake(t, "slow-exit-at-close", fakeOpts{grace: NoShutdownGrace})
 	ctx := context.Background()
-	if err := c.Initialize(ctx, "s", ptr("TRIM_HORIZON"), ptr(int64(0))); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.LeaseLost(ctx); err != nil {
-		t.Fatal(err)
-	}
+	initThenLeaseLost(t, c)
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
