@@ -56,6 +56,7 @@ func (l Level) String() string { return [...]string{"DETAILED", "SUMMARY", "NONE
 const (
 	DimOperation = "Operation"
 	DimShardID   = "ShardId"
+	DimStreamID  = "StreamId" // multi-stream only (MetricsUtil.STREAM_IDENTIFIER)
 	DimWorker    = "WorkerIdentifier"
 	// AllDimensions in EnabledDimensions enables every dimension (Java
 	// MetricsScope.METRICS_DIMENSIONS_ALL).

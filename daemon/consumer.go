@@ -149,9 +149,9 @@ func (c *consumer) run(hardStopCtx context.Context) {
 		r.finish()
 	}
 	if c.prog.stuck.Swap(false) {
-		c.s.deps.Metrics.ShardStuck(c.shardID, false)
+		c.s.deps.Metrics.ShardStuck(c.key, false)
 	}
-	c.s.deps.Metrics.ConsumerStopped(c.shardID)
+	c.s.deps.Metrics.ConsumerStopped(c.key)
 	c.log.Info("shard consumer finished", zap.Stringer("outcome", c.result))
 }
 
@@ -192,13 +192,13 @@ func (c *consumer) runStates(hardStopCtx context.Context) outcome {
 		}
 		failures++
 		c.prog.failing.Store(true)
-		c.s.deps.Metrics.TaskFailed(c.shardID)
+		c.s.deps.Metrics.TaskFailed(c.key)
 		c.log.Error("shard consumer task failed", zap.Error(err), zap.Int("consecutiveFailures", failures),
 			zap.Duration("backoff", backoff))
 		if cfg.MaxChildFailures > 0 && failures >= cfg.MaxChildFailures {
 			c.log.Error("releasing lease after repeated failures so another worker can try",
 				zap.Int("failures", failures))
-			c.s.deps.Metrics.LeaseReleased(c.shardID)
+			c.s.deps.Metrics.LeaseReleased(c.key)
 			if err := c.s.deps.Coordinator.Release(hardStopCtx, c.key); err != nil {
 				c.log.Warn("releasing lease failed", zap.Error(err))
 			}
@@ -276,7 +276,7 @@ func (c *consumer) session(hardStopCtx context.Context) (progressed bool, res ou
 	if err != nil {
 		return false, 0, fmt.Errorf("initialize: %w", childErr(childCtx, err))
 	}
-	c.s.deps.Metrics.ChildInitialized(c.shardID, time.Since(initStart))
+	c.s.deps.Metrics.ChildInitialized(c.key, time.Since(initStart))
 	c.childReady(gen)
 	if c.pending != nil {
 		res, err := c.retryShardEnd(hardStopCtx, child, cp, *l)
@@ -410,7 +410,7 @@ func (c *consumer) deliver(childCtx context.Context, child Child, cp Checkpointe
 	// re-deliver on an idle stream).
 	c.prog.failing.Store(false)
 	st.Task = time.Since(start)
-	c.s.deps.Metrics.RecordsProcessed(c.shardID, st)
+	c.s.deps.Metrics.RecordsProcessed(c.key, st)
 	c.prog.advanced()
 	return st.Delivered, nil
 }

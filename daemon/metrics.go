@@ -4,25 +4,28 @@ import "time"
 
 // Metrics receives the scheduler's per-shard events (Prometheus, CloudWatch,
 // tests). Implementations must be safe for concurrent use and must not block.
+// Each event names the shard by its lease key: the shard id in a
+// single-stream application, account:stream:epoch:shardId in a multi-stream
+// one (docs/multistream.md), so shards of two streams never share a series.
 type Metrics interface {
 	// RecordsProcessed is called for every batch the record source handed
 	// over (Java ProcessTask), after the child's processRecords when it was
 	// called (Delivered).
-	RecordsProcessed(shardID string, b BatchStats)
+	RecordsProcessed(leaseKey string, b BatchStats)
 	// TaskFailed is called for every failed task (child or dependency).
-	TaskFailed(shardID string)
+	TaskFailed(leaseKey string)
 	// LeaseReleased is called when a lease is released after repeated failures.
-	LeaseReleased(shardID string)
+	LeaseReleased(leaseKey string)
 	// ConsumerStopped is called when a shard's consumer has ended (lease
 	// lost, shard end, stop, release): per-shard gauges such as
 	// MillisBehindLatest no longer describe this worker.
-	ConsumerStopped(shardID string)
+	ConsumerStopped(leaseKey string)
 	// ChildInitialized is called after the child answered initialize (Java
 	// InitializeTask RecordProcessor.initialize.Time).
-	ChildInitialized(shardID string, took time.Duration)
+	ChildInitialized(leaseKey string, took time.Duration)
 	// ShardStuck is called when the stuck-shard watchdog starts or stops
 	// reporting the shard (docs/operations.md "Stuck-shard watchdog").
-	ShardStuck(shardID string, stuck bool)
+	ShardStuck(leaseKey string, stuck bool)
 }
 
 // BatchStats describes one batch and its processRecords call.

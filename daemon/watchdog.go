@@ -99,7 +99,7 @@ func (s *Scheduler) watchStuck(now time.Time) {
 		switch {
 		case why != "" && !was:
 			c.prog.stuck.Store(true)
-			s.deps.Metrics.ShardStuck(c.shardID, true)
+			s.deps.Metrics.ShardStuck(c.key, true)
 			c.log.Warn("shard is stuck: no progress while it has data",
 				zap.String("reason", why), zap.Stringer("state", c.State()),
 				zap.Int64("childPid", c.prog.pid.Load()), zap.Int64("millisBehindLatest", c.prog.behind.Load()),
@@ -112,7 +112,7 @@ func (s *Scheduler) watchStuck(now time.Time) {
 			}
 		case why == "" && was:
 			c.prog.stuck.Store(false)
-			s.deps.Metrics.ShardStuck(c.shardID, false)
+			s.deps.Metrics.ShardStuck(c.key, false)
 			c.log.Info("shard is making progress again")
 		}
 	}

@@ -396,7 +396,7 @@ func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, o *op
 		return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
 			pc := pollerConfig(cfg, l, start)
 			pc.Budget = budget
-			api := observedKinesis{KinesisAPI: c.Kinesis, o: o, shardID: pc.Shard.ID}
+			api := observedKinesis{KinesisAPI: c.Kinesis, o: o, leaseKey: l.Key}
 			p := retrieval.NewPoller(api, pc, shardLog(pollLog, l))
 			p.Start(ctx)
 			return p, nil
@@ -423,7 +423,7 @@ func sourceFactory(ctx context.Context, cfg *properties.Config, c Clients, o *op
 	efoLog := log.Named("efo")
 	return func(ctx context.Context, l lease.Lease, start seqnum.ESN) (daemon.RecordSource, error) {
 		pc := pollerConfig(cfg, l, start)
-		api := observedKinesis{KinesisAPI: c.Kinesis, o: o, shardID: pc.Shard.ID}
+		api := observedKinesis{KinesisAPI: c.Kinesis, o: o, leaseKey: l.Key}
 		s := retrieval.NewSubscriber(sub, api, lister, retrieval.SubscriberConfig{ConsumerARN: arn, Poll: pc},
 			shardLog(efoLog, l))
 		s.Start(ctx)

@@ -43,8 +43,8 @@ func newCWMetrics(o *ops) *cwMetrics { return &cwMetrics{o: o, stuck: map[string
 // RecordsProcessed is Java ProcessTask.call: RecordsProcessed and
 // DataBytesProcessed start at 0 for every batch, MillisBehindLatest goes to
 // the shard's ProcessTask and to the application-wide ApplicationTracker.
-func (m *cwMetrics) RecordsProcessed(shardID string, b daemon.BatchStats) {
-	s := m.o.shardScope("ProcessTask", shardID).
+func (m *cwMetrics) RecordsProcessed(leaseKey string, b daemon.BatchStats) {
+	s := m.o.shardScope("ProcessTask", leaseKey).
 		Add("RecordsProcessed", 0, count, cwmetrics.Summary).
 		Add("DataBytesProcessed", 0, bytes, cwmetrics.Summary)
 	app := m.o.cw.Scope("ApplicationTracker")
@@ -71,8 +71,8 @@ func statSet(n, sum, lo, hi int) cwtypes.StatisticSet {
 }
 
 // TaskFailed is a ProcessTask that did not succeed.
-func (m *cwMetrics) TaskFailed(shardID string) {
-	m.o.shardScope("ProcessTask", shardID).AddSuccess("", false, cwmetrics.Summary).End()
+func (m *cwMetrics) TaskFailed(leaseKey string) {
+	m.o.shardScope("ProcessTask", leaseKey).AddSuccess("", false, cwmetrics.Summary).End()
 }
 
 // ChildInitialized is Java InitializeTask's RecordProcessor.initialize.Time
@@ -85,14 +85,14 @@ func (m *cwMetrics) LeaseReleased(string)   {}
 func (m *cwMetrics) ConsumerStopped(string) {}
 
 // ShardStuck records the watchdog's verdict; stuckShards publishes it.
-func (m *cwMetrics) ShardStuck(shardID string, stuck bool) {
+func (m *cwMetrics) ShardStuck(leaseKey string, stuck bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if stuck {
-		m.stuck[shardID] = true
+		m.stuck[leaseKey] = true
 		return
 	}
-	delete(m.stuck, shardID)
+	delete(m.stuck, leaseKey)
 }
 
 // stuckShards publishes the multilangd watchdog datums (no Java
@@ -114,39 +114,39 @@ func (m *cwMetrics) stuckShards() {
 // read the same events).
 type teeMetrics []daemon.Metrics
 
-func (t teeMetrics) RecordsProcessed(shardID string, b daemon.BatchStats) {
+func (t teeMetrics) RecordsProcessed(leaseKey string, b daemon.BatchStats) {
 	for _, m := range t {
-		m.RecordsProcessed(shardID, b)
+		m.RecordsProcessed(leaseKey, b)
 	}
 }
 
-func (t teeMetrics) TaskFailed(shardID string) {
+func (t teeMetrics) TaskFailed(leaseKey string) {
 	for _, m := range t {
-		m.TaskFailed(shardID)
+		m.TaskFailed(leaseKey)
 	}
 }
 
-func (t teeMetrics) LeaseReleased(shardID string) {
+func (t teeMetrics) LeaseReleased(leaseKey string) {
 	for _, m := range t {
-		m.LeaseReleased(shardID)
+		m.LeaseReleased(leaseKey)
 	}
 }
 
-func (t teeMetrics) ConsumerStopped(shardID string) {
+func (t teeMetrics) ConsumerStopped(leaseKey string) {
 	for _, m := range t {
-		m.ConsumerStopped(shardID)
+		m.ConsumerStopped(leaseKey)
 	}
 }
 
-func (t teeMetrics) ChildInitialized(shardID string, took time.Duration) {
+func (t teeMetrics) ChildInitialized(leaseKey string, took time.Duration) {
 	for _, m := range t {
-		m.ChildInitialized(shardID, took)
+		m.ChildInitialized(leaseKey, took)
 	}
 }
 
-func (t teeMetrics) ShardStuck(shardID string, stuck bool) {
+func (t teeMetrics) ShardStuck(leaseKey string, stuck bool) {
 	for _, m := range t {
-		m.ShardStuck(shardID, stuck)
+		m.ShardStuck(leaseKey, stuck)
 	}
 }
 

@@ -63,35 +63,35 @@ func newPromMetrics(reg prometheus.Registerer, status func() []daemon.ShardStatu
 	return m
 }
 
-func (m *promMetrics) RecordsProcessed(shardID string, b daemon.BatchStats) {
+func (m *promMetrics) RecordsProcessed(leaseKey string, b daemon.BatchStats) {
 	if b.Records > 0 {
-		m.records.WithLabelValues(shardID).Add(float64(b.Records))
+		m.records.WithLabelValues(leaseKey).Add(float64(b.Records))
 	}
 	if b.MillisBehindLatest != nil {
-		m.behind.WithLabelValues(shardID).Set(float64(*b.MillisBehindLatest))
+		m.behind.WithLabelValues(leaseKey).Set(float64(*b.MillisBehindLatest))
 	}
 }
 
 // ConsumerStopped drops the shard's lag and stuck gauges: once the shard is
 // no longer consumed here their last values would stay frozen (and their
 // labels forever).
-func (m *promMetrics) ConsumerStopped(shardID string) {
-	m.behind.DeleteLabelValues(shardID)
-	m.stuck.DeleteLabelValues(shardID)
+func (m *promMetrics) ConsumerStopped(leaseKey string) {
+	m.behind.DeleteLabelValues(leaseKey)
+	m.stuck.DeleteLabelValues(leaseKey)
 }
 
-func (m *promMetrics) ShardStuck(shardID string, stuck bool) {
+func (m *promMetrics) ShardStuck(leaseKey string, stuck bool) {
 	if stuck {
-		m.stuck.WithLabelValues(shardID).Set(1)
+		m.stuck.WithLabelValues(leaseKey).Set(1)
 		return
 	}
-	m.stuck.DeleteLabelValues(shardID)
+	m.stuck.DeleteLabelValues(leaseKey)
 }
 
 func (m *promMetrics) ChildInitialized(string, time.Duration) {}
 
-func (m *promMetrics) TaskFailed(shardID string)    { m.failures.WithLabelValues(shardID).Inc() }
-func (m *promMetrics) LeaseReleased(shardID string) { m.released.WithLabelValues(shardID).Inc() }
+func (m *promMetrics) TaskFailed(leaseKey string)    { m.failures.WithLabelValues(leaseKey).Inc() }
+func (m *promMetrics) LeaseReleased(leaseKey string) { m.released.WithLabelValues(leaseKey).Inc() }
 
 // consumerCollector reports the consumers per state at scrape time.
 type consumerCollector struct {

@@ -3,12 +3,18 @@ package assemble
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/cwmetrics"
+	"github.com/multilangd/multilangd/daemon"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/properties"
 )
@@ -109,4 +115,74 @@ func TestParseIdentifier(t *testing.T) {
 			t.Errorf("parseIdentifier(%q) accepted", bad)
 		}
 	}
+}
+
+// TestMetricsPerStreamShard: the same shard id in two streams gives two
+// Prometheus series (the lease key names the shard), and the CloudWatch
+// scope carries ShardId plus, when enabled, Java's StreamId.
+func TestMetricsPerStreamShard(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newPromMetrics(reg, func() []daemon.ShardStatus { return nil }, func() int { return 0 })
+	k1, k2 := lease.MultiStreamKey("1:a:10", "shardId-0"), lease.MultiStreamKey("1:b:20", "shardId-0")
+	m.RecordsProcessed(k1, daemon.BatchStats{Records: 2})
+	m.RecordsProcessed(k2, daemon.BatchStats{Records: 3})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "multilangd_records_processed_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			got[mt.GetLabel()[0].GetValue()] = mt.GetCounter().GetValue()
+		}
+	}
+	if got[k1] != 2 || got[k2] != 3 {
+		t.Errorf("records per lease key %v, want %s=2 and %s=3", got, k1, k2)
+	}
+
+	put := &capturePut{}
+	pub := cwmetrics.New(put, cwmetrics.Config{Level: cwmetrics.Detailed, EnabledDimensions: []string{cwmetrics.AllDimensions}})
+	o := newOps(pub, "w1")
+	o.shardScope("ProcessTask", k2).Add("RecordsProcessed", 1, "Count", cwmetrics.Summary).End()
+	o.shardScope("ProcessTask", "shardId-7").Add("RecordsProcessed", 1, "Count", cwmetrics.Summary).End()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Run flushes what is queued and returns
+	_ = pub.Run(ctx)
+	dims := put.dimensions()
+	if !slices.Contains(dims, "Operation=ProcessTask,ShardId=shardId-0,StreamId=1:b:20") ||
+		!slices.Contains(dims, "Operation=ProcessTask,ShardId=shardId-7") {
+		t.Errorf("datum dimensions %q", dims)
+	}
+}
+
+type capturePut struct {
+	mu  sync.Mutex
+	ins []*cloudwatch.PutMetricDataInput
+}
+
+func (c *capturePut) PutMetricData(_ context.Context, in *cloudwatch.PutMetricDataInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ins = append(c.ins, in)
+	return &cloudwatch.PutMetricDataOutput{}, nil
+}
+
+func (c *capturePut) dimensions() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, in := range c.ins {
+		for _, d := range in.MetricData {
+			var parts []string
+			for _, dim := range d.Dimensions {
+				parts = append(parts, aws.ToString(dim.Name)+"="+aws.ToString(dim.Value))
+			}
+			slices.Sort(parts)
+			out = append(out, strings.Join(parts, ","))
+		}
+	}
+	return out
 }

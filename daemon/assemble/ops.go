@@ -87,8 +87,14 @@ func (o *ops) workerScope(operation string) *cwmetrics.Scope {
 }
 
 // shardScope is a scope with the ShardId dimension (Java ProcessTask).
-func (o *ops) shardScope(operation, shardID string) *cwmetrics.Scope {
-	return o.cw.Scope(operation).AddDimension(cwmetrics.DimShardID, shardID)
+// leaseKey names the shard (daemon.Metrics); a multi-stream lease adds
+// Java's StreamId dimension (MetricsUtil.addStreamId), published only when
+// metricsEnabledDimensions enables it, as in Java.
+func (o *ops) shardScope(operation, leaseKey string) *cwmetrics.Scope {
+	if stream, shardID, ok := lease.ParseMultiStreamKey(leaseKey); ok {
+		return o.cw.Scope(operation).AddDimension(cwmetrics.DimShardID, shardID).AddDimension(cwmetrics.DimStreamID, stream)
+	}
+	return o.cw.Scope(operation).AddDimension(cwmetrics.DimShardID, leaseKey)
 }
 
 // renewersAlive is the lease half of liveness: while leases are held, a
@@ -216,8 +222,8 @@ func (s observedStore) LegacyCoordinatorState(ctx context.Context) (lease.Coordi
 // datums (DETAILED) and ExpiredIterator (PrefetchRecordsPublisher, SUMMARY).
 type observedKinesis struct {
 	retrieval.KinesisAPI
-	o       *ops
-	shardID string
+	o        *ops
+	leaseKey string // names the shard (daemon.Metrics)
 }
 
 func (k observedKinesis) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
@@ -243,7 +249,7 @@ func (k observedKinesis) observe(ctx context.Context, name string, start time.Ti
 		return // cancelled by us: says nothing about Kinesis
 	}
 	k.o.stream.observe(err)
-	k.o.shardScope("ProcessTask", k.shardID).AddSuccessAndLatency(name, err == nil, time.Since(start), cwmetrics.Detailed).End()
+	k.o.shardScope("ProcessTask", k.leaseKey).AddSuccessAndLatency(name, err == nil, time.Since(start), cwmetrics.Detailed).End()
 }
 
 // observedSubscribe is the enhanced fan-out SubscribeToShard call, observed
