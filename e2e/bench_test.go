@@ -374,8 +374,13 @@ func TestBenchStartup(t *testing.T) {
 	if os.Getenv("MULTILANGD_BENCH") == "" {
 		t.Skip("set MULTILANGD_BENCH=1 (make bench) to run the start-up benchmark")
 	}
-	const shards = 4
-	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, shards)
+	for _, shards := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d shards", shards), func(t *testing.T) { benchStartup(t, shards) })
+	}
+}
+
+func benchStartup(t *testing.T, shards int) {
+	e := newEnv(t, testenv.Kinesalite, testenv.Dynalite, int32(shards))
 	e.putBench(40, 0)
 	e.logLevel = "warn"
 	props := e.props("app", map[string]string{"executableName": binAggChild, "failoverTimeMillis": "10000", "timeoutInSeconds": ""})
