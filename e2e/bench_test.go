@@ -394,10 +394,11 @@ func benchStartup(t *testing.T, shards int) {
 		first, all := waitFirstDeliveries(t, d, out, shards, start)
 		time.Sleep(10 * time.Second) // idle: renewals and empty polls only
 		idle := procStatusMiB(d.cmd.Process.Pid, "VmRSS:")
+		anon, file := procStatusMiB(d.cmd.Process.Pid, "RssAnon:"), procStatusMiB(d.cmd.Process.Pid, "RssFile:")
 		peak := maxRSS(d.cmd.Process.Pid)
 		d.stop(40 * time.Second)
-		fmt.Printf("STARTUP %d shards, %s | first processRecords after=%.3fs | every shard after=%.3fs | idle RSS MiB=%.0f | peak RSS MiB=%.0f\n",
-			shards, run, first.Seconds(), all.Seconds(), idle, peak)
+		fmt.Printf("STARTUP %d shards, %s | first processRecords after=%.3fs | every shard after=%.3fs | idle RSS MiB=%.0f | peak RSS MiB=%.0f | idle anonymous MiB=%.1f | idle file-backed MiB=%.1f\n",
+			shards, run, first.Seconds(), all.Seconds(), idle, peak, anon, file)
 	}
 }
 
