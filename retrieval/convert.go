@@ -75,14 +75,16 @@ func (c recordConverter) add(dst []record.Record, r record.Record) []record.Reco
 // that kept their base64 text are plain and pass through as they are (the
 // page's slice is the batch when there is no aggregate); the others go
 // through the de-aggregator.
-func (c recordConverter) convertPage(p *relayPage) record.Batch {
+// capHint is the expected number of user records (the caller's guess from
+// earlier pages), so the slice rarely grows.
+func (c recordConverter) convertPage(p *relayPage, capHint int) record.Batch {
 	if len(p.records) == 0 {
 		return record.Batch{}
 	}
 	if p.aggregates == 0 {
 		return record.Batch{Records: p.records}
 	}
-	out := make([]record.Record, 0, len(p.records))
+	out := make([]record.Record, 0, max(len(p.records), capHint))
 	for _, r := range p.records {
 		if r.Data64 != "" {
 			out = append(out, r)

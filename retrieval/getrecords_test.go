@@ -250,7 +250,7 @@ func TestRelayNoAllocsPerRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b := conv.convertPage(p); len(b.Records) != n {
+			if b := conv.convertPage(p, 0); len(b.Records) != n {
 				t.Fatalf("%d records", len(b.Records))
 			}
 		})

@@ -172,11 +172,12 @@ type fetchState struct {
 	lastSeq     string    // sequence number of the last Kinesis record fetched
 	lastSuccess time.Time // end of the last successful GetRecords
 	lastMBL     *int64
-	perRecord   int64 // recent budget bytes per Kinesis record (0: none yet)
-	perData     int64 // recent data bytes per Kinesis record (0: none yet)
-	throttles   int   // consecutive ProvisionedThroughputExceeded
-	failures    int   // consecutive other GetRecords failures on this iterator
-	restarts    int   // iterator re-creations since the last successful GetRecords
+	perRecord   int64   // recent budget bytes per Kinesis record (0: none yet)
+	perData     int64   // recent data bytes per Kinesis record (0: none yet)
+	userPer     float64 // user records per Kinesis record in the last page with aggregates
+	throttles   int     // consecutive ProvisionedThroughputExceeded
+	failures    int     // consecutive other GetRecords failures on this iterator
+	restarts    int     // iterator re-creations since the last successful GetRecords
 }
 
 // run is the prefetch loop.
@@ -322,7 +323,10 @@ func (p *Poller) convertOutput(out *kinesis.GetRecordsOutput, st *fetchState) (r
 			// A copy: the record's string would keep the whole response alive.
 			st.lastSeq = strings.Clone(page.records[n-1].SequenceNumber)
 		}
-		b := p.conv.convertPage(page)
+		b := p.conv.convertPage(page, int(st.userPer*float64(len(page.records))))
+		if page.aggregates > 0 {
+			st.userPer = float64(len(b.Records)) / float64(len(page.records))
+		}
 		structs := cap(page.records)
 		if page.aggregates > 0 { // a second slice for the user records
 			structs += cap(b.Records)
