@@ -200,7 +200,7 @@ func (d *assembled) run(ctx context.Context, cfg *properties.Config, reloads <-c
 		notifySystemd(ctx, schedulerDone, sdnotify.FromEnv(), d.scheduler.Healthy, pr.live, held, log.Named("systemd"))
 	}()
 	stopPublishing := publishCloudWatch(d.ops, d.cw, d.coord.Config().RenewerPeriod, held)
-	stopReloading := d.applyReloads(ctx, reloads, sdnotify.FromEnv(), log.Named("reload"))
+	stopReloading := d.applyReloads(ctx, reloads, d.scheduler.Healthy, sdnotify.FromEnv(), log.Named("reload"))
 	err := d.scheduler.Run(ctx)
 	stopReloading()
 	stopPublishing()

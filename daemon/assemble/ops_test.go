@@ -1,12 +1,18 @@
 package assemble
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/properties"
@@ -63,5 +69,45 @@ func TestDiffSettings(t *testing.T) {
 	}
 	if a, f := diffSettings(old, old); len(a)+len(f) != 0 {
 		t.Fatalf("no change reported as %v %v", a, f)
+	}
+}
+
+// A reload asked for during start-up waits until the scheduler runs (no
+// READY=1 before the daemon is ready), then is applied.
+func TestReloadWaitsUntilRunning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.properties")
+	body := "executableName = /bin/cat\nstreamName = s\napplicationName = a\nAwsCredentialsProvider = DefaultCredentialsProvider\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := properties.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	var running atomic.Bool
+	d := &assembled{cfg: cfg}
+	reloads := make(chan *properties.Config)
+	stop := d.applyReloads(context.Background(), reloads, func() error {
+		if running.Load() {
+			return nil
+		}
+		return errors.New("starting")
+	}, nil, zap.New(core))
+	defer stop()
+	select {
+	case reloads <- cfg:
+		t.Fatal("reload taken while the scheduler is not running")
+	case <-time.After(300 * time.Millisecond):
+	}
+	running.Store(true)
+	select {
+	case reloads <- cfg:
+	case <-time.After(30 * time.Second):
+		t.Fatal("reload not taken once running")
+	}
+	stop()
+	if logs.FilterMessage("configuration re-read; nothing to apply").Len() != 1 {
+		t.Fatalf("reload not applied: %v", logs.All())
 	}
 }

@@ -28,13 +28,21 @@ var reloadableKeys = map[string]bool{
 }
 
 // applyReloads applies each configuration from reloads until the returned
-// stop is called (stop waits for a reload in progress). Under systemd it
-// sends RELOADING=1 before and READY=1 after each.
-func (d *assembled) applyReloads(ctx context.Context, reloads <-chan *properties.Config, n *sdnotify.Notifier, log *zap.Logger) (stop func()) {
+// stop is called (stop waits for a reload in progress). It starts once
+// running reports nil (the scheduler runs), so that a reload asked for
+// during start-up neither races the start nor sends READY=1 before the
+// daemon is ready. Under systemd it sends RELOADING=1 before and READY=1
+// after each.
+func (d *assembled) applyReloads(ctx context.Context, reloads <-chan *properties.Config, running func() error, n *sdnotify.Notifier, log *zap.Logger) (stop func()) {
 	if reloads == nil {
 		return func() {}
 	}
 	return ctxutil.Go(ctx, func(ctx context.Context) {
+		for running() != nil {
+			if ctxutil.Sleep(ctx, 100*time.Millisecond) != nil {
+				return
+			}
+		}
 		for {
 			select {
 			case <-ctx.Done():
