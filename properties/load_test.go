@@ -41,8 +41,8 @@ func TestEveryKey(t *testing.T) {
 		{"applicationName", "other", func(c *Config) any { return c.ApplicationName }, "other"},
 		{"streamName", "st", func(c *Config) any { return c.StreamName }, "st"},
 		{"streamArn", "arn:aws:kinesis:eu-west-1:123456789012:stream/fromarn", func(c *Config) any { return c.StreamName + " " + c.StreamARN }, "fromarn arn:aws:kinesis:eu-west-1:123456789012:stream/fromarn"},
-		{"streams", "orders, arn:aws:kinesis:eu-west-1:123456789012:stream/clicks=TRIM_HORIZON, 111122223333:audit:1700000000=latest", func(c *Config) any { return c.Streams }, []StreamConfig{
-			{Name: "orders"},
+		{"streams", "orders=at_timestamp:1700000000, arn:aws:kinesis:eu-west-1:123456789012:stream/clicks=TRIM_HORIZON, 111122223333:audit:1700000000=latest", func(c *Config) any { return c.Streams }, []StreamConfig{
+			{Name: "orders", InitialPosition: PositionAtTimestamp, InitialTimestamp: time.Unix(1700000000, 0).UTC()},
 			{Name: "clicks", ARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/clicks", AccountID: "123456789012", InitialPosition: PositionTrimHorizon},
 			{Name: "audit", AccountID: "111122223333", CreationEpoch: 1700000000, InitialPosition: PositionLatest},
 		}},
@@ -282,7 +282,8 @@ func TestErrors(t *testing.T) {
 		{"bad stream ARN", "streams = a, arn:aws:kinesis:us-east-1:12345:stream/x", false, "streams", 5, "stream 2 (\"arn:aws:kinesis:us-east-1:12345:stream/x\"): not a Kinesis stream ARN"},
 		{"bad stream identifier", "streams = 1:a", false, "streams", 5, "account:streamName:creationEpoch"},
 		{"zero creation epoch", "streams = 123:a:0", false, "streams", 5, "creation epoch must be > 0"},
-		{"bad stream position", "streams = a=OLDEST", false, "streams", 5, "LATEST or TRIM_HORIZON"},
+		{"bad stream position", "streams = a=OLDEST", false, "streams", 5, "LATEST, TRIM_HORIZON or AT_TIMESTAMP:<epoch seconds>"},
+		{"bad stream timestamp", "streams = a=AT_TIMESTAMP:yesterday", false, "streams", 5, "AT_TIMESTAMP needs epoch seconds"},
 		{"duplicate stream", "streams = a, 123:a:5", false, "streams", 5, "already listed as stream 1"},
 		{"empty streams", "streams = ,", false, "streams", 5, "no streams listed"},
 		{"bad stream name", "streams = a b", false, "streams", 5, "is not 1-128 characters"},

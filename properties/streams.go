@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // StreamConfig is one stream of a multi-stream application (the `streams`
@@ -23,8 +24,10 @@ type StreamConfig struct {
 	AccountID     string
 	CreationEpoch int64
 	// InitialPosition is this stream's position for new leases; "" means
-	// initialPositionInStream(Extended).
-	InitialPosition InitialPosition
+	// initialPositionInStream(Extended). With AT_TIMESTAMP, InitialTimestamp
+	// is its time (Java InitialPositionInStreamExtended.newInitialPositionAtTimestamp).
+	InitialPosition  InitialPosition
+	InitialTimestamp time.Time
 }
 
 // Identifier is the serialised Java StreamIdentifier
@@ -48,6 +51,9 @@ func (s StreamConfig) String() string {
 	if s.InitialPosition != "" {
 		v += "=" + string(s.InitialPosition)
 	}
+	if s.InitialPosition == PositionAtTimestamp {
+		v += ":" + strconv.FormatInt(s.InitialTimestamp.Unix(), 10)
+	}
 	return v
 }
 
@@ -66,7 +72,7 @@ var streamIdentifierRE = regexp.MustCompile(`^([0-9]+):([^:]+):([0-9]+)$`)
 var streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 
 // ParseStreams parses the `streams` value: entries separated by commas,
-// each `<stream>[=<LATEST|TRIM_HORIZON>]`.
+// each `<stream>[=<LATEST|TRIM_HORIZON|AT_TIMESTAMP:<epoch seconds>>]`.
 func ParseStreams(v string) ([]StreamConfig, error) {
 	var out []StreamConfig
 	seen := map[string]int{}
@@ -96,11 +102,9 @@ func parseStream(ent string) (StreamConfig, error) {
 	id, pos, hasPos := strings.Cut(ent, "=")
 	id = strings.TrimSpace(id)
 	if hasPos {
-		p, err := parseEnum(strings.TrimSpace(pos), string(PositionLatest), string(PositionTrimHorizon))
-		if err != nil {
-			return s, fmt.Errorf("initial position must be LATEST or TRIM_HORIZON")
+		if err := parseStreamPosition(&s, strings.TrimSpace(pos)); err != nil {
+			return s, err
 		}
-		s.InitialPosition = InitialPosition(p)
 	}
 	switch {
 	case strings.HasPrefix(id, "arn:"):
@@ -126,6 +130,25 @@ func parseStream(ent string) (StreamConfig, error) {
 		return s, fmt.Errorf("stream name %q is not 1-128 characters of a-z A-Z 0-9 _ . -", s.Name)
 	}
 	return s, nil
+}
+
+// parseStreamPosition parses LATEST, TRIM_HORIZON or
+// AT_TIMESTAMP:<epoch seconds>.
+func parseStreamPosition(s *StreamConfig, pos string) error {
+	if ts, ok := strings.CutPrefix(strings.ToUpper(pos), string(PositionAtTimestamp)+":"); ok {
+		n, err := parseInt(ts, 0, 253402300799) // up to 9999-12-31, as initialPositionInStreamExtended
+		if err != nil {
+			return fmt.Errorf("AT_TIMESTAMP needs epoch seconds (AT_TIMESTAMP:1700000000): %w", err)
+		}
+		s.InitialPosition, s.InitialTimestamp = PositionAtTimestamp, time.Unix(n, 0).UTC()
+		return nil
+	}
+	p, err := parseEnum(pos, string(PositionLatest), string(PositionTrimHorizon))
+	if err != nil {
+		return fmt.Errorf("initial position must be LATEST, TRIM_HORIZON or AT_TIMESTAMP:<epoch seconds>")
+	}
+	s.InitialPosition = InitialPosition(p)
+	return nil
 }
 
 func streamsKind() kind {

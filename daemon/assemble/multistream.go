@@ -493,6 +493,9 @@ func perStreamConfig(cfg *properties.Config, sc properties.StreamConfig) *proper
 		c.StreamName = ""
 	}
 	c.InitialPosition = cfg.PositionOf(sc)
+	if sc.InitialPosition == properties.PositionAtTimestamp {
+		c.InitialTimestamp = sc.InitialTimestamp
+	}
 	c.Fanout.ConsumerARN = ""
 	return &c
 }
