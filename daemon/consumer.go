@@ -420,7 +420,7 @@ func (c *consumer) deliver(childCtx context.Context, child Child, cp Checkpointe
 func (c *consumer) processRecords(childCtx context.Context, child Child, cp Checkpointer, recs []record.Record, behind *int64) (BatchStats, error) {
 	st := BatchStats{Delivered: true, Records: len(recs), MillisBehindLatest: behind}
 	for i := range recs {
-		n := len(recs[i].Data)
+		n := recs[i].DataLen() // Data64 when the relay decoder kept the base64 text
 		st.Bytes += n
 		if i == 0 || n < st.MinRecordBytes {
 			st.MinRecordBytes = n

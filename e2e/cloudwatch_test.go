@@ -197,10 +197,34 @@ func TestCloudWatchMetrics(t *testing.T) {
 	if r := cw.Rejected(); len(r) > 0 {
 		t.Errorf("the stand-in rejected %d requests, e.g. %s", len(r), r[0])
 	}
+	checkProcessTaskSums(t, cw, e.app+"-detailed")
 	t.Logf("DETAILED namespace received %d distinct metrics, SUMMARY %d", len(got("DETAILED")), len(got("SUMMARY")))
 	for _, d := range daemons {
 		if code := d.stop(40 * time.Second); code != 0 {
 			t.Errorf("%s: exit code %d", d.name, code)
 		}
 	}
+}
+
+// checkProcessTaskSums checks the values of ProcessTask's record datums
+// (Java ProcessTask.call): the records delivered are counted and their
+// payload bytes summed, every record having a non-empty payload.
+func checkProcessTaskSums(t *testing.T, cw *testenv.CloudWatch, namespace string) {
+	t.Helper()
+	sums := map[string]float64{}
+	for _, r := range cw.Requests() {
+		if r.Namespace != namespace {
+			continue
+		}
+		for _, d := range r.Datums {
+			if d.Dimensions["Operation"] == "ProcessTask" && d.Dimensions["ShardId"] != "" {
+				sums[d.Name] += d.Sum
+			}
+		}
+	}
+	recs, bytes := sums["RecordsProcessed"], sums["DataBytesProcessed"]
+	if recs < 200 || bytes < recs {
+		t.Errorf("ProcessTask sums: RecordsProcessed %v (want ≥ 200 records delivered), DataBytesProcessed %v (want ≥ one byte a record)", recs, bytes)
+	}
+	t.Logf("ProcessTask sums: RecordsProcessed %v, DataBytesProcessed %v", recs, bytes)
 }
