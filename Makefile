@@ -75,10 +75,11 @@ test-short:
 
 # test-reliability runs the fault suite (reliability/, build tag
 # `reliability`) and regenerates docs/reliability.md. RUN=<regexp> runs a
-# subset (the report then holds only those rows).
+# subset (its rows replace theirs in the report); RACE=1 builds the daemon
+# with -race and fails on a DATA RACE in any daemon log.
 RUN ?= .
 test-reliability: deps
-	$(GO) test -tags reliability -count=1 -timeout 40m -v -run '$(RUN)' ./reliability/ -args -report $(CURDIR)/docs/reliability.md
+	$(GO) test -tags reliability -count=1 -timeout 40m -v -run '$(RUN)' ./reliability/ -args -report $(CURDIR)/docs/reliability.md $(if $(RACE),-race-daemon)
 
 # test-reliability-ci is the bounded subset .ci/run runs (a few minutes:
 # fail-over, fencing, poison and hung child, bad input, secrets, a 30 s outage

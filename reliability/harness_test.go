@@ -44,6 +44,7 @@ var (
 	binDaemon, binChild string
 	suiteDir            string
 	reportPath          = flag.String("report", "", "write docs/reliability.md here")
+	raceDaemon          = flag.Bool("race-daemon", false, "build multilangd with -race; a DATA RACE in any daemon log fails the suite")
 
 	rowsMu  sync.Mutex
 	rows    []Row
@@ -65,16 +66,25 @@ func runMain(m *testing.M) int {
 	binDaemon = filepath.Join(suiteDir, "bin", "multilangd")
 	binChild = filepath.Join(suiteDir, "bin", "checkchild")
 	for _, b := range []struct{ out, pkg string }{{binDaemon, "./cmd/multilangd"}, {binChild, "./reliability/testdata/checkchild"}} {
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		args := []string{"build", "-o", b.out}
+		env := append(os.Environ(), "CGO_ENABLED=0")
+		if *raceDaemon && b.out == binDaemon {
+			args, env = append(args, "-race"), append(os.Environ(), "CGO_ENABLED=1")
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
 		cmd.Dir = testenv.RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.pkg, err, out)
 			return 1
 		}
 	}
 	code := m.Run()
-	if leaks := grepSecrets(suiteDir); len(leaks) > 0 {
+	if races := grepLogs(suiteDir, "WARNING: DATA RACE"); len(races) > 0 {
+		fmt.Fprintf(os.Stderr, "DATA RACE in daemon logs:\n%s\n", strings.Join(races, "\n"))
+		code = 1
+	}
+	if leaks := grepLogs(suiteDir, secrets...); len(leaks) > 0 {
 		fmt.Fprintf(os.Stderr, "SECRET LEAKED into logs:\n%s\n", strings.Join(leaks, "\n"))
 		code = 1
 	} else {
@@ -94,15 +104,15 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-// grepSecrets returns "file: secret" for every log under dir holding one.
-func grepSecrets(dir string) []string {
+// grepLogs returns "file: needle" for every log under dir holding a needle.
+func grepLogs(dir string, needles ...string) []string {
 	var leaks []string
 	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() || !strings.HasSuffix(p, ".log") {
 			return nil
 		}
 		b, _ := os.ReadFile(p)
-		for _, s := range secrets {
+		for _, s := range needles {
 			if bytes.Contains(b, []byte(s)) {
 				leaks = append(leaks, p+": "+s)
 			}
