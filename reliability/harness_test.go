@@ -148,7 +148,11 @@ func writeReport(path string) error {
 		}
 		return nil
 	})
-	return WriteReport(f, fmt.Sprintf(reportHeader, time.Now().UTC().Format("2006-01-02 15:04 MST"), len(ls)), rows, kept, samples)
+	header := fmt.Sprintf(reportHeader, time.Now().UTC().Format("2006-01-02 15:04 MST"), len(ls))
+	if len(samples) > 0 {
+		header = strings.Replace(strings.Replace(header, "# Reliability", "# Reliability: soak", 1), "`make test-reliability`", "`make soak`", 1)
+	}
+	return WriteReport(f, header, rows, kept, samples)
 }
 
 func addRow(r Row) {
@@ -731,5 +735,6 @@ grants no wildcard action or resource. The fuzz rows run the fuzzers of ` + "`ma
 "max recovery" is, over the scenario's faults, the longest a shard went without a new record across
 a fault (from its last delivery before or during the fault to the next one; a steady producer makes
 an unaffected shard's gap the polling interval). It is a figure, never asserted: the machine is shared.
-Run a row's command from the repository root; ` + "`make test-reliability`" + ` runs them all.
+Run a row's command from the repository root; ` + "`make test-reliability`" + ` runs them all. The soak
+(` + "`make soak`" + `, 10 minutes by default, not in CI) writes [reliability-soak.md](reliability-soak.md).
 `
