@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilangd/multilangd/internal/testenv"
 	"github.com/multilangd/multilangd/reliability/faultproxy"
 )
 
@@ -132,4 +133,33 @@ func noOverlap(grace time.Duration) func(Result, []Event) []string {
 		}
 		return v
 	}
+}
+
+// AWS fault at shutdown: SIGTERM a worker while DynamoDB is unreachable. It
+// must still exit within a bounded time (its lease releases and checkpoints
+// fail), leave no child, and lose nothing: the other worker takes its
+// shards over once DynamoDB is back.
+func TestSIGTERMDuringDynamoDBOutage(t *testing.T) {
+	f := newFleet(t, 4)
+	w1 := f.start("w1", nil)
+	f.start("w2", nil)
+	p := f.startProducer(20, 500*time.Millisecond)
+	f.waitShardsProgress(4, 120*time.Second)
+	f.fault("DynamoDB: every connection reset; SIGTERM w1 during the outage", func() {
+		f.dp.Set(faultproxy.Fault{Reset: true})
+		began := time.Now()
+		code := w1.term(90 * time.Second)
+		t.Logf("w1 exited with %d, %s after SIGTERM", code, time.Since(began).Round(100*time.Millisecond))
+		if code == -1 {
+			t.Errorf("w1 did not exit within 90 s of SIGTERM during a DynamoDB outage")
+		}
+		time.Sleep(2 * time.Second)
+		for _, e := range f.readEvents() {
+			if e.Ev == "init" && e.PPid == w1.pid() && testenv.ProcessAlive(e.Pid) {
+				t.Errorf("child %d of w1 (%s) left after w1 exited", e.Pid, e.Shard)
+			}
+		}
+	}, func() { f.dp.Set(faultproxy.Fault{}) })
+	f.waitShardsProgress(4, 120*time.Second)
+	f.finish(p, 120*time.Second)
 }

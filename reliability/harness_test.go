@@ -499,12 +499,14 @@ func (f *fleet) putN(ctx context.Context, n int) error {
 // flight when it is stopped completes (a cancelled PutRecords may have
 // written records it could not record as produced).
 type producer struct {
-	stopc chan struct{}
-	done  chan error
+	stopc   chan struct{}
+	done    chan error
+	stopped bool
 }
 
 func (f *fleet) startProducer(per int, interval time.Duration) *producer {
 	p := &producer{stopc: make(chan struct{}), done: make(chan error, 1)}
+	stopc := p.stopc
 	go func() {
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
@@ -517,7 +519,7 @@ func (f *fleet) startProducer(per int, interval time.Duration) *producer {
 				return
 			}
 			select {
-			case <-p.stopc:
+			case <-stopc:
 				p.done <- nil
 				return
 			case <-tick.C:
@@ -531,11 +533,11 @@ func (f *fleet) startProducer(per int, interval time.Duration) *producer {
 // stop ends the producer and waits for it; it returns the put error that
 // ended it early, if any.
 func (p *producer) stop() error {
-	if p.stopc == nil {
+	if p.stopped {
 		return nil
 	}
+	p.stopped = true
 	close(p.stopc)
-	p.stopc = nil
 	return <-p.done
 }
 
