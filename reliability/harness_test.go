@@ -330,7 +330,8 @@ func (f *fleet) start(worker string, extra map[string]string) *daemon {
 		"REL_MARKERS="+f.markers,
 	)
 	d.cmd.Env = append(d.cmd.Env, f.childEnv...)
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed by its timeout leaves no daemon.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
 		f.t.Fatal(err)
 	}
