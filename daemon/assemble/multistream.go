@@ -28,6 +28,9 @@ type streamParts struct {
 	syncer  *shardsync.Syncer
 	cleaner *shardsync.Cleaner
 	sources daemon.SourceFactory
+	// orphan: built for leases of a stream this worker does not list
+	// (position LATEST); replaced by the configured parts once listed.
+	orphan bool
 	// stop ends the periodic sync and cleaner started by start; done is
 	// closed when both returned. Both nil until started.
 	stop context.CancelFunc
@@ -146,9 +149,9 @@ func (s *streamSet) ensure(ctx context.Context) []*streamParts {
 		id := r.Identifier()
 		ids[id] = true
 		s.mu.Lock()
-		_, have := s.parts[id]
+		old, have := s.parts[id]
 		s.mu.Unlock()
-		if have {
+		if have && !old.orphan {
 			continue
 		}
 		p, err := s.build(ctx, r)
@@ -156,15 +159,29 @@ func (s *streamSet) ensure(ctx context.Context) []*streamParts {
 			s.log.Warn("stream not consumed yet; retried at the next streams check", zap.String("stream", id), zap.Error(err))
 			continue
 		}
-		s.mu.Lock()
-		if _, have := s.parts[id]; !have {
-			s.parts[id] = p
+		if s.adopt(id, old, p) {
 			added = append(added, p)
 			s.log.Info("consuming stream", zap.String("stream", id), zap.String("initialPosition", string(s.cfg.PositionOf(r))))
 		}
-		s.mu.Unlock()
 	}
 	return added
+}
+
+// adopt installs p as stream id's parts unless another call did first;
+// parts built for the stream as an orphan (old) are stopped and replaced.
+func (s *streamSet) adopt(id string, old, p *streamParts) bool {
+	s.mu.Lock()
+	if cur := s.parts[id]; cur != old {
+		s.mu.Unlock()
+		return false
+	}
+	s.parts[id] = p
+	s.mu.Unlock()
+	if old != nil && old.stop != nil {
+		old.stop()
+		<-old.done
+	}
+	return true
 }
 
 // partsOf returns the parts of stream id, building them for a stream that
@@ -189,6 +206,7 @@ func (s *streamSet) partsOf(ctx context.Context, id string) (*streamParts, error
 	if err != nil {
 		return nil, err
 	}
+	p.orphan = true
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if q, ok := s.parts[id]; ok {

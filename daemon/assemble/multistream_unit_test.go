@@ -186,3 +186,34 @@ func (c *capturePut) dimensions() []string {
 	}
 	return out
 }
+
+// TestListedStreamReplacesOrphanParts: parts built for another worker's
+// stream (LATEST) are replaced by the configured ones once this worker lists
+// the stream; configured parts are kept.
+func TestListedStreamReplacesOrphanParts(t *testing.T) {
+	const id = "1:a:10"
+	var built []properties.StreamConfig
+	build := func(_ context.Context, sc properties.StreamConfig) (*streamParts, error) {
+		built = append(built, sc)
+		return &streamParts{sc: sc}, nil
+	}
+	s := newStreamSet(&properties.Config{}, &fakeStreamStore{}, nil, build, zap.NewNop())
+	orphan, err := s.partsOf(context.Background(), id)
+	if err != nil || !orphan.orphan || orphan.sc.InitialPosition != properties.PositionLatest {
+		t.Fatalf("orphan parts %+v, %v", orphan, err)
+	}
+	ss, err := properties.ParseStreams(id + "=TRIM_HORIZON")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.setStreams(&properties.Config{Streams: ss})
+	if added := s.ensure(context.Background()); len(added) != 1 || added[0].orphan || added[0].sc.InitialPosition != properties.PositionTrimHorizon {
+		t.Fatalf("ensure added %+v, want the configured parts", added)
+	}
+	if p, _ := s.partsOf(context.Background(), id); p.orphan {
+		t.Fatal("orphan parts still routed after the stream was listed")
+	}
+	if added := s.ensure(context.Background()); len(added) != 0 || len(built) != 2 {
+		t.Fatalf("second ensure added %d, built %d times; want 0 and 2", len(added), len(built))
+	}
+}
