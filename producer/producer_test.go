@@ -280,7 +280,7 @@ func readAll(ctx context.Context, t *testing.T, c *kinesis.Client, stream string
 			}
 			for _, r := range b.Records {
 				raw[r.SequenceNumber] = true
-				out = append(out, string(r.Data))
+				out = append(out, string(r.Payload())) // the poller keeps plain records base64 (Data64)
 			}
 		}
 		_ = p.Close()
