@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
@@ -306,5 +307,30 @@ func TestBinary(t *testing.T) {
 		if code != tt.wantCode || !strings.Contains(string(out), tt.want) {
 			t.Errorf("%v: exit %d (want %d), output:\n%s", tt.args, code, tt.wantCode, out)
 		}
+	}
+}
+
+// The same stop signal delivered twice at once (process group plus a
+// launcher forwarding it) is one graceful stop, not "exit at once".
+func TestRepeatedSignalIsOneStop(t *testing.T) {
+	good := writeFile(t, "good.properties", validProps)
+	sigs := make(chan os.Signal, 2)
+	started := make(chan struct{})
+	h := &harness{signals: sigs, daemon: func(ctx context.Context, _ *properties.Config, _ *zap.Logger) error {
+		close(started)
+		<-ctx.Done()
+		time.Sleep(200 * time.Millisecond) // a graceful stop in progress sees the repeat
+		return nil
+	}}
+	done := make(chan int)
+	go func() { done <- h.run(good) }()
+	<-started
+	sigs <- syscall.SIGINT
+	sigs <- syscall.SIGINT
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, h.stderr.String())
+	}
+	if !strings.Contains(h.stderr.String(), "repeated signal ignored") {
+		t.Fatalf("repeat not logged:\n%s", h.stderr.String())
 	}
 }

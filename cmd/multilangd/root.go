@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -253,9 +254,17 @@ func (c *cli) runRoot(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// signalRepeatWindow: a stop signal arriving this soon after the first is
+// the same request delivered twice (a Ctrl-C reaches the whole foreground
+// process group, and a launcher such as the npm package's forwards it too;
+// systemd's KillMode=control-group signals every process), not the user's
+// "exit at once".
+const signalRepeatWindow = time.Second
+
 // signalContext returns a context cancelled by the first SIGTERM or SIGINT;
-// a second signal exits the process at once (128+signal number). stop
-// releases the signal handler and waits for its goroutine.
+// a second signal, after signalRepeatWindow, exits the process at once
+// (128+signal number). stop releases the signal handler and waits for its
+// goroutine.
 func (c *cli) signalContext(parent context.Context, log *zap.Logger) (context.Context, func()) {
 	if parent == nil {
 		parent = context.Background()
@@ -277,16 +286,24 @@ func (c *cli) signalContext(parent context.Context, log *zap.Logger) (context.Co
 		case <-quit:
 			return
 		}
-		select {
-		case s := <-sigs:
-			log.Warn("second signal received, exiting now", zap.Stringer("signal", s))
-			_ = log.Sync()
-			code := 1
-			if ss, ok := s.(syscall.Signal); ok {
-				code = 128 + int(ss)
+		first := time.Now()
+		for {
+			select {
+			case s := <-sigs:
+				if time.Since(first) < signalRepeatWindow {
+					log.Info("repeated signal ignored (sent to the process group and forwarded by a launcher?); send it again to exit at once", zap.Stringer("signal", s))
+					continue
+				}
+				log.Warn("second signal received, exiting now", zap.Stringer("signal", s))
+				_ = log.Sync()
+				code := 1
+				if ss, ok := s.(syscall.Signal); ok {
+					code = 128 + int(ss)
+				}
+				os.Exit(code)
+			case <-quit:
+				return
 			}
-			os.Exit(code)
-		case <-quit:
 		}
 	}()
 	return ctx, func() {
