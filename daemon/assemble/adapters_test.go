@@ -13,6 +13,7 @@ import (
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -196,6 +197,9 @@ func TestChildConfigShutdownGrace(t *testing.T) {
 		}
 		if got := childConfig(cfg).ChildShutdownGrace; got != tc.want {
 			t.Errorf("%q: ChildShutdownGrace = %v, want %v", tc.line, got, tc.want)
+		}
+		if got := childConfig(cfg).StderrLevel; got != zapcore.InfoLevel {
+			t.Errorf("%q: StderrLevel = %v, want the childStderrLogLevel default (info)", tc.line, got)
 		}
 	}
 }

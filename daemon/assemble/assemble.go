@@ -332,12 +332,9 @@ func childConfig(cfg *properties.Config) subprocess.Config {
 		// Java: 0 (or garbage) times out at once; keep that a tiny timeout.
 		timeout = max(time.Duration(*cfg.TimeoutInSeconds)*time.Second, time.Millisecond)
 	}
-	stderrLevel := zapcore.InfoLevel
-	if cfg.ChildStderrLevel != "" {
-		if l, err := zapcore.ParseLevel(cfg.ChildStderrLevel); err == nil {
-			stderrLevel = l
-		}
-	}
+	// childStderrLogLevel is validated by properties; its default is in the
+	// key registry, not here.
+	stderrLevel, _ := zapcore.ParseLevel(cfg.ChildStderrLevel)
 	grace := cfg.ChildShutdownGrace
 	if grace == 0 {
 		grace = subprocess.NoShutdownGrace // 0 in the file is no wait, not the default
