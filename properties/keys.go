@@ -56,6 +56,9 @@ type keySpec struct {
 	// inert is set on keys that are parsed and validated but not acted on:
 	// loading them warns, so nobody relies on them silently.
 	inert bool
+	// javaNoOp marks inert keys that the Java daemon 2.x/3.x ignores too;
+	// their warning says so instead of "not yet".
+	javaNoOp bool
 	// extension marks multilangd-only keys (Java ignores them).
 	extension bool
 	// listed reports whether `validate` lists the key for this config (nil:
@@ -274,10 +277,10 @@ var registry = slices.Concat(
 			def: "0", defDoc: "0 (off)", polling: true, listed: isPolling,
 			doc: "polling: while the last response's MillisBehindLatest is below this, calls are at least this far apart"},
 		keySpec{name: "retryGetRecordsInSeconds", kind: intPtr(1, maxInt32, func(c *Config) **int { return &c.RetryGetRecordsInSeconds }),
-			defDoc: "unset", unset: "(unset)", polling: true, inert: true, listed: isPolling,
+			defDoc: "unset", unset: "(unset)", polling: true, inert: true, javaNoOp: true, listed: isPolling,
 			doc: "a no-op in Java 2.x/3.x too; still selects polling under DEFAULT"},
 		keySpec{name: "maxGetRecordsThreadPool", kind: intPtr(1, maxInt32, func(c *Config) **int { return &c.MaxGetRecordsThreadPool }),
-			defDoc: "unset", unset: "(unset)", polling: true, inert: true, listed: isPolling,
+			defDoc: "unset", unset: "(unset)", polling: true, inert: true, javaNoOp: true, listed: isPolling,
 			doc: "a no-op in Java 2.x/3.x too; still selects polling under DEFAULT"},
 		keySpec{name: "fanoutConfig.consumerArn", kind: typed(str(func(c *Config) *string { return &c.Fanout.ConsumerARN }), "consumer ARN"),
 			unset: "(register fanoutConfig.consumerName)", listed: isFanout,

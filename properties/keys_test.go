@@ -22,6 +22,9 @@ func TestRegistryComplete(t *testing.T) {
 		if k.set == nil || k.typ == "" {
 			t.Errorf("%s: no parser or docs type", k.name)
 		}
+		if k.javaNoOp && !k.inert {
+			t.Errorf("%s: javaNoOp without inert", k.name)
+		}
 		if k.doc == "" && !k.inert {
 			t.Errorf("%s: no description", k.name)
 		}

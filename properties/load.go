@@ -218,7 +218,10 @@ func (l *loader) apply(entries []Entry) {
 			l.fail(w.e, err)
 			continue
 		}
-		if spec.inert {
+		switch {
+		case spec.javaNoOp:
+			l.warn(w.e, "accepted for compatibility but has no effect, as in the Java daemon 2.x/3.x (see docs/compatibility.md)")
+		case spec.inert:
 			l.warn(w.e, "accepted for compatibility but has no effect in multilangd yet (see docs/compatibility.md)")
 		}
 		l.set[w.canonical] = w.e
