@@ -193,3 +193,27 @@ func TestRestartChildrenHungShutdownCutByWatchdog(t *testing.T) {
 		t.Fatalf("leases released: %v", r)
 	}
 }
+
+// A reload to a processor that cannot start does not hang: each shard fails
+// maxChildFailures times, is released, and the reload moves on.
+func TestRestartChildrenToBrokenProcessorEnds(t *testing.T) {
+	h := startCfg(t, func(c *Config) {
+		c.TaskBackoff, c.MaxBackoff = 20*time.Millisecond, 20*time.Millisecond
+	}, childBehaviour{}, map[string][]record.Batch{
+		"s1": {{Records: recs("100")}}, "s2": {{Records: recs("200")}},
+	}, lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)}, lease.Lease{Key: "s2", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.coord.grant("s2", "t2")
+	h.eventually("both processed", func() bool { return h.hasEvent("checkpoint s1 100") && h.hasEvent("checkpoint s2 200") })
+	h.kids.mu.Lock()
+	h.kids.b.startFail = true // the reloaded executable cannot start
+	h.kids.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.s.RestartChildren(ctx); err != nil {
+		t.Fatalf("reload to a broken processor did not end: %v", err)
+	}
+	if r := h.coord.Released(); !slices.Contains(r, "s1") || !slices.Contains(r, "s2") {
+		t.Fatalf("released %v, want both shards handed on", r)
+	}
+}
