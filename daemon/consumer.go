@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -395,6 +396,10 @@ func (c *consumer) deliver(childCtx context.Context, child Child, cp Checkpointe
 	recs := retrieval.DropUpTo(b.Records, cp.LastCheckpoint())
 	if len(recs) > 0 {
 		last := recs[len(recs)-1].ESN()
+		// A copy: a relayed record's sequence number is a substring of its
+		// GetRecords response, which this would keep alive past the
+		// retrieval.Budget's release (docs/performance.md#memory).
+		last.Sequence = strings.Clone(last.Sequence)
 		cp.SetLargestPermitted(last)
 		c.lastDelivered = last
 	}
