@@ -28,6 +28,11 @@ func TestSystemdUnitHardened(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The graceful stop asks each child (shutdownRequested) before it ends;
+	// KillMode=control-group would SIGTERM the children at the same moment.
+	if !regexp.MustCompile(`(?m)^KillMode=mixed$`).Match(unit) {
+		t.Fatal("the unit must set KillMode=mixed: SIGTERM to multilangd only, SIGKILL to what is left")
+	}
 	// verify checks that ExecStart exists: point it at the binary under test.
 	dir := t.TempDir()
 	path := filepath.Join(dir, "multilangd@app.service")

@@ -256,9 +256,8 @@ func (c *cli) runRoot(cmd *cobra.Command, args []string) error {
 
 // signalRepeatWindow: a stop signal arriving this soon after the first is
 // the same request delivered twice (a Ctrl-C reaches the whole foreground
-// process group, and a launcher such as the npm package's forwards it too;
-// systemd's KillMode=control-group signals every process), not the user's
-// "exit at once".
+// process group, and a launcher such as the npm package's forwards it too),
+// not the user's "exit at once".
 const signalRepeatWindow = time.Second
 
 // signalContext returns a context cancelled by the first SIGTERM or SIGINT;
