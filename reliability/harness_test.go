@@ -686,7 +686,7 @@ func (f *fleet) finish(p *producer, limit time.Duration, check ...func(Result, [
 		Scenario: f.t.Name(), Injected: strings.Join(f.injected, "; "),
 		Produced: res.Produced, Delivered: res.Delivered, Duplicated: res.Duplicates,
 		Recover: res.Recover, Left: left, Passed: ok,
-		Command: fmt.Sprintf("go test -tags reliability -run '^%s$' ./reliability/", strings.ReplaceAll(f.t.Name(), "/", "$/^")),
+		Command: reproduce(f.t.Name()),
 	})
 	f.t.Logf("%s: produced %d, delivered %d (%d deliveries, %d duplicates), children %d, recovery %s, processes left %d",
 		f.t.Name(), res.Produced, res.Delivered, res.Deliveries, res.Duplicates, res.Children, res.Recover.Round(time.Millisecond), left)
@@ -741,3 +741,11 @@ an unaffected shard's gap the polling interval). It is a figure, never asserted:
 Run a row's command from the repository root; ` + "`make test-reliability`" + ` runs them all. The soak
 (` + "`make soak`" + `, 10 minutes by default, not in CI) writes [reliability-soak.md](reliability-soak.md).
 `
+
+// reproduce is the command that runs one scenario.
+func reproduce(name string) string {
+	if name == "TestSoak" {
+		return "make soak"
+	}
+	return fmt.Sprintf("go test -tags reliability -run '^%s$' ./reliability/", strings.ReplaceAll(name, "/", "$/^"))
+}
