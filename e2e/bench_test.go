@@ -427,3 +427,39 @@ func waitFirstDeliveries(t *testing.T, d *daemon, out string, n int, start time.
 	}
 	return first, all
 }
+
+// TestBenchIdleLeases measures the daemon's resident memory holding 256
+// leases of idle shards (in-memory Kinesis stand-in with empty shards,
+// minimal Go child per shard) once every lease is held and the daemon has
+// idled for 15 s. Opt-in like TestBench; prints one "IDLE ..." line.
+func TestBenchIdleLeases(t *testing.T) {
+	if os.Getenv("MULTILANGD_BENCH") == "" {
+		t.Skip("set MULTILANGD_BENCH=1 (make bench) to run the idle-leases benchmark")
+	}
+	const shards = 256
+	e, _ := newBenchEnv(t, benchCase{server: "stand-in", shards: shards, size: 100, child: "go"})
+	e.app = "idle"
+	e.logLevel = "warn"
+	props := e.props(e.app, map[string]string{"executableName": binMinChild, "failoverTimeMillis": "10000", "timeoutInSeconds": "",
+		"workerId": "idle-worker", "maxLeasesForWorker": "1000"})
+	start := time.Now()
+	d := e.startDaemon("daemon", props, "")
+	waitFor(t, 5*time.Minute, "every lease held", func() bool {
+		ls := e.leases()
+		if len(ls) != shards {
+			return false
+		}
+		for _, l := range ls {
+			if l.Owner != "idle-worker" {
+				return false
+			}
+		}
+		return true
+	}, d)
+	held := time.Since(start)
+	time.Sleep(15 * time.Second)
+	pid := d.cmd.Process.Pid
+	fmt.Printf("IDLE %d leases held | held after=%.1fs | idle RSS MiB=%.0f | peak RSS MiB=%.0f | idle anonymous MiB=%.1f | idle file-backed MiB=%.1f\n",
+		shards, held.Seconds(), procStatusMiB(pid, "VmRSS:"), maxRSS(pid), procStatusMiB(pid, "RssAnon:"), procStatusMiB(pid, "RssFile:"))
+	d.stop(60 * time.Second)
+}
