@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,24 +75,22 @@ func newTable(t *testing.T, b backend) *DynamoStore {
 }
 
 // forEachBackend runs f against a fresh in-memory fake and against each
-// emulator (skipped under -short). The tests run in parallel with each other
-// (most of their time is failover waits, not work), but the emulator
-// subtests take turns, so an emulator serves one test at a time.
+// emulator (skipped under -short). Under -short, where only the fake runs,
+// the tests run in parallel with each other: most of their time is failover
+// waits, not work. With the emulators they stay sequential, because their
+// short failover times must not compete for the CPU.
 func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
-	t.Parallel()
+	if testing.Short() {
+		t.Parallel()
+	}
 	t.Run("fake", func(t *testing.T) { f(t, fakeBackend()) })
 	forEachEmulator(t, f)
 }
 
-// emulatorTurn serialises the emulator subtests of parallel tests.
-var emulatorTurn sync.Mutex
-
 // forEachEmulator runs f against each emulator only (skipped under -short).
 func forEachEmulator(t *testing.T, f func(t *testing.T, b backend)) {
 	for _, k := range emulatorKinds {
-		emulatorTurn.Lock()
 		t.Run(string(k), func(t *testing.T) { f(t, emulatorBackend(t, k)) })
-		emulatorTurn.Unlock()
 	}
 }
 
