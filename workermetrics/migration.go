@@ -1,0 +1,251 @@
+package workermetrics
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/multilangd/multilangd/lease"
+)
+
+// MigrationStore is what Migration reads and writes of the KCL 3.x
+// coordinator state; lease.DynamoStore implements it.
+type MigrationStore interface {
+	CoordinatorState(ctx context.Context) (lease.CoordinatorState, error)
+	CreateMigrationState(ctx context.Context, cv, workerID string, now time.Time) (bool, error)
+	TableMigrationComplete(ctx context.Context) (bool, error)
+}
+
+// MigrationConfig configures Migration.
+type MigrationConfig struct {
+	WorkerID string
+	// Configured is clientVersionConfig.
+	Configured string
+	// LeaseTable and LegacyTable are where the worker-metrics item goes
+	// (leaseKey in the lease table; wid in <app>-WorkerMetricStats).
+	LeaseTable, LegacyTable string
+	// MonitorInterval is how often Migration3.0 is re-read (Java
+	// ClientVersionChangeMonitor: 1 min, first after 1 min plus up to 50 %
+	// jitter).
+	MonitorInterval time.Duration
+	// InitRetry is the pause between failed initial reads (1 s).
+	InitRetry time.Duration
+	// Reporter is the template of the worker-metrics reporter (WorkerID and
+	// Target are filled in).
+	Reporter Config
+	// OnVersion, if set, is called with each client version entered.
+	OnVersion func(string)
+}
+
+// Migration follows the table's KCL 3.x client version (Java
+// MigrationStateMachineImpl) and publishes worker metrics while that
+// version asks for them (lease.PublishesWorkerMetrics).
+type Migration struct {
+	store   MigrationStore
+	api     Writer
+	cfg     MigrationConfig
+	log     *zap.Logger
+	version atomic.Value // string
+	// newMeter builds the CPU meter of each reporter (nil: throughput-only).
+	newMeter func() *cpuMeter
+}
+
+// NewMigration returns a Migration; nothing runs until Run.
+func NewMigration(store MigrationStore, api Writer, cfg MigrationConfig, log *zap.Logger) *Migration {
+	if cfg.MonitorInterval <= 0 {
+		cfg.MonitorInterval = time.Minute
+	}
+	if cfg.InitRetry <= 0 {
+		cfg.InitRetry = time.Second
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m := &Migration{store: store, api: api, cfg: cfg, log: log}
+	m.version.Store("")
+	m.newMeter = func() *cpuMeter {
+		if cfg.Reporter.DisableCPU {
+			return nil
+		}
+		src, err := detectCPUSource("/", osPid())
+		if err != nil {
+			m.log.Warn("no CPU figure for worker metrics; publishing throughput-only entries", zap.Error(err))
+			return nil
+		}
+		m.log.Info("worker metrics CPU source", zap.String("source", src.name()))
+		return newCPUMeter(src)
+	}
+	return m
+}
+
+// Version is the client version in force ("" before initialisation).
+func (m *Migration) Version() string { return m.version.Load().(string) }
+
+// Run determines the starting client version, then follows changes of the
+// Migration3.0 item and runs the worker-metrics reporter while the version
+// asks for it, until ctx is done.
+func (m *Migration) Run(ctx context.Context) {
+	v, ok := m.initialize(ctx)
+	if !ok {
+		return
+	}
+	var (
+		wg         sync.WaitGroup
+		stopReport context.CancelFunc
+	)
+	defer func() {
+		if stopReport != nil {
+			stopReport()
+		}
+		wg.Wait()
+	}()
+	apply := func(v string) {
+		m.enter(v)
+		want := lease.PublishesWorkerMetrics(v)
+		switch {
+		case want && stopReport == nil:
+			rctx, cancel := context.WithCancel(ctx)
+			stopReport = cancel
+			wg.Add(1)
+			go func() { defer wg.Done(); m.runReporter(rctx) }()
+		case !want && stopReport != nil:
+			stopReport()
+			stopReport = nil
+			wg.Wait()
+		}
+	}
+	apply(v)
+	if !monitored(v) {
+		<-ctx.Done()
+		return
+	}
+	first := m.cfg.MonitorInterval + rand.N(m.cfg.MonitorInterval/2+1)
+	t := time.NewTimer(first)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(m.cfg.MonitorInterval)
+		cs, err := m.store.CoordinatorState(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Warn("reading the client version; keeping "+v, zap.Error(err))
+			}
+			continue
+		}
+		next, ok := lease.NextClientVersion(v, cs.ClientVersion)
+		if !ok {
+			m.log.Error("migration state has a client version this worker cannot move to; staying",
+				zap.String("current", v), zap.String("stored", cs.ClientVersion))
+			continue
+		}
+		if next != v {
+			m.log.Info("client version changed", zap.String("from", v), zap.String("to", next))
+			v = next
+			apply(v)
+		}
+	}
+}
+
+// monitored: Java runs a ClientVersionChangeMonitor in 2X, UPGRADE_FROM_2X
+// and 3X_WITH_ROLLBACK; INIT and 3X are terminal.
+func monitored(v string) bool {
+	return v == lease.ClientVersion2X || v == lease.ClientVersionUpgr || v == lease.ClientVersion3XRoll
+}
+
+func (m *Migration) enter(v string) {
+	m.version.Store(v)
+	if m.cfg.OnVersion != nil {
+		m.cfg.OnVersion(v)
+	}
+}
+
+// initialize reads Migration3.0 (retrying every InitRetry) and applies
+// clientVersionConfig (lease.InitialClientVersion). From no item, Java
+// creates it; multilangd does so only for UPGRADE_FROM_2X
+// (clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X). With the
+// default CLIENT_VERSION_CONFIG_3X it writes nothing and stays a KCL
+// 2.x-compatible worker (INIT), since it cannot lead a 3.x fleet; likewise it
+// never advances 3X_WITH_ROLLBACK to 3X (docs/compatibility.md "KCL 3.x").
+func (m *Migration) initialize(ctx context.Context) (string, bool) {
+	for {
+		v, err := m.initialVersion(ctx)
+		if err == nil {
+			return v, true
+		}
+		if ctx.Err() != nil {
+			return "", false
+		}
+		m.log.Warn("determining the client version failed; retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return "", false
+		case <-time.After(m.cfg.InitRetry):
+		}
+	}
+}
+
+func (m *Migration) initialVersion(ctx context.Context) (string, error) {
+	cs, err := m.store.CoordinatorState(ctx)
+	if err != nil {
+		return "", err
+	}
+	v, err := lease.InitialClientVersion(cs.ClientVersion, m.cfg.Configured)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case cs.ClientVersion == "" && v == lease.ClientVersionUpgr:
+		created, err := m.store.CreateMigrationState(ctx, v, m.cfg.WorkerID, time.Now())
+		if err != nil {
+			return "", err
+		}
+		if !created { // another worker created it meanwhile: read again
+			return m.initialVersion(ctx)
+		}
+		m.log.Info("created the migration state", zap.String("clientVersion", v))
+		return v, nil
+	case cs.ClientVersion == "":
+		return lease.ClientVersionInit, nil
+	case v == lease.ClientVersion3X && cs.ClientVersion == lease.ClientVersion3XRoll:
+		return cs.ClientVersion, nil
+	}
+	return v, nil
+}
+
+// runReporter publishes worker metrics into the table Java's
+// WorkerMetricStatsDAO writes to, until ctx is done.
+func (m *Migration) runReporter(ctx context.Context) {
+	var done bool
+	for {
+		var err error
+		done, err = m.store.TableMigrationComplete(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		m.log.Warn("finding the worker-metrics table failed; retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(m.cfg.InitRetry):
+		}
+	}
+	rc := m.cfg.Reporter
+	rc.WorkerID = m.cfg.WorkerID
+	rc.Target = Target{Table: m.cfg.LeaseTable, PartitionKey: LeaseTableKey}
+	if !done {
+		rc.Target = Target{Table: m.cfg.LegacyTable, PartitionKey: LegacyTableKey}
+	}
+	m.log.Info("publishing worker metrics", zap.String("table", rc.Target.Table))
+	newReporter(m.api, rc, m.log, m.newMeter()).Run(ctx)
+}
