@@ -214,10 +214,14 @@ var registry = slices.Concat(
 		keySpec{name: "isGracefulLeaseHandoffEnabled", kind: boolean(func(c *Config) *bool { return &c.GracefulLeaseHandoffEnabled }), def: "true", inert: true},
 	),
 	section(secUtilization,
-		keySpec{name: "inMemoryWorkerMetricsCaptureFrequencyMillis", kind: millis(1, func(c *Config) *time.Duration { return &c.InMemoryWorkerMetricsCaptureFrequency }), def: "1000", inert: true},
-		keySpec{name: "workerMetricsReporterFreqInMillis", kind: millis(1, func(c *Config) *time.Duration { return &c.WorkerMetricsReporterFreq }), def: "30000", inert: true},
-		keySpec{name: "noOfPersistedMetricsPerWorkerMetrics", kind: integer(1, maxInt32, func(c *Config) *int { return &c.NoOfPersistedMetricsPerWorkerMetrics }), def: "10", inert: true},
-		keySpec{name: "disableWorkerMetrics", kind: boolean(func(c *Config) *bool { return &c.DisableWorkerMetrics }), def: "false", inert: true},
+		keySpec{name: "inMemoryWorkerMetricsCaptureFrequencyMillis", kind: millis(1, func(c *Config) *time.Duration { return &c.InMemoryWorkerMetricsCaptureFrequency }), def: "1000",
+			doc: "how often the worker's CPU is sampled for its KCL 3.x worker metrics"},
+		keySpec{name: "workerMetricsReporterFreqInMillis", kind: millis(1, func(c *Config) *time.Duration { return &c.WorkerMetricsReporterFreq }), def: "30000",
+			doc: "how often the KCL 3.x WorkerMetricStats item is written, while the table's client version asks for it (compatibility.md)"},
+		keySpec{name: "noOfPersistedMetricsPerWorkerMetrics", kind: integer(1, maxInt32, func(c *Config) *int { return &c.NoOfPersistedMetricsPerWorkerMetrics }), def: "10",
+			doc: "values kept in the worker-metrics item's history (`sts`)"},
+		keySpec{name: "disableWorkerMetrics", kind: boolean(func(c *Config) *bool { return &c.DisableWorkerMetrics }), def: "false",
+			doc: "publish throughput-only worker metrics (no CPU figure)"},
 		keySpec{name: "maxThroughputPerHostKBps", kind: float(0, false, math.Inf(1), func(c *Config) *float64 { return &c.MaxThroughputPerHostKBps }),
 			def: "1.7976931348623157E308", defDoc: "unlimited", unset: "(unlimited)", inert: true},
 		keySpec{name: "dampeningPercentage", kind: integer(1, 100, func(c *Config) *int { return &c.DampeningPercentage }), def: "60", inert: true},
@@ -239,8 +243,8 @@ var registry = slices.Concat(
 		keySpec{name: "schedulerInitializationBackoffTimeMillis", kind: millis(1, func(c *Config) *time.Duration { return &c.SchedulerInitializationBackoffTime }), def: "1000",
 			doc: "pause between the (up to 20) start-up shard sync attempts"},
 		keySpec{name: "clientVersionConfig", kind: enum(func(c *Config) *string { return &c.ClientVersionConfig }, ClientVersion3X, ClientVersionCompatible2X, ClientVersionCompatible2XPhase1),
-			def: ClientVersion3X, inert: true,
-			doc: "multilangd always works as a 2.x-compatible worker and reads the table's migration state itself (compatibility.md)"},
+			def: ClientVersion3X,
+			doc: "KCL 3.x client version policy, applied to the table's `Migration3.0` item as Java does, except that multilangd never starts or finalises a 3.x fleet (compatibility.md)"},
 		keySpec{name: "migrateAllEntitiesToLeaseTable", kind: boolean(func(c *Config) *bool { return &c.MigrateAllEntitiesToLeaseTable }), def: "false", inert: true,
 			doc: "KCL 3.5 moves the 3.x metadata items into the lease table"},
 		keySpec{name: "tableMigrationCompleteBakeTimeSeconds", kind: bakeTime(), def: "86400", inert: true},
@@ -332,14 +336,13 @@ func section(name string, keys ...keySpec) []keySpec {
 }
 
 // tableKeys are the keys of one 3.x metadata table (Java's
-// WorkerMetricsTableConfig / CoordinatorStateTableConfig); only
-// coordinatorStateTableName is used.
+// WorkerMetricsTableConfig / CoordinatorStateTableConfig); only the table
+// names are used.
 func tableKeys(prefix, suffix string, tc func(*Config) *TableConfig) []keySpec {
-	inertName := prefix != "coordinatorState"
 	provisioned := func(c *Config) bool { return tc(c).BillingMode == BillingProvisioned }
 	return []keySpec{
-		{name: prefix + "TableName", kind: str(func(c *Config) *string { return &tc(c).TableName }), defDoc: "`<applicationName>-" + suffix + "`", inert: inertName,
-			doc: "the " + suffix + " table; multilangd only reads the legacy CoordinatorState table, to detect a table managed by a KCL 3.x fleet"},
+		{name: prefix + "TableName", kind: str(func(c *Config) *string { return &tc(c).TableName }), defDoc: "`<applicationName>-" + suffix + "`",
+			doc: "the KCL 3.0–3.4 " + suffix + " table; multilangd reads `Migration3.0` from a legacy CoordinatorState table and writes its worker metrics into the legacy WorkerMetricStats table until a 3.5 table migration completes"},
 		{name: prefix + "BillingMode", kind: enum(func(c *Config) *string { return &tc(c).BillingMode }, BillingPayPerRequest, BillingProvisioned), def: BillingPayPerRequest, inert: true,
 			doc: "multilangd never creates this table"},
 		{name: prefix + "ReadCapacity", kind: integer(0, math.MaxInt64, func(c *Config) *int64 { return &tc(c).ReadCapacity }), def: "0", inert: true, listed: provisioned},

@@ -339,5 +339,3 @@ func cpusetOrNumCPU(path string) float64 {
 	}
 	return float64(n)
 }
-
-func osPid() int { return os.Getpid() }

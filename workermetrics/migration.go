@@ -67,18 +67,7 @@ func NewMigration(store MigrationStore, api Writer, cfg MigrationConfig, log *za
 	}
 	m := &Migration{store: store, api: api, cfg: cfg, log: log}
 	m.version.Store("")
-	m.newMeter = func() *cpuMeter {
-		if cfg.Reporter.DisableCPU {
-			return nil
-		}
-		src, err := detectCPUSource("/", osPid())
-		if err != nil {
-			m.log.Warn("no CPU figure for worker metrics; publishing throughput-only entries", zap.Error(err))
-			return nil
-		}
-		m.log.Info("worker metrics CPU source", zap.String("source", src.name()))
-		return newCPUMeter(src)
-	}
+	m.newMeter = func() *cpuMeter { return detectMeter(cfg.Reporter.DisableCPU, m.log) }
 	return m
 }
 

@@ -96,17 +96,22 @@ func NewReporter(api Writer, cfg Config, log *zap.Logger) (*Reporter, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	var meter *cpuMeter
-	if !cfg.DisableCPU {
-		src, err := detectCPUSource("/", os.Getpid())
-		if err != nil {
-			log.Warn("no CPU figure for worker metrics; publishing throughput-only entries", zap.Error(err))
-		} else {
-			log.Info("worker metrics CPU source", zap.String("source", src.name()))
-			meter = newCPUMeter(src)
-		}
+	return newReporter(api, cfg, log, detectMeter(cfg.DisableCPU, log)), nil
+}
+
+// detectMeter is the CPU meter of this process's worker, nil when disabled
+// or when no source can be found (logged).
+func detectMeter(disabled bool, log *zap.Logger) *cpuMeter {
+	if disabled {
+		return nil
 	}
-	return newReporter(api, cfg, log, meter), nil
+	src, err := detectCPUSource("/", os.Getpid())
+	if err != nil {
+		log.Warn("no CPU figure for worker metrics; publishing throughput-only entries", zap.Error(err))
+		return nil
+	}
+	log.Info("worker metrics CPU source", zap.String("source", src.name()))
+	return newCPUMeter(src)
 }
 
 func newReporter(api Writer, cfg Config, log *zap.Logger, meter *cpuMeter) *Reporter {

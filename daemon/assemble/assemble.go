@@ -30,6 +30,7 @@ import (
 	"github.com/multilangd/multilangd/seqnum"
 	"github.com/multilangd/multilangd/shard"
 	"github.com/multilangd/multilangd/subprocess"
+	"github.com/multilangd/multilangd/workermetrics"
 )
 
 // Clients are the AWS clients the daemon needs. CloudWatch may be nil:
@@ -105,6 +106,9 @@ type assembled struct {
 	// streams routes shard sync, cleanup and retrieval to each stream of a
 	// multi-stream application (multistream.go); nil for a single stream.
 	streams *streamSet
+	// migration follows the KCL 3.x client version and publishes worker
+	// metrics when it asks for them (threex.go).
+	migration *workermetrics.Migration
 }
 
 // build creates the lease table if needed and wires every part into a
@@ -146,7 +150,8 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	// Shard sync, the parent gate and the cleaner read single leases
 	// eventually consistently, as Java does (docs/compatibility.md).
 	syncStore := store.EventuallyConsistentGets()
-	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o), cfg: cfg}
+	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o), cfg: cfg,
+		migration: newMigration(cfg, store, c.DynamoDB, log.Named("clientversion"))}
 	cc := childConfig(cfg)
 	d.children.Store(&cc)
 	registerCloudWatch(d.registry, pub)
@@ -201,7 +206,9 @@ func (d *assembled) run(ctx context.Context, cfg *properties.Config, reloads <-c
 	}()
 	stopPublishing := publishCloudWatch(d.ops, d.cw, d.coord.Config().RenewerPeriod, held)
 	stopReloading := d.applyReloads(ctx, reloads, d.scheduler.Healthy, sdnotify.FromEnv(), log.Named("reload"))
+	stopMigration := startMigration(ctx, d.migration)
 	err := d.scheduler.Run(ctx)
+	stopMigration()
 	stopReloading()
 	stopPublishing()
 	close(schedulerDone)

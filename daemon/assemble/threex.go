@@ -1,0 +1,43 @@
+package assemble
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"go.uber.org/zap"
+
+	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/properties"
+	"github.com/multilangd/multilangd/workermetrics"
+)
+
+// newMigration builds the KCL 3.x client-version follower and worker-metrics
+// publisher (docs/compatibility.md "KCL 3.x") from clientVersionConfig and
+// the workerMetrics* keys.
+func newMigration(cfg *properties.Config, store *lease.DynamoStore, client *dynamodb.Client, log *zap.Logger) *workermetrics.Migration {
+	return workermetrics.NewMigration(store, client, workermetrics.MigrationConfig{
+		WorkerID:    cfg.WorkerID,
+		Configured:  cfg.ClientVersionConfig,
+		LeaseTable:  cfg.TableName,
+		LegacyTable: cfg.WorkerMetricsTable.TableName,
+		Reporter: workermetrics.Config{
+			CaptureFrequency:  cfg.InMemoryWorkerMetricsCaptureFrequency,
+			ReporterFrequency: cfg.WorkerMetricsReporterFreq,
+			PersistedValues:   cfg.NoOfPersistedMetricsPerWorkerMetrics,
+			DisableCPU:        cfg.DisableWorkerMetrics,
+		},
+		OnVersion: func(v string) { log.Info("KCL client version in force", zap.String("clientVersion", v)) },
+	}, log)
+}
+
+// startMigration runs m until ctx is done or the returned stop is called;
+// stop waits for it.
+func startMigration(ctx context.Context, m *workermetrics.Migration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { // owned by stop, which waits for it
+		defer close(done)
+		m.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
+}
