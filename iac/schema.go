@@ -58,7 +58,7 @@ type Table struct {
 
 // LeaseOwnerToLeaseKeyIndex is the GSI Java KCL 3.x adds to the lease table
 // (DynamoDBLeaseRefresher.createLeaseOwnerToLeaseKeyIndexIfNotExists).
-const LeaseOwnerToLeaseKeyIndex = "LeaseOwnerToLeaseKeyIndex"
+const LeaseOwnerToLeaseKeyIndex = lease.LeaseOwnerIndex
 
 // Tables returns the tables cfg needs for the given KCL generation, the
 // lease table first.

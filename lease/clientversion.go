@@ -162,3 +162,138 @@ func (s *DynamoStore) TableMigrationComplete(ctx context.Context) (bool, error) 
 	tm, _ := getS(inLease, attrTableMigrationStatus)
 	return tm == tableMigrationStatusDone, nil
 }
+
+// LeaseOwnerIndex is the GSI KCL 3.x adds to the lease table (Java
+// DynamoDBLeaseRefresher.LEASE_OWNER_TO_LEASE_KEY_INDEX_NAME).
+const LeaseOwnerIndex = "LeaseOwnerToLeaseKeyIndex"
+
+// LeaseOwnerIndexActive is Java
+// DynamoDBLeaseRefresher.isLeaseOwnerToLeaseKeyIndexActive: the GSI exists
+// and is ACTIVE.
+func (s *DynamoStore) LeaseOwnerIndexActive(ctx context.Context) (bool, error) {
+	var out *dynamodb.DescribeTableOutput
+	err := s.do(ctx, "describe "+s.table, func(ctx context.Context) error {
+		var err error
+		out, err = s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, g := range out.Table.GlobalSecondaryIndexes {
+		if aws.ToString(g.IndexName) == LeaseOwnerIndex {
+			return g.IndexStatus == types.IndexStatusActive, nil
+		}
+	}
+	return false, nil
+}
+
+// FleetView is what Java MigrationReadyMonitor loads: the leases and, per
+// worker id, the lut (epoch seconds) of its WorkerMetricStats item.
+type FleetView struct {
+	Leases        []Lease
+	MetricsUpdate map[string]int64
+}
+
+// LoadFleetView scans the lease table once (leases and in-table worker
+// metrics) and, unless the 3.5 table migration is COMPLETE, the legacy
+// worker-metrics table legacyMetricsTable (key wid; a missing table counts
+// as empty), as Java WorkerMetricStatsDAO.getAllWorkerMetricStats.
+func (s *DynamoStore) LoadFleetView(ctx context.Context, legacyMetricsTable string) (FleetView, error) {
+	items, err := s.RawItems(ctx)
+	if err != nil {
+		return FleetView{}, err
+	}
+	fv := FleetView{MetricsUpdate: map[string]int64{}}
+	for _, item := range items {
+		if et, _ := getS(item, AttrEntityType); et == entityTypeWorkerMetrics {
+			id, _ := getS(item, AttrLeaseKey)
+			addLastUpdate(fv.MetricsUpdate, id, item)
+			continue
+		}
+		if l, err := UnmarshalItem(item); err == nil {
+			fv.Leases = append(fv.Leases, l)
+		}
+	}
+	done, err := s.TableMigrationComplete(ctx)
+	if err != nil || done || legacyMetricsTable == "" {
+		return fv, err
+	}
+	var start map[string]types.AttributeValue
+	for {
+		var out *dynamodb.ScanOutput
+		err := s.do(ctx, "scan "+legacyMetricsTable, func(ctx context.Context) error {
+			var err error
+			out, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(legacyMetricsTable), ExclusiveStartKey: start})
+			return err
+		})
+		if errors.Is(err, ErrTableNotFound) {
+			return fv, nil
+		}
+		if err != nil {
+			return FleetView{}, err
+		}
+		for _, item := range out.Items {
+			id, _ := getS(item, "wid")
+			addLastUpdate(fv.MetricsUpdate, id, item)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return fv, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+const entityTypeWorkerMetrics = "WORKER_METRIC_STATS"
+
+// addLastUpdate records item's lut for worker id, keeping the newest.
+func addLastUpdate(m map[string]int64, id string, item map[string]types.AttributeValue) {
+	n, ok := item["lut"].(*types.AttributeValueMemberN)
+	if id == "" || !ok {
+		return
+	}
+	if v, err := strconv.ParseInt(n.Value, 10, 64); err == nil && v > m[id] {
+		m[id] = v
+	}
+}
+
+// maxMigrationHistory is Java MigrationState.MAX_HISTORY_ENTRIES.
+const maxMigrationHistory = 10
+
+// UpdateClientVersion is Java CoordinatorStateDAO.updateCoordinatorStateWithExpectation
+// for MigrationState.update(to, workerID): Migration3.0 moves from cv = from
+// to cv = to, mb = workerID, mts = now (ms), with the previous (cv, mb, mts)
+// prepended to the history h (at most 10 entries), on condition cv = from.
+// It reports false when the item is absent or no longer at from.
+func (s *DynamoStore) UpdateClientVersion(ctx context.Context, from, to, workerID string, now time.Time) (bool, error) {
+	table, pk, err := s.coordinatorWriteTarget(ctx)
+	if err != nil {
+		return false, err
+	}
+	cur, err := s.getStateItem(ctx, table, pk, MigrationKey)
+	if err != nil {
+		return false, err
+	}
+	if cv, _ := getS(cur, attrClientVersion); cv != from {
+		return false, nil
+	}
+	prev := map[string]types.AttributeValue{attrClientVersion: cur[attrClientVersion], attrModifiedBy: cur[attrModifiedBy], attrModifiedTimestamp: cur[attrModifiedTimestamp]}
+	hist := []types.AttributeValue{&types.AttributeValueMemberM{Value: prev}}
+	if h, ok := cur["h"].(*types.AttributeValueMemberL); ok {
+		hist = append(hist, h.Value...)
+	}
+	hist = hist[:min(len(hist), maxMigrationHistory)]
+	err = s.do(ctx, "update "+MigrationKey+" in "+table, func(ctx context.Context) error {
+		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+			Key:                 map[string]types.AttributeValue{pk: attrS(MigrationKey)},
+			UpdateExpression:    aws.String("SET cv = :to, mb = :mb, mts = :mts, h = :h"),
+			ConditionExpression: aws.String("cv = :from"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":to": attrS(to), ":from": attrS(from), ":mb": attrS(workerID),
+				":mts": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)}, ":h": &types.AttributeValueMemberL{Value: hist}}})
+		return err
+	})
+	if errors.Is(err, ErrConditionFailed) {
+		return false, nil
+	}
+	return err == nil, err
+}

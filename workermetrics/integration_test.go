@@ -310,3 +310,123 @@ func TestIntegrationLegacyTables(t *testing.T) {
 	waitFor(t, "a report", func() bool { return r.reports.Load() >= 1 })
 	checkWorkerMetricsItem(t, get(t, f.ddb, f.leaseTable, "leaseKey", "mld-w1"), "leaseKey")
 }
+
+// addOwnerIndex adds the KCL 3.x LeaseOwnerToLeaseKeyIndex GSI (Java
+// DynamoDBLeaseRefresher.createLeaseOwnerToLeaseKeyIndexIfNotExists) and
+// waits until it is ACTIVE.
+func addOwnerIndex(t *testing.T, f *fixture) {
+	t.Helper()
+	_, err := f.ddb.UpdateTable(ctxT(t), &dynamodb.UpdateTableInput{TableName: aws.String(f.leaseTable),
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("leaseOwner"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("leaseKey"), AttributeType: types.ScalarAttributeTypeS}},
+		GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
+			IndexName: aws.String(lease.LeaseOwnerIndex),
+			KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("leaseOwner"), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String("leaseKey"), KeyType: types.KeyTypeRange}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "GSI ACTIVE", func() bool {
+		ok, err := f.store.LeaseOwnerIndexActive(ctxT(t))
+		return err == nil && ok
+	})
+}
+
+func leaseItem(key, owner string) map[string]types.AttributeValue {
+	item := map[string]types.AttributeValue{"leaseKey": &types.AttributeValueMemberS{Value: key},
+		"leaseCounter": &types.AttributeValueMemberN{Value: "3"}, "checkpoint": &types.AttributeValueMemberS{Value: "TRIM_HORIZON"},
+		"checkpointSubSequenceNumber": &types.AttributeValueMemberN{Value: "0"}, "ownerSwitchesSinceCheckpoint": &types.AttributeValueMemberN{Value: "0"},
+		"entityType": &types.AttributeValueMemberS{Value: "LEASE"}}
+	if owner != "" {
+		item["leaseOwner"] = &types.AttributeValueMemberS{Value: owner}
+	}
+	return item
+}
+
+// TestIntegrationFlipTo3X is Java MigrationReadyMonitor run by multilangd
+// as the KCL 2.x leader in UPGRADE_FROM_2X: no flip while a lease is
+// unowned, nor while this worker is not the leader; once the GSI is ACTIVE
+// and every owner (multilangd and a Java worker) has fresh worker metrics
+// for the stabilisation time, Migration3.0 goes to 3X_WITH_ROLLBACK with
+// Java's history entry, and multilangd then stops publishing.
+func TestIntegrationFlipTo3X(t *testing.T) {
+	f := newFixture(t, false)
+	addOwnerIndex(t, f)
+	put(t, f.ddb, f.leaseTable, map[string]types.AttributeValue{"leaseKey": &types.AttributeValueMemberS{Value: lease.MigrationKey},
+		"entityType": &types.AttributeValueMemberS{Value: "CLIENT_VERSION_MIGRATION"},
+		"cv":         &types.AttributeValueMemberS{Value: lease.ClientVersionUpgr}, "mb": &types.AttributeValueMemberS{Value: "java-w2"},
+		"mts": &types.AttributeValueMemberN{Value: "1700000000000"},
+		"h": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"cv": &types.AttributeValueMemberS{Value: lease.ClientVersion2X}, "mb": &types.AttributeValueMemberS{Value: "java-w2"},
+			"mts": &types.AttributeValueMemberN{Value: "1600000000000"}}}}}})
+	put(t, f.ddb, f.leaseTable, leaseItem("shardId-000000000000", "mld-w1"))
+	put(t, f.ddb, f.leaseTable, leaseItem("shardId-000000000001", "java-w2"))
+	put(t, f.ddb, f.leaseTable, leaseItem("shardId-000000000002", ""))
+	// The Java worker's metrics, kept fresh.
+	javaCtx, stopJava := context.WithCancel(context.Background())
+	javaDone := make(chan struct{})
+	go func() {
+		defer close(javaDone)
+		for javaCtx.Err() == nil {
+			item := Item(map[string][]float64{"C": {10}}, map[string][]int64{"C": {100}}, time.Now())
+			item["leaseKey"] = &types.AttributeValueMemberS{Value: "java-w2"}
+			_, _ = f.ddb.PutItem(javaCtx, &dynamodb.PutItemInput{TableName: aws.String(f.leaseTable), Item: item})
+			select {
+			case <-javaCtx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { stopJava(); <-javaDone })
+
+	var leader atomic.Bool
+	leader.Store(true)
+	r := &running{}
+	r.m = NewMigration(f.store, f.ddb, MigrationConfig{
+		WorkerID: "mld-w1", Configured: properties.ClientVersion3X, LeaseTable: f.leaseTable, LegacyTable: f.wmTable,
+		MonitorInterval: 300 * time.Millisecond, InitRetry: 100 * time.Millisecond,
+		ReadyInterval: 200 * time.Millisecond, FlipStabilization: time.Second,
+		IsLeader: func(context.Context) bool { return leader.Load() },
+		Reporter: Config{CaptureFrequency: 20 * time.Millisecond, ReporterFrequency: time.Second,
+			OnReport: func(err error) {
+				if err == nil {
+					r.reports.Add(1)
+				}
+			}},
+	}, zaptest.NewLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	cv := func() string { return sAttr(get(t, f.ddb, f.leaseTable, "leaseKey", lease.MigrationKey), "cv") }
+	waitFor(t, "this worker's metrics", func() bool { return r.reports.Load() >= 1 })
+	time.Sleep(2500 * time.Millisecond)
+	if got := cv(); got != lease.ClientVersionUpgr {
+		t.Fatalf("flipped to %s with an unowned lease (Java: the owner set contains null)", got)
+	}
+	leader.Store(false)
+	put(t, f.ddb, f.leaseTable, leaseItem("shardId-000000000002", "java-w2"))
+	time.Sleep(2500 * time.Millisecond)
+	if got := cv(); got != lease.ClientVersionUpgr {
+		t.Fatalf("flipped to %s while not the leader", got)
+	}
+	leader.Store(true)
+	waitFor(t, "the flip", func() bool { return cv() == lease.ClientVersion3XRoll })
+	mig := get(t, f.ddb, f.leaseTable, "leaseKey", lease.MigrationKey)
+	if got, want := attrNames(mig), []string{"cv", "entityType", "h", "leaseKey", "mb", "mts"}; !slices.Equal(got, want) {
+		t.Fatalf("Migration3.0 attributes = %v, want %v", got, want)
+	}
+	if sAttr(mig, "mb") != "mld-w1" || nAttr(t, mig, "mts") < time.Now().Add(-time.Minute).UnixMilli() {
+		t.Fatalf("Migration3.0 = %#v", mig)
+	}
+	h := mig["h"].(*types.AttributeValueMemberL).Value
+	first := h[0].(*types.AttributeValueMemberM).Value
+	if len(h) != 2 || sAttr(first, "cv") != lease.ClientVersionUpgr || sAttr(first, "mb") != "java-w2" || nAttr(t, first, "mts") != 1700000000000 ||
+		sAttr(h[1].(*types.AttributeValueMemberM).Value, "cv") != lease.ClientVersion2X {
+		t.Fatalf("history = %#v, want the previous state prepended (Java MigrationState.addHistoryEntry)", h)
+	}
+	waitFor(t, "3X_WITH_ROLLBACK in force", func() bool { return r.m.Version() == lease.ClientVersion3XRoll })
+}

@@ -18,6 +18,9 @@ type MigrationStore interface {
 	CoordinatorState(ctx context.Context) (lease.CoordinatorState, error)
 	CreateMigrationState(ctx context.Context, cv, workerID string, now time.Time) (bool, error)
 	TableMigrationComplete(ctx context.Context) (bool, error)
+	LeaseOwnerIndexActive(ctx context.Context) (bool, error)
+	LoadFleetView(ctx context.Context, legacyMetricsTable string) (lease.FleetView, error)
+	UpdateClientVersion(ctx context.Context, from, to, workerID string, now time.Time) (bool, error)
 }
 
 // MigrationConfig configures Migration.
@@ -39,11 +42,31 @@ type MigrationConfig struct {
 	Reporter Config
 	// OnVersion, if set, is called with each client version entered.
 	OnVersion func(string)
+	// IsLeader is the KCL 2.x shard-sync leader decision
+	// (lease.Coordinator.IsLeader); nil: never leader.
+	IsLeader func(context.Context) bool
+	// ReadyInterval is how often the leader checks whether the fleet is
+	// ready for 3.x (Java MigrationReadyMonitor: 1 min), and
+	// FlipStabilization how long it must stay ready before the flip (Java
+	// Scheduler: 10 min).
+	ReadyInterval, FlipStabilization time.Duration
+}
+
+// metricsExpiry is how old a worker's metrics may be and still count (Java
+// DynamicMigrationComponentsInitializer.workerMetricsExpirySeconds: 2 ×
+// workerMetricsReporterFreqInMillis).
+func (c MigrationConfig) metricsExpiry() time.Duration {
+	f := c.Reporter.ReporterFrequency
+	if f <= 0 {
+		f = 30 * time.Second
+	}
+	return 2 * f
 }
 
 // Migration follows the table's KCL 3.x client version (Java
 // MigrationStateMachineImpl) and publishes worker metrics while that
-// version asks for them (lease.PublishesWorkerMetrics).
+// version asks for them (lease.PublishesWorkerMetrics); in UPGRADE_FROM_2X
+// the KCL 2.x leader also runs the flip to 3X_WITH_ROLLBACK (readyMonitor).
 type Migration struct {
 	store   MigrationStore
 	api     Writer
@@ -61,6 +84,12 @@ func NewMigration(store MigrationStore, api Writer, cfg MigrationConfig, log *za
 	}
 	if cfg.InitRetry <= 0 {
 		cfg.InitRetry = time.Second
+	}
+	if cfg.ReadyInterval <= 0 {
+		cfg.ReadyInterval = time.Minute
+	}
+	if cfg.FlipStabilization <= 0 {
+		cfg.FlipStabilization = 10 * time.Minute
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -99,8 +128,9 @@ func (m *Migration) Run(ctx context.Context) {
 		case want && stopReport == nil:
 			rctx, cancel := context.WithCancel(ctx)
 			stopReport = cancel
-			wg.Add(1)
+			wg.Add(2)
 			go func() { defer wg.Done(); m.runReporter(rctx) }()
+			go func() { defer wg.Done(); (&readyMonitor{m: m}).run(rctx) }()
 		case !want && stopReport != nil:
 			stopReport()
 			stopReport = nil

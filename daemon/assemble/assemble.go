@@ -151,7 +151,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	// eventually consistently, as Java does (docs/compatibility.md).
 	syncStore := store.EventuallyConsistentGets()
 	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o), cfg: cfg,
-		migration: newMigration(cfg, store, c.DynamoDB, log.Named("clientversion"))}
+		migration: newMigration(cfg, store, coord, c.DynamoDB, log.Named("clientversion"))}
 	cc := childConfig(cfg)
 	d.children.Store(&cc)
 	registerCloudWatch(d.registry, pub)

@@ -13,8 +13,9 @@ import (
 
 // newMigration builds the KCL 3.x client-version follower and worker-metrics
 // publisher (docs/compatibility.md "KCL 3.x") from clientVersionConfig and
-// the workerMetrics* keys.
-func newMigration(cfg *properties.Config, store *lease.DynamoStore, client *dynamodb.Client, log *zap.Logger) *workermetrics.Migration {
+// the workerMetrics* keys; coord's KCL 2.x leader decision picks the worker
+// that flips an upgraded fleet to 3.x.
+func newMigration(cfg *properties.Config, store *lease.DynamoStore, coord *lease.Coordinator, client *dynamodb.Client, log *zap.Logger) *workermetrics.Migration {
 	return workermetrics.NewMigration(store, client, workermetrics.MigrationConfig{
 		WorkerID:    cfg.WorkerID,
 		Configured:  cfg.ClientVersionConfig,
@@ -27,6 +28,7 @@ func newMigration(cfg *properties.Config, store *lease.DynamoStore, client *dyna
 			DisableCPU:        cfg.DisableWorkerMetrics,
 		},
 		OnVersion: func(v string) { log.Info("KCL client version in force", zap.String("clientVersion", v)) },
+		IsLeader:  coord.IsLeader,
 	}, log)
 }
 
