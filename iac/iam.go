@@ -47,12 +47,13 @@ type PolicyOptions struct {
 //   - DynamoDB: DescribeTable, Scan, GetItem, PutItem, UpdateItem and
 //     DeleteItem on the lease table, CreateTable unless leaseTableCreate =
 //     never; GetItem on the KCL 3.0–3.4 CoordinatorState table, read to stay
-//     out of a live Java 3.x leader's way and to follow the client version
-//     (PutItem too with clientVersionConfig =
+//     out of a live Java 3.x leader's way and to follow the client version,
+//     and UpdateItem, with which the KCL 2.x leader flips an upgraded fleet
+//     to 3.x (PutItem too with clientVersionConfig =
 //     CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X, which may create Migration3.0
-//     there); UpdateItem on the KCL 3.0–3.4 WorkerMetricStats table, where
-//     the worker metrics go during an upgrade from 2.x until a 3.5 table
-//     migration completes (docs/compatibility.md "KCL 3.x").
+//     there); UpdateItem and Scan on the KCL 3.0–3.4 WorkerMetricStats table,
+//     where the worker metrics go during an upgrade from 2.x until a 3.5
+//     table migration completes (docs/compatibility.md "KCL 3.x").
 //   - CloudWatch: PutMetricData (which takes no resource) limited to the
 //     applicationName namespace by the cloudwatch:namespace condition, unless
 //     metricsLevel = NONE turns CloudWatch metrics off.
@@ -96,7 +97,7 @@ func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
 	p.Statement = append(p.Statement,
 		Statement{Sid: "LeaseTable", Effect: "Allow", Action: leaseActions, Resource: []string{table(cfg.TableName)}},
 		Statement{Sid: "KCL3CoordinatorStateRead", Effect: "Allow", Action: coordinatorStateActions(cfg), Resource: []string{table(cfg.CoordinatorStateTable.TableName)}},
-		Statement{Sid: "KCL3WorkerMetricsWrite", Effect: "Allow", Action: []string{"dynamodb:UpdateItem"}, Resource: []string{table(cfg.WorkerMetricsTable.TableName)}})
+		Statement{Sid: "KCL3WorkerMetrics", Effect: "Allow", Action: []string{"dynamodb:Scan", "dynamodb:UpdateItem"}, Resource: []string{table(cfg.WorkerMetricsTable.TableName)}})
 	if CloudWatchMetrics(cfg) {
 		p.Statement = append(p.Statement, Statement{Sid: "CloudWatchMetrics", Effect: "Allow", Action: []string{"cloudwatch:PutMetricData"},
 			Resource: []string{"*"}, Condition: map[string]map[string]string{"StringEquals": {"cloudwatch:namespace": cfg.ApplicationName}}})
@@ -109,9 +110,9 @@ func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
 // CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X).
 func coordinatorStateActions(cfg *properties.Config) []string {
 	if cfg.ClientVersionConfig == properties.ClientVersionCompatible2X {
-		return []string{"dynamodb:GetItem", "dynamodb:PutItem"}
+		return []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 	}
-	return []string{"dynamodb:GetItem"}
+	return []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}
 }
 
 // streamARNs are the ARNs of the stream, or of every stream of a
