@@ -161,6 +161,9 @@ type Coordinator struct {
 
 	stopTaking atomic.Bool
 	threeX     atomic.Bool
+	// throughput turns the bytes delivered per lease into the
+	// throughputKBps written with each renew on a KCL 3.x table.
+	throughput *ThroughputRecorder
 
 	// taker-goroutine state
 	obs        map[string]observation
@@ -185,10 +188,18 @@ func NewCoordinator(store Store, cfg CoordinatorConfig, log *zap.Logger) *Coordi
 	}
 	return &Coordinator{
 		store: store, cfg: cfg,
-		log:  log.With(zap.String("workerId", cfg.WorkerID)),
-		held: map[string]*heldLease{},
-		obs:  map[string]observation{},
+		log:        log.With(zap.String("workerId", cfg.WorkerID)),
+		held:       map[string]*heldLease{},
+		obs:        map[string]observation{},
+		throughput: NewThroughputRecorder(cfg.RenewerPeriod),
 	}
+}
+
+// RecordDelivered notes bytes of record data handed to the processor of
+// lease key (Java ProcessTask.publishLeaseStats); the next renew turns them
+// into the lease's throughputKBps.
+func (c *Coordinator) RecordDelivered(key string, bytes int) {
+	c.throughput.Record(key, int64(bytes), c.cfg.Clock.Now())
 }
 
 // Config returns the effective configuration (defaults applied).
@@ -302,6 +313,7 @@ func (c *Coordinator) renewStored(ctx context.Context, l Lease) (Lease, bool, er
 func (c *Coordinator) addHeld(l Lease, sent time.Time) *heldLease {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	h := &heldLease{lease: l, token: uuid.NewString(), lastRenew: sent, ctx: ctx, cancel: cancel}
+	c.throughput.Seed(l, c.cfg.Clock.Now())
 	c.mu.Lock()
 	if !c.running {
 		c.mu.Unlock()
@@ -358,13 +370,17 @@ func (c *Coordinator) expireIfStale(h *heldLease) {
 func (c *Coordinator) drop(h *heldLease, cause error) {
 	c.mu.Lock()
 	key := h.lease.Key
-	if c.held[key] == h {
+	current := c.held[key] == h
+	if current {
 		delete(c.held, key)
 	}
 	if h.expiry != nil {
 		h.expiry.Stop()
 	}
 	c.mu.Unlock()
+	if current {
+		c.throughput.Drop(key)
+	}
 	// OnLost runs before the cancel so it happens-before <-Ctx.Done().
 	if errors.Is(cause, ErrLeaseLost) && c.cfg.OnLost != nil {
 		c.cfg.OnLost(key, cause)
@@ -462,11 +478,15 @@ func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) {
 	rctx, cancel := context.WithTimeout(ctx, left+time.Millisecond)
 	defer cancel()
 	sent := c.cfg.Clock.Now()
+	if tp := c.throughput.ThroughputKBps(l.Key, sent); tp != nil {
+		l.ThroughputKBps = tp
+	}
 	nl, ok, err := c.renewStored(rctx, l)
 	switch {
 	case ok:
 		c.mu.Lock()
 		c.renewed(h, nl.Counter, sent)
+		h.lease.ThroughputKBps = nl.ThroughputKBps
 		c.mu.Unlock()
 	case errors.Is(err, ErrConditionFailed):
 		c.log.Info("lease lost: renew condition failed", zap.String("leaseKey", l.Key))

@@ -37,7 +37,8 @@ type Store interface {
 	GetLease(ctx context.Context, key string) (*Lease, error)
 	// RenewLease is W2: condition leaseCounter = l.Counter (plus
 	// attribute_not_exists(checkpointOwner) when threeX and l knows no
-	// hand-off); SET leaseCounter = l.Counter+1.
+	// hand-off); SET leaseCounter = l.Counter+1 (and throughputKBps when
+	// threeX and l carries one).
 	RenewLease(ctx context.Context, l Lease, threeX bool) error
 	// TakeLease is W3: condition leaseCounter = l.Counter; SET leaseCounter,
 	// leaseOwner = owner, REMOVE checkpointOwner, ADD ownerSwitchesSinceCheckpoint
@@ -429,6 +430,11 @@ func (s *DynamoStore) RenewLease(ctx context.Context, l Lease, threeX bool) erro
 	u.counterCond(l.Counter)
 	if threeX && l.CheckpointOwner == "" {
 		u.cond += " AND attribute_not_exists(" + u.name(AttrCheckpointOwner) + ")"
+	}
+	// KCL 3.x writes the lease's throughput with the renew (Java
+	// DynamoDBLeaseRefresher.renewLease); never on a 2.x table.
+	if threeX && l.ThroughputKBps != nil {
+		u.set = append(u.set, u.name(AttrThroughputKBps)+" = "+u.val("tp", &types.AttributeValueMemberN{Value: strconv.FormatFloat(*l.ThroughputKBps, 'f', -1, 64)}))
 	}
 	return s.runUpdate(ctx, "renew lease", l.Key, u)
 }

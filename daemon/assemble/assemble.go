@@ -157,7 +157,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	registerCloudWatch(d.registry, pub)
 	metrics := teeMetrics{newPromMetrics(d.registry,
 		func() []daemon.ShardStatus { return d.scheduler.Status() },
-		func() int { return len(coord.Held()) }), d.cw}
+		func() int { return len(coord.Held()) }), d.cw, throughputMetrics{coord}}
 	deps := daemon.Deps{
 		Coordinator: coordinator{coord},
 		Store:       observed,

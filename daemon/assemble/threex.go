@@ -2,10 +2,12 @@ package assemble
 
 import (
 	"context"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"go.uber.org/zap"
 
+	"github.com/multilangd/multilangd/daemon"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/properties"
 	"github.com/multilangd/multilangd/workermetrics"
@@ -43,3 +45,19 @@ func startMigration(ctx context.Context, m *workermetrics.Migration) (stop func(
 	}()
 	return func() { cancel(); <-done }
 }
+
+// throughputMetrics feeds the data bytes of every delivered batch to the
+// coordinator, which writes each lease's throughputKBps with its renew on a
+// KCL 3.x table (Java ProcessTask.publishLeaseStats).
+type throughputMetrics struct{ coord *lease.Coordinator }
+
+func (t throughputMetrics) RecordsProcessed(leaseKey string, b daemon.BatchStats) {
+	if b.Delivered {
+		t.coord.RecordDelivered(leaseKey, b.Bytes)
+	}
+}
+func (throughputMetrics) TaskFailed(string)                      {}
+func (throughputMetrics) LeaseReleased(string)                   {}
+func (throughputMetrics) ConsumerStopped(string)                 {}
+func (throughputMetrics) ChildInitialized(string, time.Duration) {}
+func (throughputMetrics) ShardStuck(string, bool)                {}
