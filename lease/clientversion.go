@@ -82,13 +82,15 @@ func NextClientVersion(cur, stored string) (next string, ok bool) {
 	return cur, false
 }
 
-// PublishesWorkerMetrics reports whether multilangd publishes its
-// WorkerMetricStats item in client version v. Java does in UPGRADE_FROM_2X,
-// 3X_WITH_ROLLBACK and 3X; multilangd only in UPGRADE_FROM_2X until it can
-// follow a 3.x leader's assignments: a worker that publishes is given leases
-// by the leader, and one that cannot discover them would stall them until
-// they expire (docs/compatibility.md "KCL 3.x").
-func PublishesWorkerMetrics(v string) bool { return v == ClientVersionUpgr }
+// PublishesWorkerMetrics reports whether a worker publishes its
+// WorkerMetricStats item in client version v: in UPGRADE_FROM_2X,
+// 3X_WITH_ROLLBACK and 3X, as Java (DynamicMigrationComponentsInitializer
+// starts the reporter in those states). A 3.x leader assigns leases only to
+// workers with metrics; multilangd follows those assignments through the
+// lease-owner index (Coordinator.discover).
+func PublishesWorkerMetrics(v string) bool {
+	return v == ClientVersionUpgr || v == ClientVersion3XRoll || v == ClientVersion3X
+}
 
 // CreateMigrationState is Java CoordinatorStateDAO.createCoordinatorStateIfNotExists
 // for a first MigrationState (AbstractMigrationClientVersionState.enter from
@@ -296,4 +298,42 @@ func (s *DynamoStore) UpdateClientVersion(ctx context.Context, from, to, workerI
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// ListLeaseKeysForWorker is Java DynamoDBLeaseRefresher.listLeaseKeysForWorker:
+// a Query of the LeaseOwnerToLeaseKeyIndex GSI for leaseOwner = worker (an
+// eventually consistent view; the caller re-reads each key).
+func (s *DynamoStore) ListLeaseKeysForWorker(ctx context.Context, worker string) ([]string, error) {
+	q, ok := s.client.(interface {
+		Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	})
+	if !ok {
+		return nil, errors.New("lease: this DynamoDB client cannot query the lease-owner index")
+	}
+	var keys []string
+	var start map[string]types.AttributeValue
+	for {
+		var out *dynamodb.QueryOutput
+		err := s.do(ctx, "query "+LeaseOwnerIndex, func(ctx context.Context) error {
+			var err error
+			out, err = q.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.table), IndexName: aws.String(LeaseOwnerIndex),
+				KeyConditionExpression:    aws.String("#o = :o"),
+				ExpressionAttributeNames:  map[string]string{"#o": AttrLeaseOwner},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":o": attrS(worker)},
+				ExclusiveStartKey:         start})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, item := range out.Items {
+			if k, ok := getS(item, AttrLeaseKey); ok {
+				keys = append(keys, k)
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return keys, nil
+		}
+		start = out.LastEvaluatedKey
+	}
 }

@@ -573,7 +573,7 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 	}
 	c.threeX.Store(ts.State.ThreeX())
 	if c.refuseForJava3xLeader(ts.State) {
-		return TakeResult{Skipped: "java-3x-leader-live"}, nil
+		return TakeResult{Skipped: "java-3x-leader-live", Taken: c.discover(ctx)}, nil
 	}
 	scanTime := c.cfg.Clock.Now()
 	observe(c.obs, ts.Leases, scanTime)
@@ -606,14 +606,45 @@ func (c *Coordinator) refuseForJava3xLeader(cs CoordinatorState) bool {
 	if live != c.refusing {
 		c.refusing = live
 		if live {
-			c.log.Warn("a live Java KCL 3.x leader heartbeats on this lease table; refusing to take leases until it stops "+
-				"(multilangd cannot yet work as a 3.x follower)",
+			c.log.Warn("a live Java KCL 3.x leader heartbeats on this lease table; following its assignments "+
+				"(no leases taken) until it stops",
 				zap.String("javaLeader", cs.Leader.Owner), zap.String("clientVersion", cs.ClientVersion))
 		} else {
 			c.log.Info("no live Java KCL 3.x leader any more; taking leases as a KCL 2.x worker")
 		}
 	}
 	return live
+}
+
+// discover is Java DynamoDBLeaseDiscoverer.discoverNewLeases, run as a KCL
+// 3.x follower while a live 3.x leader assigns the leases: the keys the
+// LeaseOwnerToLeaseKeyIndex GSI lists for this worker and not held yet are
+// re-read (consistently) and held when leaseOwner is this worker and no
+// hand-off is pending (no checkpointOwner); the next renew proves ownership.
+// It returns how many leases it added.
+func (c *Coordinator) discover(ctx context.Context) int {
+	keys, err := c.store.ListLeaseKeysForWorker(ctx, c.cfg.WorkerID)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("lease discovery through the lease-owner index failed", zap.Error(err))
+		}
+		return 0
+	}
+	held := c.heldKeySet()
+	added := 0
+	for _, k := range keys {
+		if held[k] || ctx.Err() != nil {
+			continue
+		}
+		l, err := c.store.GetLease(ctx, k)
+		if err != nil || l == nil || l.Owner != c.cfg.WorkerID || l.CheckpointOwner != "" {
+			continue
+		}
+		c.addHeld(*l, c.cfg.Clock.Now())
+		added++
+		c.log.Info("discovered a lease assigned by the KCL 3.x leader", zap.String("leaseKey", k))
+	}
+	return added
 }
 
 // heldKeySet returns the keys of the leases held now.

@@ -53,6 +53,9 @@ type Store interface {
 	// one) from a KCL 3.0–3.4 <app>-CoordinatorState table; the zero value
 	// when none is configured or it does not exist.
 	LegacyCoordinatorState(ctx context.Context) (CoordinatorState, error)
+	// ListLeaseKeysForWorker queries the KCL 3.x LeaseOwnerToLeaseKeyIndex
+	// GSI for the keys of the leases assigned to worker (3.x follower).
+	ListLeaseKeysForWorker(ctx context.Context, worker string) ([]string, error)
 }
 
 // TableScan is what one scan of the lease table holds.

@@ -194,3 +194,89 @@ func TestIntegrationLegacyCoordinatorStateTable(t *testing.T) {
 		}
 	})
 }
+
+// TestIntegrationFollowJava3xLeader: with a live (scripted) Java 3.x leader
+// on DynamoDB Local, multilangd takes nothing itself; it discovers the
+// leases the leader assigns to it through the LeaseOwnerToLeaseKeyIndex GSI
+// (Java DynamoDBLeaseDiscoverer), skips one whose hand-off is still pending
+// (checkpointOwner set) until the leader's final transfer, and renews what
+// it holds with the 3.x condition.
+func TestIntegrationFollowJava3xLeader(t *testing.T) {
+	t.Parallel()
+	emulatorTurn.Lock()
+	defer emulatorTurn.Unlock()
+	b := emulatorBackend(t, "dynamodb-local")
+	st := newTable(t, b)
+	ddb := b.client.(*dynamodb.Client)
+	_, err := ddb.UpdateTable(ctxT(t, 30*time.Second), &dynamodb.UpdateTableInput{TableName: aws.String(st.table),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(AttrLeaseOwner), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(AttrLeaseKey), AttributeType: types.ScalarAttributeTypeS}},
+		GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
+			IndexName: aws.String(LeaseOwnerIndex),
+			KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(AttrLeaseOwner), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeRange}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, st, map[string]types.AttributeValue{"leaseKey": s(MigrationKey), "entityType": s("CLIENT_VERSION_MIGRATION"),
+		"cv": s(ClientVersion3X), "mb": s("java3-w1"), "mts": n("1700000000000")})
+	lock := map[string]types.AttributeValue{"leaseKey": s(LeaderKey), "entityType": s("LEADER"), "ownerName": s("java3-w1"),
+		"leaseDuration": s("2000"), "recordVersionNumber": s(uuid.NewString())}
+	putRaw(t, st, lock)
+	hbCtx, stopHB := context.WithCancel(context.Background())
+	hbDone := make(chan struct{})
+	go func() { // the scripted leader's heartbeat: a new RVN every 300 ms
+		defer close(hbDone)
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			lock["recordVersionNumber"] = s(uuid.NewString())
+			_, _ = ddb.PutItem(hbCtx, &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: lock})
+		}
+	}()
+	t.Cleanup(func() { stopHB(); <-hbDone })
+	lease := func(k, owner, cpOwner string) map[string]types.AttributeValue {
+		item := map[string]types.AttributeValue{"leaseKey": s(k), "leaseCounter": n("5"), "ownerSwitchesSinceCheckpoint": n("0"),
+			"checkpoint": s("TRIM_HORIZON"), "checkpointSubSequenceNumber": n("0"), "entityType": s("LEASE")}
+		if owner != "" {
+			item["leaseOwner"] = s(owner)
+		}
+		if cpOwner != "" {
+			item["checkpointOwner"] = s(cpOwner)
+		}
+		return item
+	}
+	putRaw(t, st, lease("shardId-000000000000", "mld", ""))         // assigned (W8)
+	putRaw(t, st, lease("shardId-000000000001", "mld", "java3-w2")) // graceful hand-off pending (W9)
+	putRaw(t, st, lease("shardId-000000000002", "", ""))            // unassigned: the leader's job
+	putRaw(t, st, lease("shardId-000000000003", "java3-w2", ""))    // another worker's
+	c := newCoord(t, st, "mld", func(cfg *CoordinatorConfig) { cfg.TakerPeriod = 300 * time.Millisecond })
+	runCoord(t, c)
+	waitFor(t, 30*time.Second, "the assigned lease discovered", func() bool { return heldKeys(c)["shardId-000000000000"] != nil })
+	time.Sleep(2 * testFailover)
+	if got := len(c.Held()); got != 1 {
+		t.Fatalf("holding %d leases, want only the assigned one (no taking under a live 3.x leader, no pending hand-off)", got)
+	}
+	if cnt := counterOf(t, st, "shardId-000000000000"); cnt <= 5 {
+		t.Fatalf("counter %d: the discovered lease is not renewed", cnt)
+	}
+	// The old owner's final transfer (W8): checkpointOwner removed, counter +1.
+	putRaw(t, st, lease("shardId-000000000001", "mld", ""))
+	waitFor(t, 30*time.Second, "the handed-over lease discovered", func() bool { return heldKeys(c)["shardId-000000000001"] != nil })
+	if owner := ownerCounts(t, st); owner["mld"] != 2 || owner[""] != 1 || owner["java3-w2"] != 1 {
+		t.Fatalf("owners = %v", owner)
+	}
+}
+
+func counterOf(t *testing.T, st *DynamoStore, key string) int64 {
+	t.Helper()
+	l, err := st.GetLease(ctxT(t, 10*time.Second), key)
+	if err != nil || l == nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return l.Counter
+}
