@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/properties"
 )
 
@@ -58,7 +59,10 @@ type PolicyOptions struct {
 //     applicationName namespace by the cloudwatch:namespace condition, unless
 //     metricsLevel = NONE turns CloudWatch metrics off.
 //
-// The KCL generation does not change it: multilangd never queries the GSI.
+//   - KCL 3.x: Query on the lease table's LeaseOwnerToLeaseKeyIndex GSI,
+//     with which a follower of a Java 3.x leader discovers its leases.
+//
+// The KCL generation does not change it.
 func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
 	account := o.Account
 	if account == "" {
@@ -97,6 +101,7 @@ func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
 	p.Statement = append(p.Statement,
 		Statement{Sid: "LeaseTable", Effect: "Allow", Action: leaseActions, Resource: []string{table(cfg.TableName)}},
 		Statement{Sid: "KCL3CoordinatorStateRead", Effect: "Allow", Action: coordinatorStateActions(cfg), Resource: []string{table(cfg.CoordinatorStateTable.TableName)}},
+		Statement{Sid: "KCL3LeaseOwnerIndex", Effect: "Allow", Action: []string{"dynamodb:Query"}, Resource: []string{table(cfg.TableName) + "/index/" + lease.LeaseOwnerIndex}},
 		Statement{Sid: "KCL3WorkerMetrics", Effect: "Allow", Action: []string{"dynamodb:Scan", "dynamodb:UpdateItem"}, Resource: []string{table(cfg.WorkerMetricsTable.TableName)}})
 	if CloudWatchMetrics(cfg) {
 		p.Statement = append(p.Statement, Statement{Sid: "CloudWatchMetrics", Effect: "Allow", Action: []string{"cloudwatch:PutMetricData"},
