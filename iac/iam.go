@@ -45,6 +45,7 @@ type PolicyOptions struct {
 //     shard end SubscribeToShard did not signal); fan-out (retrievalMode
 //     FANOUT) adds RegisterStreamConsumer on the stream and
 //     DescribeStreamConsumer and SubscribeToShard on the consumer.
+//
 //   - DynamoDB: DescribeTable, Scan, GetItem, PutItem, UpdateItem and
 //     DeleteItem on the lease table, CreateTable unless leaseTableCreate =
 //     never; GetItem on the KCL 3.0–3.4 CoordinatorState table, read to stay
@@ -55,6 +56,7 @@ type PolicyOptions struct {
 //     there); UpdateItem and Scan on the KCL 3.0–3.4 WorkerMetricStats table,
 //     where the worker metrics go during an upgrade from 2.x until a 3.5
 //     table migration completes (docs/compatibility.md "KCL 3.x").
+//
 //   - CloudWatch: PutMetricData (which takes no resource) limited to the
 //     applicationName namespace by the cloudwatch:namespace condition, unless
 //     metricsLevel = NONE turns CloudWatch metrics off.
