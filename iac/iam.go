@@ -45,7 +45,6 @@ type PolicyOptions struct {
 //     shard end SubscribeToShard did not signal); fan-out (retrievalMode
 //     FANOUT) adds RegisterStreamConsumer on the stream and
 //     DescribeStreamConsumer and SubscribeToShard on the consumer.
-//
 //   - DynamoDB: DescribeTable, Scan, GetItem, PutItem, UpdateItem and
 //     DeleteItem on the lease table, CreateTable unless leaseTableCreate =
 //     never; GetItem on the KCL 3.0–3.4 CoordinatorState table, read to stay
@@ -55,14 +54,12 @@ type PolicyOptions struct {
 //     CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X, which may create Migration3.0
 //     there); UpdateItem and Scan on the KCL 3.0–3.4 WorkerMetricStats table,
 //     where the worker metrics go during an upgrade from 2.x until a 3.5
-//     table migration completes (docs/compatibility.md "KCL 3.x").
-//
+//     table migration completes (docs/compatibility.md "KCL 3.x"); Query on
+//     the lease table's LeaseOwnerToLeaseKeyIndex GSI, with which a follower
+//     of a Java 3.x leader discovers its leases.
 //   - CloudWatch: PutMetricData (which takes no resource) limited to the
 //     applicationName namespace by the cloudwatch:namespace condition, unless
 //     metricsLevel = NONE turns CloudWatch metrics off.
-//
-//   - KCL 3.x: Query on the lease table's LeaseOwnerToLeaseKeyIndex GSI,
-//     with which a follower of a Java 3.x leader discovers its leases.
 //
 // The KCL generation does not change it.
 func IAMPolicy(cfg *properties.Config, o PolicyOptions) Policy {
