@@ -2,6 +2,7 @@ package workermetrics
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -226,8 +227,8 @@ func (m *Migration) initialVersion(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if !created { // another worker created it meanwhile: read again
-			return m.initialVersion(ctx)
+		if !created { // another worker created it meanwhile: initialize reads again
+			return "", fmt.Errorf("%s was created by another worker meanwhile", lease.MigrationKey)
 		}
 		m.log.Info("created the migration state", zap.String("clientVersion", v))
 		return v, nil
