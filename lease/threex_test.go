@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
+
+	"github.com/multilangd/multilangd/internal/testenv"
 )
 
 // java35Table fills st with what a Java 3.5 single-table fleet leaves
@@ -202,10 +204,7 @@ func TestIntegrationLegacyCoordinatorStateTable(t *testing.T) {
 // (checkpointOwner set) until the leader's final transfer, and renews what
 // it holds with the 3.x condition.
 func TestIntegrationFollowJava3xLeader(t *testing.T) {
-	t.Parallel()
-	emulatorTurn.Lock()
-	defer emulatorTurn.Unlock()
-	b := emulatorBackend(t, "dynamodb-local")
+	b := emulatorBackend(t, testenv.DynamoDBLocal)
 	st := newTable(t, b)
 	ddb := b.client.(*dynamodb.Client)
 	_, err := ddb.UpdateTable(ctxT(t, 30*time.Second), &dynamodb.UpdateTableInput{TableName: aws.String(st.table),
