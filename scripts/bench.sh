@@ -75,7 +75,7 @@ grep -q '^BENCHROW' "$LOG" || { echo "bench: no results (see the go test output 
   echo
   grep '^IDLE' "$LOG" | sed -e 's/^IDLE //' | awk -F' [|] ' '{
     for (i = 2; i <= NF; i++) { split($i, kv, "="); v[i] = kv[2] }
-    printf "%s (in-memory stand-in, empty shards, minimal Go child each) %s after exec; after 15 s idle the daemon'"'"'s RSS is %s MiB (%s MiB anonymous, %s MiB file-backed: the binary'"'"'s own pages), peak %s MiB. Idle GetRecords every 200 ms on every shard make garbage: with \`GOGC=50\` the idle RSS measured 104 MiB, with 25 99 MiB (GOGC 100: 126 MiB), at the cost of more collector CPU under load, so the default stays 100.\n", $1, v[2], v[3], v[5], v[6], v[4]
+    printf "%s (in-memory stand-in, empty shards, minimal Go child each) %s after exec; after 15 s idle the daemon'"'"'s RSS is %s MiB (%s MiB anonymous, %s MiB file-backed: the binary'"'"'s own pages), peak %s MiB. Idle GetRecords every 200 ms on every shard make garbage: with GOGC=50 the idle RSS measured 104 MiB, with 25 99 MiB (GOGC 100: 126 MiB), at the cost of more collector CPU under load, so the default stays 100.\n", $1, v[2], v[3], v[5], v[6], v[4]
   }'
   echo
   echo "## Memory"
