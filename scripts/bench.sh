@@ -81,9 +81,9 @@ grep -q '^BENCHROW' "$LOG" || { echo "bench: no results (see the go test output 
   echo "## Memory"
   echo
   echo "Each shard prefetches as Java's PrefetchRecordsPublisher (up to 3 batches, 8 MiB of data,"
-  echo "30 000 records queued), and each GetRecords \`Limit\` is sized so that one response fits in"
-  echo "what is left of the 8 MiB (a full 10 000 × 1 KiB response would be 10 MB of data, ~14 MB"
-  echo "of JSON). Across shards, \`memoryBudgetBytes\` (default \`GOMEMLIMIT\`, else 512 MiB) bounds"
+  echo "30 000 records queued); while batches are queued, each GetRecords \`Limit\` is sized so"
+  echo "that the response fits in what is left of the 8 MiB (a full 10 000 × 1 KiB response would"
+  echo "be 10 MB of data, ~14 MB of JSON). Across shards, \`memoryBudgetBytes\` (default \`GOMEMLIMIT\`, else 512 MiB) bounds"
   echo "the whole: records fetched and not yet processed by a child may use half of what it leaves"
   echo "beyond 40 MiB; when that is used up GetRecords pauses on every shard, and each call's"
   echo "\`Limit\` follows the room left and the shard's recent bytes per record. Unless \`GOMEMLIMIT\`"
