@@ -54,6 +54,11 @@ type CoordinatorConfig struct {
 	// ClientVersionChangeMonitor); the 3.5 items in the lease table come with
 	// every taker scan.
 	LegacyStateRefresh time.Duration
+	// DiscoveryPeriod is how often a KCL 3.x follower looks for leases the
+	// leader assigned to it (Java DynamoDBLeaseCoordinator
+	// leaseDiscovererIntervalMillis = leaseAssignmentIntervalMillis/2 − ε,
+	// i.e. FailoverTime − Epsilon by default).
+	DiscoveryPeriod time.Duration
 	// DefaultLeaderLockDuration is used when a Java 3.x Leader item carries
 	// no leaseDuration (default 120 s).
 	DefaultLeaderLockDuration time.Duration
@@ -100,6 +105,9 @@ func (c *CoordinatorConfig) setDefaults() {
 	}
 	if c.LeaderRefresh <= 0 {
 		c.LeaderRefresh = 5 * time.Minute
+	}
+	if c.DiscoveryPeriod <= 0 {
+		c.DiscoveryPeriod = max(c.FailoverTime-c.Epsilon, time.Millisecond)
 	}
 	if c.LegacyStateRefresh <= 0 {
 		c.LegacyStateRefresh = time.Minute
@@ -161,6 +169,9 @@ type Coordinator struct {
 
 	stopTaking atomic.Bool
 	threeX     atomic.Bool
+	// following is set while a live KCL 3.x leader assigns the leases
+	// (the taker refuses, discoverLoop discovers).
+	following atomic.Bool
 	// throughput turns the bytes delivered per lease into the
 	// throughputKBps written with each renew on a KCL 3.x table.
 	throughput *ThroughputRecorder
@@ -234,9 +245,10 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	c.startup(ctx)
 
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.renewLoop(ctx) }()
 	go func() { defer wg.Done(); c.takeLoop(ctx) }()
+	go func() { defer wg.Done(); c.discoverLoop(ctx) }()
 	wg.Wait()
 	return nil
 }
@@ -573,7 +585,7 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 	}
 	c.threeX.Store(ts.State.ThreeX())
 	if c.refuseForJava3xLeader(ts.State) {
-		return TakeResult{Skipped: "java-3x-leader-live", Taken: c.discover(ctx)}, nil
+		return TakeResult{Skipped: "java-3x-leader-live"}, nil
 	}
 	scanTime := c.cfg.Clock.Now()
 	observe(c.obs, ts.Leases, scanTime)
@@ -603,6 +615,7 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 // the table (then nothing is taken), logging each change of that answer.
 func (c *Coordinator) refuseForJava3xLeader(cs CoordinatorState) bool {
 	live := c.java3xLeaderLive(cs, c.cfg.Clock.Now())
+	c.following.Store(live)
 	if live != c.refusing {
 		c.refusing = live
 		if live {
@@ -614,6 +627,23 @@ func (c *Coordinator) refuseForJava3xLeader(cs CoordinatorState) bool {
 		}
 	}
 	return live
+}
+
+// discoverLoop runs discover every DiscoveryPeriod while following a live
+// KCL 3.x leader (Java LeaseDiscoveryRunnable, scheduled at a fixed rate).
+func (c *Coordinator) discoverLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.DiscoveryPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.following.Load() && !c.stopTaking.Load() {
+			c.discover(ctx)
+		}
+	}
 }
 
 // discover is Java DynamoDBLeaseDiscoverer.discoverNewLeases, run as a KCL
