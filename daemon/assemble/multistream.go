@@ -284,7 +284,7 @@ func (s *streamSet) RunPeriodic(ctx context.Context, isLeader func(context.Conte
 		case <-t.C:
 		case <-s.kick:
 		}
-		s.check(ctx)
+		s.check(ctx, isLeader)
 	}
 }
 
@@ -349,8 +349,12 @@ func (s *streamSet) dropIdle(byStream map[string][]string) {
 // check is Java Scheduler.checkAndSyncStreamShardsAndLeases: new streams are
 // built, synced and started; streams with leases that are no longer
 // configured are deleted after waitPeriodToDeleteFormerStreamsMillis under
-// FORMER_STREAMS_AUTO_DETECTION_DEFERRED_DELETION.
-func (s *streamSet) check(ctx context.Context) {
+// FORMER_STREAMS_AUTO_DETECTION_DEFERRED_DELETION. As Java
+// Scheduler.runProcessLoop runs it only while isLeader, only the leader
+// times and deletes former streams (a worker with a stale stream list
+// deletes nothing); the wait restarts whenever this worker is not the
+// leader, so a new leader waits the whole period (docs/multistream.md).
+func (s *streamSet) check(ctx context.Context, isLeader func(context.Context) bool) {
 	for _, p := range s.ensure(ctx) {
 		if err := p.syncer.Sync(ctx); err != nil {
 			s.log.Warn("shard sync of a new stream failed; the periodic sync retries", zap.String("stream", p.sc.Identifier()), zap.Error(err))
@@ -372,6 +376,12 @@ func (s *streamSet) check(ctx context.Context) {
 	}
 	s.dropIdle(byStream)
 	if s.cfg.FormerStreamsLeasesDeletionStrategy != properties.FormerStreamsAutoDetectionDeferredDeletion {
+		return
+	}
+	if !isLeader(ctx) {
+		s.mu.Lock()
+		clear(s.staleSince)
+		s.mu.Unlock()
 		return
 	}
 	for _, id := range s.dueForDeletion(byStream) {

@@ -71,25 +71,25 @@ func TestFormerStreamsDeferredDeletion(t *testing.T) {
 			s.parts[a], s.parts[b], s.parts[idle] = &streamParts{}, &streamParts{}, &streamParts{}
 			ctx := context.Background()
 
-			s.check(ctx)
+			s.check(ctx, alwaysLeader)
 			if _, ok := s.parts[idle]; ok || !s.listed(a) || s.listed(b) {
 				t.Fatalf("after a check: idle parts kept %v, a listed %v, b listed %v", ok, s.listed(a), s.listed(b))
 			}
 			now = now.Add(59 * time.Minute)
-			s.check(ctx)
+			s.check(ctx, alwaysLeader)
 			if len(store.deleted) != 0 {
 				t.Fatalf("deleted %v before the wait period", store.deleted)
 			}
 			s.setStreams(&properties.Config{Streams: streams(a, b)}) // b listed again
-			s.check(ctx)
+			s.check(ctx, alwaysLeader)
 			s.setStreams(&properties.Config{Streams: streams(a)}) // and removed again
 			now = now.Add(30 * time.Minute)
-			s.check(ctx)
+			s.check(ctx, alwaysLeader)
 			if len(store.deleted) != 0 {
 				t.Fatalf("deleted %v: the wait restarts when a stream is listed again", store.deleted)
 			}
 			now = now.Add(time.Hour)
-			s.check(ctx)
+			s.check(ctx, alwaysLeader)
 			want := []string(nil)
 			if strategy == properties.FormerStreamsAutoDetectionDeferredDeletion {
 				want = []string{lease.MultiStreamKey(b, "shardId-0"), lease.MultiStreamKey(b, "shardId-1")}
@@ -217,3 +217,44 @@ func TestListedStreamReplacesOrphanParts(t *testing.T) {
 		t.Fatalf("second ensure added %d, built %d times; want 0 and 2", len(added), len(built))
 	}
 }
+
+// TestFormerStreamsDeletedByLeaderOnly: as Java Scheduler.runProcessLoop
+// runs checkAndSyncStreamShardsAndLeases only on the leader, a worker that
+// is not the leader never deletes a former stream's leases (a worker with a
+// stale stream list must not delete a stream the fleet still consumes), and
+// the wait period starts when this worker is leader.
+func TestFormerStreamsDeletedByLeaderOnly(t *testing.T) {
+	const a, b = "1:a:10", "1:b:20"
+	ss, err := properties.ParseStreams(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &fakeStreamStore{leases: []lease.Lease{msLease(a, "shardId-0"), msLease(b, "shardId-0")}}
+	cfg := &properties.Config{Streams: ss, FormerStreamsLeasesDeletionStrategy: properties.FormerStreamsAutoDetectionDeferredDeletion, WaitPeriodToDeleteFormerStreams: time.Hour}
+	s := newStreamSet(cfg, store, nil, nil, zap.NewNop())
+	now := time.Unix(1_000_000, 0)
+	s.now = func() time.Time { return now }
+	s.parts[a], s.parts[b] = &streamParts{}, &streamParts{}
+	ctx := context.Background()
+	leader := false
+	isLeader := func(context.Context) bool { return leader }
+
+	s.check(ctx, isLeader)
+	now = now.Add(2 * time.Hour)
+	s.check(ctx, isLeader)
+	if len(store.deleted) != 0 {
+		t.Fatalf("a worker that is not the leader deleted %v", store.deleted)
+	}
+	leader = true
+	s.check(ctx, isLeader)
+	if len(store.deleted) != 0 {
+		t.Fatalf("deleted %v at once on becoming leader: the wait starts then", store.deleted)
+	}
+	now = now.Add(time.Hour)
+	s.check(ctx, isLeader)
+	if want := []string{lease.MultiStreamKey(b, "shardId-0")}; !slices.Equal(store.deleted, want) {
+		t.Fatalf("leader deleted %v, want %v", store.deleted, want)
+	}
+}
+
+func alwaysLeader(context.Context) bool { return true }
