@@ -309,7 +309,10 @@ func (p *Poller) fetch(ctx context.Context, st *fetchState) (done bool, err erro
 		p.log.Info("shard end reached", zap.Int("childShards", len(batch.ChildShards)))
 	}
 	p.pushCharged(batch, bytes, kinesisRecords, cost)
-	st.iterator = next
+	// A copy: a relayed iterator is a substring of the response, which it
+	// would keep alive after the budget released it, for as long as this
+	// loop waits for queue space or budget room.
+	st.iterator = strings.Clone(next)
 	return next == "", nil
 }
 

@@ -1,0 +1,61 @@
+package retrieval
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/multilangd/multilangd/seqnum"
+)
+
+// relayedOutput is what relayDeserializer returns for body.
+func relayedOutput(t *testing.T, body string) *kinesis.GetRecordsOutput {
+	p, err := decodeGetRecords(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &kinesis.GetRecordsOutput{NextShardIterator: p.next, MillisBehindLatest: p.millisBehind, ChildShards: p.children}
+	out.ResultMetadata.Set(relayPageKey{}, p)
+	return out
+}
+
+// within reports whether s points into body's bytes.
+func within(s, body string) bool {
+	if len(s) == 0 || len(body) == 0 {
+		return false
+	}
+	p, b := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(body)))
+	return p >= b && p < b+uintptr(len(body))
+}
+
+// TestPollerIteratorDoesNotPinResponse: the next shard iterator the Poller
+// keeps between calls is a copy, not a substring of the relayed response,
+// which it would keep alive after the budget released it (for as long as
+// the Poller waits for queue space or budget room).
+func TestPollerIteratorDoesNotPinResponse(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	f := &fakeKinesis{script: func(n int, _ string) (*kinesis.GetRecordsOutput, error) {
+		body := fmt.Sprintf(`{"MillisBehindLatest":0,"NextShardIterator":"iterator-after-%d","Records":[`+
+			`{"Data":"QUJD","PartitionKey":"pk","SequenceNumber":"%d","ApproximateArrivalTimestamp":1.7e9}]}`, n, 100+n)
+		mu.Lock()
+		bodies = append(bodies, body)
+		mu.Unlock()
+		return relayedOutput(t, body), nil
+	}}
+	p := startPoller(t, f, PollerConfig{Start: seqnum.Sentinel(seqnum.TrimHorizon)})
+	for range 3 {
+		next(t, p)
+	}
+	_, iters := f.snapshot()
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(iters) && i <= len(bodies); i++ {
+		if within(iters[i], bodies[i-1]) {
+			t.Fatalf("GetRecords call %d used iterator %q, a substring of response %d", i, iters[i], i-1)
+		}
+	}
+}
