@@ -351,6 +351,9 @@ func (p *Poller) convertOutput(out *kinesis.GetRecordsOutput, st *fetchState) (r
 const (
 	firstPerRecordGuess = 1500
 	minRecordsPerCall   = 100
+	// maxFloorShare: a call never waits for more than 1/maxFloorShare of
+	// the budget to be free.
+	maxFloorShare = 4
 )
 
 // reserve takes budget room for the next call and returns the call's Limit:
@@ -366,7 +369,12 @@ func (p *Poller) reserve(ctx context.Context, st *fetchState) (limit int, reserv
 		per = firstPerRecordGuess
 	}
 	want := per * int64(maxRecords)
-	reserved, err = p.cfg.Budget.reserve(ctx, want, per*min(minRecordsPerCall, int64(maxRecords)))
+	// The floor is at most a quarter of the budget: larger, it could only
+	// be met with the budget entirely free, which another shard's batch in
+	// its child or idle shards' calls in flight may never allow (large
+	// records under a small budget); the call's Limit is then at least 1.
+	floor := min(per*min(minRecordsPerCall, int64(maxRecords)), max(p.cfg.Budget.Limit()/maxFloorShare, 1))
+	reserved, err = p.cfg.Budget.reserve(ctx, want, floor)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -1,9 +1,11 @@
 package retrieval
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -57,5 +59,28 @@ func TestPollerIteratorDoesNotPinResponse(t *testing.T) {
 		if within(iters[i], bodies[i-1]) {
 			t.Fatalf("GetRecords call %d used iterator %q, a substring of response %d", i, iters[i], i-1)
 		}
+	}
+}
+
+// TestPollerBudgetFloorReachable: when 100 records' worth of the shard's
+// guessed size is more than the whole budget, the Poller must not need the
+// budget to be entirely free (another shard's batch held by its child, or
+// idle shards' calls in flight, would keep it from ever reading): a quarter
+// of the budget free is enough to make a call.
+func TestPollerBudgetFloorReachable(t *testing.T) {
+	budget := NewBudget(100 << 10) // less than 100 × firstPerRecordGuess
+	other, err := budget.reserve(context.Background(), 1<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer budget.release(other) // another shard's batch, held throughout
+	f := &fakeKinesis{script: func(n int, _ string) (*kinesis.GetRecordsOutput, error) {
+		return open(kRecords(fmt.Sprint(100 + n))...), nil
+	}}
+	p := startPoller(t, f, PollerConfig{Start: seqnum.Sentinel(seqnum.TrimHorizon), Budget: budget})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.Next(ctx); err != nil {
+		t.Fatalf("no batch while %d of %d budget bytes were held by another shard: %v", other, budget.Limit(), err)
 	}
 }
