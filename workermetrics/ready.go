@@ -21,7 +21,8 @@ type readyMonitor struct {
 }
 
 // run checks every ReadyInterval (first after one interval) until the flip
-// is written or ctx is done.
+// is written, the client version is no longer UPGRADE_FROM_2X (Java runs the
+// monitor only in MigrationClientVersionUpgradeFrom2xState) or ctx is done.
 func (r *readyMonitor) run(ctx context.Context) {
 	t := time.NewTimer(r.m.cfg.ReadyInterval)
 	defer t.Stop()
@@ -30,6 +31,9 @@ func (r *readyMonitor) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if r.m.Version() != lease.ClientVersionUpgr {
+			return
 		}
 		if r.once(ctx, time.Now()) {
 			return
