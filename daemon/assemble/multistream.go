@@ -398,7 +398,7 @@ func (s *streamSet) dueForDeletion(byStream map[string][]string) []string {
 	var due []string
 	for id := range byStream {
 		sc, err := parseIdentifier(id)
-		if s.wantedIDs[id] || (err == nil && s.unresolved[sc.Name]) {
+		if s.wantedIDs[id] || (err == nil && (s.unresolved[sc.Name] || s.listedNowLocked(id, sc.Name))) {
 			delete(s.staleSince, id)
 			continue
 		}
@@ -419,6 +419,23 @@ func (s *streamSet) dueForDeletion(byStream map[string][]string) []string {
 		}
 	}
 	return due
+}
+
+// listedNowLocked reports whether the current list (s.wanted, which a
+// reload may have replaced while this check resolved the previous one)
+// names stream id: as that identifier, or by a name or ARN not resolved
+// since the reload. s.mu is held.
+func (s *streamSet) listedNowLocked(id, name string) bool {
+	for _, sc := range s.wanted {
+		if sc.Identifier() == id {
+			return true
+		}
+		r, ok := s.resolved[sc.String()]
+		if (ok && r.Identifier() == id) || (!ok && sc.Identifier() == "" && sc.Name == name) {
+			return true
+		}
+	}
+	return false
 }
 
 // deleteStream deletes the leases of a former stream (Java

@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -258,3 +260,50 @@ func TestFormerStreamsDeletedByLeaderOnly(t *testing.T) {
 }
 
 func alwaysLeader(context.Context) bool { return true }
+
+// reloadingDescriber resolves every name to account 1, epoch 30, and runs
+// during its first call a reload (a SIGHUP arriving while a streams check
+// resolves).
+type reloadingDescriber struct{ reload func() }
+
+func (d *reloadingDescriber) DescribeStreamSummary(_ context.Context, in *kinesis.DescribeStreamSummaryInput, _ ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
+	if d.reload != nil {
+		d.reload()
+		d.reload = nil
+	}
+	return &kinesis.DescribeStreamSummaryOutput{StreamDescriptionSummary: &kinesistypes.StreamDescriptionSummary{
+		StreamARN:               aws.String("arn:aws:kinesis:us-east-1:1:stream/" + aws.ToString(in.StreamName)),
+		StreamCreationTimestamp: aws.Time(time.Unix(30, 0)),
+	}}, nil
+}
+
+// TestReaddedStreamNotDeletedByCheckInFlight: a former stream listed again by
+// a reload that lands while a streams check is resolving the old list keeps
+// its leases, even when its wait period ends in that check.
+func TestReaddedStreamNotDeletedByCheckInFlight(t *testing.T) {
+	const a, b, x = "1:a:10", "1:b:20", "1:x:30"
+	parse := func(entries string) []properties.StreamConfig {
+		ss, err := properties.ParseStreams(entries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ss
+	}
+	store := &fakeStreamStore{leases: []lease.Lease{msLease(a, "shardId-0"), msLease(b, "shardId-0"), msLease(x, "shardId-0")}}
+	cfg := &properties.Config{Streams: parse(a + ",x"), FormerStreamsLeasesDeletionStrategy: properties.FormerStreamsAutoDetectionDeferredDeletion, WaitPeriodToDeleteFormerStreams: time.Hour}
+	d := &reloadingDescriber{}
+	s := newStreamSet(cfg, store, d, nil, zap.NewNop())
+	now := time.Unix(1_000_000, 0)
+	s.now = func() time.Time { return now }
+	s.parts[a], s.parts[b], s.parts[x] = &streamParts{}, &streamParts{}, &streamParts{}
+	ctx := context.Background()
+
+	s.check(ctx, alwaysLeader) // b is a former stream from now on
+	now = now.Add(time.Hour)
+	d.reload = func() { s.setStreams(&properties.Config{Streams: parse(a + ",x," + b)}) }
+	s.setStreams(cfg) // x is resolved again in the next check, where the reload lands
+	s.check(ctx, alwaysLeader)
+	if len(store.deleted) != 0 {
+		t.Fatalf("deleted %v: stream %s was listed again before its leases were deleted", store.deleted, b)
+	}
+}
