@@ -8,9 +8,14 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"go.uber.org/zap/zaptest"
 
+	"github.com/multilangd/multilangd/internal/kinesisstub"
 	"github.com/multilangd/multilangd/seqnum"
+	"github.com/multilangd/multilangd/shard"
 )
 
 // relayedOutput is what relayDeserializer returns for body.
@@ -82,5 +87,48 @@ func TestPollerBudgetFloorReachable(t *testing.T) {
 	defer cancel()
 	if _, err := p.Next(ctx); err != nil {
 		t.Fatalf("no batch while %d of %d budget bytes were held by another shard: %v", other, budget.Limit(), err)
+	}
+}
+
+// TestPollerRecordsLargerThanBudget: records each larger than the whole
+// budget are still all read, in order, a call at a time, and the budget is
+// empty after Close.
+func TestPollerRecordsLargerThanBudget(t *testing.T) {
+	const n = 12
+	srv, err := kinesisstub.Start(kinesisstub.Config{Stream: "s", Shards: 1, Records: n, RecordSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := kinesis.New(kinesis.Options{BaseEndpoint: aws.String(srv.URL), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+	budget := NewBudget(16 << 10)
+	held, err := budget.reserve(context.Background(), 1<<10, 1) // another shard's batch
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPoller(c, PollerConfig{StreamName: "s", Shard: shard.Info{ID: "shardId-000000000000"},
+		Start: seqnum.Sentinel(seqnum.TrimHorizon), IdleTimeBetweenReads: time.Millisecond, Budget: budget}, zaptest.NewLogger(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p.Start(ctx)
+	got, last := 0, ""
+	for got < n {
+		b, err := p.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d records (%d bytes of budget held): %v", got, budget.Used(), err)
+		}
+		for _, r := range b.Records {
+			if r.SequenceNumber <= last || r.DataLen() != 64<<10 {
+				t.Fatalf("record %s (%d bytes) after %s", r.SequenceNumber, r.DataLen(), last)
+			}
+			last = r.SequenceNumber
+		}
+		got += len(b.Records)
+	}
+	_ = p.Close()
+	budget.release(held)
+	if u := budget.Used(); u != 0 {
+		t.Fatalf("%d bytes still held after Close", u)
 	}
 }
