@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -362,5 +363,36 @@ func TestEmptyTableSync_AnotherCreator(t *testing.T) {
 	}
 	if len(st.created) != 0 {
 		t.Errorf("created %v after finding %s already created by another worker", st.created, sid(1))
+	}
+}
+
+// TestEmptyTableSync_FillerDied: the worker filling the empty table created
+// the first lease and died; the second worker's empty-table sync stops at
+// that lease, and the leader's auditor creates the rest (the hash-range hole
+// they leave) after AuditorConfidenceThreshold audits.
+func TestEmptyTableSync_FillerDied(t *testing.T) {
+	r := ranges(4)
+	var shards []shard.Info
+	for i := range 4 {
+		shards = append(shards, mkShard(i, -1, -1, r[i], strconv.Itoa(50+i), ""))
+	}
+	ctx := context.Background()
+	st := newFakeStore(lease.Lease{Key: sid(0), StartingHashKey: r[0][0], EndingHashKey: r[0][1], Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	lst := &fakeLister{shards: shards}
+	cfg := Config{InitialPosition: seqnum.TrimHorizon}
+	if err := New(emptyScanStore{st}, lst, cfg, nil).Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.created) != 0 {
+		t.Fatalf("second worker created %v", st.created)
+	}
+	a := &auditor{s: New(st, lst, cfg, nil)}
+	for i := 0; i < 3; i++ {
+		if _, err := a.run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := st.keys(); len(got) != 4 {
+		t.Fatalf("after 3 audits the table has %v, want all 4 shards", got)
 	}
 }
