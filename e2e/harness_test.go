@@ -58,18 +58,14 @@ func runMain(m *testing.M) int {
 	binAggChild = filepath.Join(dir, "aggchild")
 	binMinChild = filepath.Join(dir, "minchild")
 	binPlainLoop = filepath.Join(dir, "plainloop")
-	root := testenv.RepoRoot()
 	for _, b := range []struct{ out, pkg string }{
 		{binDaemon, "./cmd/multilangd"},
 		{binAggChild, "./e2e/testdata/aggchild"},
 		{binMinChild, "./e2e/testdata/minchild"},
 		{binPlainLoop, "./e2e/testdata/plainloop"},
 	} {
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.pkg, err, out)
+		if err := testenv.BuildBinary(b.out, b.pkg, false); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 	}

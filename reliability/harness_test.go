@@ -66,16 +66,8 @@ func runMain(m *testing.M) int {
 	binDaemon = filepath.Join(suiteDir, "bin", "multilangd")
 	binChild = filepath.Join(suiteDir, "bin", "checkchild")
 	for _, b := range []struct{ out, pkg string }{{binDaemon, "./cmd/multilangd"}, {binChild, "./reliability/testdata/checkchild"}} {
-		args := []string{"build", "-o", b.out}
-		env := append(os.Environ(), "CGO_ENABLED=0")
-		if *raceDaemon && b.out == binDaemon {
-			args, env = append(args, "-race"), append(os.Environ(), "CGO_ENABLED=1")
-		}
-		cmd := exec.Command("go", append(args, b.pkg)...)
-		cmd.Dir = testenv.RepoRoot()
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.pkg, err, out)
+		if err := testenv.BuildBinary(b.out, b.pkg, *raceDaemon && b.out == binDaemon); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 	}

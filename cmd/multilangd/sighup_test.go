@@ -10,16 +10,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/multilangd/multilangd/internal/testenv"
 )
 
 // buildBinary builds multilangd into a temporary directory.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := t.TempDir() + "/multilangd"
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	if err := testenv.BuildBinary(bin, "./cmd/multilangd", false); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

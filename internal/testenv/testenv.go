@@ -58,6 +58,25 @@ type Emulator struct {
 // PID returns the emulator's process id.
 func (e *Emulator) PID() int { return e.cmd.Process.Pid }
 
+// BuildBinary builds the main package pkg (a path relative to the repository
+// root, e.g. "./cmd/multilangd") into out, statically unless race is set
+// (the race detector needs cgo). It is how e2e, reliability and cmd tests
+// run the real binaries.
+func BuildBinary(out, pkg string, race bool) error {
+	args := []string{"build", "-o", out}
+	cgo := "CGO_ENABLED=0"
+	if race {
+		args, cgo = append(args, "-race"), "CGO_ENABLED=1"
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), cgo)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
 // RepoRoot returns the repository root (the directory holding go.mod).
 func RepoRoot() string {
 	_, file, _, ok := runtime.Caller(0)
