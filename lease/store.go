@@ -56,6 +56,18 @@ type Store interface {
 	// ListLeaseKeysForWorker queries the KCL 3.x LeaseOwnerToLeaseKeyIndex
 	// GSI for the keys of the leases assigned to worker (3.x follower).
 	ListLeaseKeysForWorker(ctx context.Context, worker string) ([]string, error)
+	// AssignLease is W8 (KCL 3.x assignment, and the end of a graceful
+	// hand-off): condition leaseOwner and checkpointOwner as in l (each
+	// attribute_not_exists when empty) and the lease exists; SET leaseOwner
+	// = newOwner, REMOVE checkpointOwner, ADD leaseCounter 1 (and
+	// ownerSwitchesSinceCheckpoint 1 on a real owner change). It returns the
+	// item as written; a CCF wraps ErrConditionFailed.
+	AssignLease(ctx context.Context, l Lease, newOwner string) (Lease, error)
+	// InitiateHandoff is W9 (KCL 3.x leader): condition leaseOwner =
+	// l.Owner, no checkpointOwner, the lease exists; SET leaseOwner =
+	// newOwner, checkpointOwner = l.Owner; the counter is not touched. It
+	// returns the item as written; a CCF wraps ErrConditionFailed.
+	InitiateHandoff(ctx context.Context, l Lease, newOwner string) (Lease, error)
 }
 
 // TableScan is what one scan of the lease table holds.
@@ -369,6 +381,12 @@ type update struct {
 	cond             string
 	names            map[string]string
 	values           map[string]types.AttributeValue
+	// returnOld asks DynamoDB for the item as it was when the condition
+	// failed (ReturnValuesOnConditionCheckFailure ALL_OLD); ConditionItem
+	// reads it from the error.
+	returnOld bool
+	// returnNew asks for the item as written (ReturnValues ALL_NEW).
+	returnNew bool
 }
 
 func newUpdate() *update {
@@ -402,6 +420,13 @@ func (u *update) expr() string {
 }
 
 func (s *DynamoStore) runUpdate(ctx context.Context, op, key string, u *update) error {
+	_, err := s.runUpdateItem(ctx, op, key, u)
+	return err
+}
+
+// runUpdateItem runs u and returns the attributes DynamoDB sent back (the
+// new item when u.returnNew).
+func (s *DynamoStore) runUpdateItem(ctx context.Context, op, key string, u *update) (map[string]types.AttributeValue, error) {
 	in := &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      keyOf(key),
@@ -414,10 +439,38 @@ func (s *DynamoStore) runUpdate(ctx context.Context, op, key string, u *update) 
 	if len(u.values) > 0 {
 		in.ExpressionAttributeValues = u.values
 	}
-	return s.do(ctx, op+" "+key, func(ctx context.Context) error {
-		_, err := s.client.UpdateItem(ctx, in)
+	if u.returnOld {
+		in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	}
+	if u.returnNew {
+		in.ReturnValues = types.ReturnValueAllNew
+	}
+	var out *dynamodb.UpdateItemOutput
+	err := s.do(ctx, op+" "+key, func(ctx context.Context) error {
+		var err error
+		out, err = s.client.UpdateItem(ctx, in)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Attributes, nil
+}
+
+// ConditionItem returns the lease DynamoDB sent back with a conditional
+// write's CCF (ReturnValuesOnConditionCheckFailure ALL_OLD), or nil when the
+// error carries none (DynamoDB Local and older emulators send none; Java
+// DynamoDBLeaseRefresher.renewLease then re-reads the item).
+func ConditionItem(err error) *Lease {
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) || len(ccf.Item) == 0 {
+		return nil
+	}
+	l, uerr := UnmarshalItem(ccf.Item)
+	if uerr != nil {
+		return nil
+	}
+	return &l
 }
 
 // counterCond adds "leaseCounter = :N" and "SET leaseCounter = :N1".
@@ -433,6 +486,7 @@ func (s *DynamoStore) RenewLease(ctx context.Context, l Lease, threeX bool) erro
 	u.counterCond(l.Counter)
 	if threeX && l.CheckpointOwner == "" {
 		u.cond += " AND attribute_not_exists(" + u.name(AttrCheckpointOwner) + ")"
+		u.returnOld = true
 	}
 	// KCL 3.x writes the lease's throughput with the renew (Java
 	// DynamoDBLeaseRefresher.renewLease); never on a 2.x table.
@@ -492,6 +546,63 @@ func (s *DynamoStore) ReleaseLease(ctx context.Context, l Lease, owner string) e
 	u.cond += " AND " + u.name(AttrLeaseOwner) + " = " + u.val("owner", attrS(owner))
 	u.remove = append(u.remove, u.name(AttrLeaseOwner))
 	return s.runUpdate(ctx, "release lease", l.Key, u)
+}
+
+// ownerCond is "attr = :v", or attribute_not_exists(attr) when v is empty
+// (Java DynamoDBLeaseSerializer.buildExpectedAttributeValueIfExistsOrValue).
+func (u *update) ownerCond(attr, placeholder, v string) string {
+	if v == "" {
+		return "attribute_not_exists(" + u.name(attr) + ")"
+	}
+	return u.name(attr) + " = " + u.val(placeholder, attrS(v))
+}
+
+// existsCond is "leaseKey = :key": the lease still exists (Java
+// DynamoDBLeaseSerializer.getDynamoExistentExpectation).
+func (u *update) existsCond(key string) string {
+	return u.name(AttrLeaseKey) + " = " + u.val("key", attrS(key))
+}
+
+// AssignLease is W8 (Java DynamoDBLeaseRefresher.assignLease; see Store).
+func (s *DynamoStore) AssignLease(ctx context.Context, l Lease, newOwner string) (Lease, error) {
+	u := newUpdate()
+	u.cond = u.ownerCond(AttrLeaseOwner, "cur", l.Owner) + " AND " +
+		u.ownerCond(AttrCheckpointOwner, "ckpt", l.CheckpointOwner) + " AND " + u.existsCond(l.Key)
+	u.set = append(u.set, u.name(AttrLeaseOwner)+" = "+u.val("new", attrS(newOwner)))
+	u.remove = append(u.remove, u.name(AttrCheckpointOwner))
+	u.add = append(u.add, u.name(AttrLeaseCounter)+" "+u.val("one", attrN(1)))
+	// Java DynamoDBLeaseSerializer.getDynamoTakeLeaseUpdate: a real owner
+	// change, or the checkpoint owner getting the lease back.
+	if (l.Owner != "" && l.Owner != newOwner) || (l.CheckpointOwner != "" && l.CheckpointOwner == newOwner) {
+		u.add = append(u.add, u.name(AttrOwnerSwitchesSinceCheckpoint)+" :one")
+	}
+	u.returnOld, u.returnNew = true, true
+	return s.leaseUpdate(ctx, "assign lease", l.Key, u)
+}
+
+// InitiateHandoff is W9 (Java DynamoDBLeaseRefresher.initiateGracefulLeaseHandoff;
+// see Store).
+func (s *DynamoStore) InitiateHandoff(ctx context.Context, l Lease, newOwner string) (Lease, error) {
+	u := newUpdate()
+	o := u.name(AttrLeaseOwner)
+	u.cond = o + " = " + u.val("cur", attrS(l.Owner)) + " AND attribute_not_exists(" + u.name(AttrCheckpointOwner) +
+		") AND " + u.existsCond(l.Key)
+	u.set = append(u.set, o+" = "+u.val("new", attrS(newOwner)), u.name(AttrCheckpointOwner)+" = :cur")
+	u.returnNew = true
+	return s.leaseUpdate(ctx, "initiate lease hand-off", l.Key, u)
+}
+
+// leaseUpdate runs u (which asks for ALL_NEW) and decodes the written item.
+func (s *DynamoStore) leaseUpdate(ctx context.Context, op, key string, u *update) (Lease, error) {
+	item, err := s.runUpdateItem(ctx, op, key, u)
+	if err != nil {
+		return Lease{}, err
+	}
+	l, err := UnmarshalItem(item)
+	if err != nil {
+		return Lease{}, fmt.Errorf("%s %s: decoding the written item: %w", op, key, err)
+	}
+	return l, nil
 }
 
 // UpdateChildShardIDs is W5: SET childShardIds with condition that the lease
