@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/multilangd/multilangd/internal/testenv"
+)
+
+// TestJava3xLeaderAssignsToMultilangdFollowers: a scripted Java KCL 3.x
+// leader (javaleader_test.go: Migration3.0 = CLIENT_VERSION_3X, the GSI, a
+// heart-beating Leader lock, its own WorkerMetricStats) creates the leases
+// and assigns them (W8) to two multilangd daemons, which discover them
+// through the LeaseOwnerToLeaseKeyIndex and process every record once with
+// the checking child (DynamoDB Local, kinesalite).
+func TestJava3xLeaderAssignsToMultilangdFollowers(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testenv.Kinesalite, testenv.DynamoDBLocal, 3)
+	f := newFleet3x(e, nil)
+	j := newJavaLeader(t, e.ddb.DynamoDB(), e.app, "java-leader")
+	j.createTable(ctx)
+	j.createMigration(ctx, "CLIENT_VERSION_3X")
+	keys := j.createLeases(ctx, e.kc, e.stream)
+	j.acquireLock(ctx)
+
+	m1, m2 := f.start("m1", nil), f.start("m2", nil)
+	// a Java leader assigns only to workers with live metrics
+	waitFor(t, 60*time.Second, "WorkerMetricStats of m1 and m2", func() bool { return f.metricsPublished("m1", "m2") }, m1, m2)
+	for key, to := range map[string]string{keys[0]: "m1", keys[1]: "m1", keys[2]: "m2"} {
+		if !j.assign(ctx, key, to) {
+			t.Fatalf("W8 of %s to %s failed its condition", key, to)
+		}
+	}
+	ids := e.put(putOptions{n: 60})
+	tl := f.waitRecords(len(ids), 90*time.Second)
+	for _, key := range keys {
+		want := map[string]string{keys[0]: "m1", keys[1]: "m1", keys[2]: "m2"}[key]
+		for _, ev := range f.eventsOf("init", "", key) {
+			if ev.Worker != want {
+				t.Errorf("%s was processed by %s, assigned to %s", key, ev.Worker, want)
+			}
+		}
+	}
+	if n := tl.redelivered(); n != 0 {
+		t.Errorf("%d records re-delivered without any move", n)
+	}
+	t.Logf("records %d, deliveries %d, re-delivered %d", tl.distinct, tl.deliveries, tl.redelivered())
+	if owner, _ := lockOwner(ctx, t, e.ddb.DynamoDB(), e.app); owner != "java-leader" {
+		t.Fatalf("Leader lock owned by %q while the Java leader heart-beats", owner)
+	}
+}
