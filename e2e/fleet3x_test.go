@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/multilangd/multilangd/internal/testenv"
-	"github.com/multilangd/multilangd/lease"
 )
 
 // The checking child of the KCL 3.x fleet tests (e2e/testdata/fleetchild),
@@ -182,39 +179,6 @@ func (f *fleet3x) eventsOf(ev, worker, shard string) []fleetEvent {
 		}
 	}
 	return out
-}
-
-// owners maps each lease key to its leaseOwner (and checkpointOwner).
-func (f *fleet3x) owners() map[string]lease.Lease {
-	m := map[string]lease.Lease{}
-	for _, l := range f.leases() {
-		m[l.Key] = l
-	}
-	return m
-}
-
-// counts is how many leases each worker owns (no pending hand-off).
-func (f *fleet3x) counts() map[string]int {
-	c := map[string]int{}
-	for _, l := range f.leases() {
-		if l.Owner != "" {
-			c[l.Owner]++
-		}
-	}
-	return c
-}
-
-func fmtCounts(c map[string]int) string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%d ", k, c[k])
-	}
-	return strings.TrimSpace(b.String())
 }
 
 // item reads one item of the lease table (consistent; nil when absent).

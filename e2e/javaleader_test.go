@@ -384,38 +384,6 @@ func (j *javaLeader) assign(ctx context.Context, key, newOwner string) bool {
 	return true
 }
 
-// handoff is DynamoDBLeaseRefresher.initiateGracefulLeaseHandoff (W9):
-// expected leaseOwner = the current owner, checkpointOwner absent and
-// leaseKey existing; PUT leaseOwner = next, PUT checkpointOwner = the
-// current owner; the counter is not touched. It reports whether the
-// condition held.
-func (j *javaLeader) handoff(ctx context.Context, key, next string) bool {
-	j.t.Helper()
-	cur := j.getLease(ctx, key)
-	owner := attrStr(cur, "leaseOwner")
-	_, err := j.ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(j.table),
-		Key: map[string]types.AttributeValue{"leaseKey": sAttr(key)},
-		Expected: map[string]types.ExpectedAttributeValue{
-			"leaseOwner":      {Value: sAttr(owner)},
-			"checkpointOwner": {Exists: aws.Bool(false)},
-			"leaseKey":        {Exists: aws.Bool(true), Value: sAttr(key)},
-		},
-		AttributeUpdates: map[string]types.AttributeValueUpdate{
-			"leaseOwner":      {Value: sAttr(next), Action: types.AttributeActionPut},
-			"checkpointOwner": {Value: sAttr(owner), Action: types.AttributeActionPut},
-		},
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return false
-	}
-	if err != nil {
-		j.t.Fatalf("java leader: hand %s off to %s: %v", key, next, err)
-	}
-	return true
-}
-
 // crash stops heart-beating, renewing and publishing without touching the
 // lock: the lock item stays with its last recordVersionNumber and goes stale
 // after its leaseDuration (a JVM killed with SIGKILL).
@@ -426,26 +394,6 @@ func (j *javaLeader) crash() {
 	j.stop()
 	<-j.done
 	j.stop = nil
-}
-
-// release is a clean stop (DynamoDBLockBasedLeaderDecider.shutdown →
-// AmazonDynamoDBLockClient.releaseLock with deleteLockOnRelease = true):
-// stop heart-beating, then DeleteItem of the lock on the owner-and-version
-// condition.
-func (j *javaLeader) release(ctx context.Context) {
-	j.t.Helper()
-	j.crash()
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	_, err := j.ddb.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(j.table),
-		Key:                      map[string]types.AttributeValue{"leaseKey": sAttr("Leader")},
-		ConditionExpression:      aws.String(lockCondition),
-		ExpressionAttributeNames: map[string]string{"#pk": "leaseKey", "#rvn": "recordVersionNumber", "#on": "ownerName"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":rvn": sAttr(j.rvn), ":on": sAttr(j.id)},
-	})
-	if err != nil {
-		j.t.Fatalf("java leader: release the Leader lock: %v", err)
-	}
 }
 
 // lockOwner returns the Leader lock's ownerName and recordVersionNumber
