@@ -338,3 +338,57 @@ func putItems(ctx context.Context, t *testing.T, c *dynamodb.Client, table strin
 		}
 	}
 }
+
+// TestLeasesLegacyTablesOnDynamoDBLocal: a KCL 3.0–3.4 layout on DynamoDB
+// Local, the coordinator state in <app>-CoordinatorState (key) and the
+// worker metrics in <app>-WorkerMetricStats (wid), written by multilangd's
+// writers, which pick those tables as Java's DAOs do.
+func TestLeasesLegacyTablesOnDynamoDBLocal(t *testing.T) {
+	ddb := testenv.StartT(t, testenv.DynamoDBLocal)
+	client := ddb.DynamoDB()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const app = "opslegacy"
+	store := lease.NewDynamoStore(client, app, zap.NewNop()).WithCoordinatorStateTable(app + "-CoordinatorState")
+	if err := store.CreateTableIfNotExists(ctx, lease.TableOptions{PollInterval: 50 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	for table, pk := range map[string]string{app + "-CoordinatorState": "key", app + "-WorkerMetricStats": "wid"} {
+		if _, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(table),
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(pk), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(pk), KeyType: types.KeyTypeHash}},
+			BillingMode:          types.BillingModePayPerRequest}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := store.CreateMigrationState(ctx, lease.ClientVersionUpgr, "worker-a", time.Now()); !ok || err != nil {
+		t.Fatalf("create Migration3.0: %v %v", ok, err)
+	}
+	putItems(ctx, t, client, app+"-CoordinatorState", map[string]types.AttributeValue{"key": s(lease.LeaderKey),
+		"ownerName": s("worker-a"), "leaseDuration": s("10000"), "recordVersionNumber": s("r1"), "isReleased": s("1")})
+	rep, err := workermetrics.NewReporter(client, workermetrics.Config{WorkerID: "worker-a", DisableCPU: true,
+		Target: workermetrics.Target{Table: app + "-WorkerMetricStats", PartitionKey: workermetrics.LegacyTableKey}}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Report(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	cfg := testConfig()
+	cfg.TableName, cfg.ApplicationName = app, app
+	opts := leasesOptions{Now: time.Now(), Legacy: legacyTables{api: client, coordinatorState: app + "-CoordinatorState", wmetrics: app + "-WorkerMetricStats"}}
+	if err := writeLeaseTable(ctx, &buf, cfg, store, opts); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	t.Logf("\n%s", out)
+	for _, want := range []string{"client version:  CLIENT_VERSION_UPGRADE_FROM_2X (set by worker-a at ",
+		"; 0 earlier in its history) [in opslegacy-CoordinatorState]",
+		"leader:          worker-a (lock released, lease duration 10s, recordVersionNumber r1) [in opslegacy-CoordinatorState]",
+		"workers: 1, 1 active", "yes [in opslegacy-WorkerMetricStats]", "hand-offs in progress: 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
