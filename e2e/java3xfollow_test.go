@@ -49,4 +49,10 @@ func TestJava3xLeaderAssignsToMultilangdFollowers(t *testing.T) {
 	if owner, _ := lockOwner(ctx, t, e.ddb.DynamoDB(), e.app); owner != "java-leader" {
 		t.Fatalf("Leader lock owned by %q while the Java leader heart-beats", owner)
 	}
+	// golden items: what the followers wrote (worker metrics; the leases
+	// after their renewals, throughputKBps, and checkpoints)
+	checkShape(t, "WorkerMetricStats of m1", f.item("m1"), javaWorkerMetricStats)
+	for _, key := range keys {
+		checkShape(t, "lease "+key, f.item(key), javaLease)
+	}
 }

@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/multilangd/multilangd/internal/testenv"
+)
+
+// avType renders an attribute value's DynamoDB type: S, N, B, SS, NS, BS,
+// BOOL, NULL; a list as L<T> (T the common element type) and a map as M<T>
+// when every value has type T (worker-metric maps keyed by metric name) or
+// M{k:T,...} otherwise.
+func avType(av types.AttributeValue) string {
+	switch v := av.(type) {
+	case *types.AttributeValueMemberS:
+		return "S"
+	case *types.AttributeValueMemberN:
+		return "N"
+	case *types.AttributeValueMemberB:
+		return "B"
+	case *types.AttributeValueMemberSS:
+		return "SS"
+	case *types.AttributeValueMemberNS:
+		return "NS"
+	case *types.AttributeValueMemberBS:
+		return "BS"
+	case *types.AttributeValueMemberBOOL:
+		return "BOOL"
+	case *types.AttributeValueMemberNULL:
+		return "NULL"
+	case *types.AttributeValueMemberL:
+		elems := map[string]bool{}
+		for _, e := range v.Value {
+			elems[avType(e)] = true
+		}
+		if len(elems) == 1 {
+			for t := range elems {
+				return "L<" + t + ">"
+			}
+		}
+		return "L<" + strings.Join(sortedKeys(elems), "|") + ">"
+	case *types.AttributeValueMemberM:
+		vals := map[string]bool{}
+		fields := make([]string, 0, len(v.Value))
+		for k, e := range v.Value {
+			vals[avType(e)] = true
+			fields = append(fields, k+":"+avType(e))
+		}
+		sort.Strings(fields)
+		if len(vals) == 1 && len(v.Value) > 0 && !strings.Contains(fields[0], "M{") && strings.HasPrefix(sortedKeys(vals)[0], "L<") {
+			return "M<" + sortedKeys(vals)[0] + ">"
+		}
+		return "M{" + strings.Join(fields, ",") + "}"
+	}
+	return fmt.Sprintf("?%T", av)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// javaAttr is one attribute of a Java KCL 3.x item: its DynamoDB type, and
+// whether Java always writes it; value, when set, must match the value.
+type javaAttr struct {
+	typ    string
+	always bool
+	value  *regexp.Regexp
+}
+
+func re(s string) *regexp.Regexp { return regexp.MustCompile("^(?:" + s + ")$") }
+
+// Shapes of the items of the Java KCL 3.5 single-table layout, from the
+// Java source: DynamoDBLeaseSerializer (leases, W8/W9 updates),
+// AmazonDynamoDBLockClient with LeaderLock.serialize (the lock),
+// MigrationState.serialize (Migration3.0) and the
+// LeaseTableWorkerMetricStats bean written by WorkerMetricStatsReporter.
+var (
+	javaWorkerMetricStats = map[string]javaAttr{
+		"leaseKey":   {typ: "S", always: true},
+		"entityType": {typ: "S", always: true, value: re("WORKER_METRIC_STATS")},
+		"lut":        {typ: "N", always: true, value: re(`[0-9]{10}`)}, // epoch seconds
+		"sts":        {typ: "M<L<N>>", always: true},
+		"opr":        {typ: "M<L<N>>", always: true},
+		"properties": {typ: "M<S>"},
+		"sup":        {typ: "N", always: true},
+		"slu":        {typ: "N", always: true, value: re(`[0-9]{10}`)},
+	}
+	javaMigration = map[string]javaAttr{
+		"leaseKey":   {typ: "S", always: true, value: re(`Migration3\.0`)},
+		"entityType": {typ: "S", always: true, value: re("CLIENT_VERSION_MIGRATION")},
+		"cv":         {typ: "S", always: true, value: re("CLIENT_VERSION_(2X|UPGRADE_FROM_2X|3X_WITH_ROLLBACK|3X)")},
+		"mb":         {typ: "S", always: true},
+		"mts":        {typ: "N", always: true, value: re(`[0-9]{13}`)}, // epoch ms
+		"h":          {typ: "L<M{cv:S,mb:S,mts:N}>"},
+	}
+	javaLeaderLock = map[string]javaAttr{
+		"leaseKey":            {typ: "S", always: true, value: re("Leader")},
+		"entityType":          {typ: "S", always: true, value: re("LEADER")},
+		"ownerName":           {typ: "S", always: true},
+		"leaseDuration":       {typ: "S", always: true, value: re(`[0-9]+`)},
+		"recordVersionNumber": {typ: "S", always: true, value: re(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)},
+		"isReleased":          {typ: "S", value: re("1")},
+		"data":                {typ: "B"},
+	}
+	javaLease = map[string]javaAttr{
+		"leaseKey":                           {typ: "S", always: true},
+		"leaseOwner":                         {typ: "S"},
+		"leaseCounter":                       {typ: "N", always: true, value: re(`[0-9]+`)},
+		"ownerSwitchesSinceCheckpoint":       {typ: "N", always: true, value: re(`[0-9]+`)},
+		"checkpoint":                         {typ: "S", always: true, value: re(`[0-9]+|TRIM_HORIZON|LATEST|AT_TIMESTAMP|SHARD_END`)},
+		"checkpointSubSequenceNumber":        {typ: "N", always: true, value: re(`[0-9]+`)},
+		"pendingCheckpoint":                  {typ: "S"},
+		"pendingCheckpointSubSequenceNumber": {typ: "N"},
+		"pendingCheckpointState":             {typ: "B"},
+		"parentShardId":                      {typ: "SS"},
+		"childShardIds":                      {typ: "SS"},
+		"startingHashKey":                    {typ: "S", value: re(`[0-9]+`)},
+		"endingHashKey":                      {typ: "S", value: re(`[0-9]+`)},
+		"throughputKBps":                     {typ: "N"},
+		"checkpointOwner":                    {typ: "S"},
+		"entityType":                         {typ: "S", value: re("LEASE")},
+	}
+)
+
+// documentedDivergence reports whether docs/compatibility.md has a table
+// row naming attribute attr in backquotes (a deliberate divergence).
+func documentedDivergence(t *testing.T, attr string) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "compatibility.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "|") && strings.Contains(line, "`"+attr+"`") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkShape compares item, written by multilangd, field by field with the
+// Java shape: every attribute must be one Java writes, with Java's type
+// (and value form); every attribute Java always writes must be there unless
+// docs/compatibility.md documents its absence.
+func checkShape(t *testing.T, what string, item map[string]types.AttributeValue, shape map[string]javaAttr) {
+	t.Helper()
+	if len(item) == 0 {
+		t.Errorf("%s: no item", what)
+		return
+	}
+	names := make([]string, 0, len(item))
+	for k := range item {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var got []string
+	for _, k := range names {
+		typ := avType(item[k])
+		got = append(got, k+":"+typ)
+		ja, ok := shape[k]
+		if !ok {
+			t.Errorf("%s: attribute %s (%s) is not in Java's item", what, k, typ)
+			continue
+		}
+		if typ != ja.typ && !(ja.typ == "M<L<N>>" && typ == "M{}") {
+			t.Errorf("%s: attribute %s has type %s, Java writes %s", what, k, typ, ja.typ)
+		}
+		if s, ok := item[k].(*types.AttributeValueMemberS); ok && ja.value != nil && !ja.value.MatchString(s.Value) {
+			t.Errorf("%s: attribute %s = %q, Java writes %s", what, k, s.Value, ja.value)
+		}
+		if n, ok := item[k].(*types.AttributeValueMemberN); ok && ja.value != nil && !ja.value.MatchString(n.Value) {
+			t.Errorf("%s: attribute %s = %s, Java writes %s", what, k, n.Value, ja.value)
+		}
+	}
+	for k, ja := range shape {
+		if _, ok := item[k]; ja.always && !ok && !documentedDivergence(t, k) {
+			t.Errorf("%s: Java always writes %s (%s); multilangd does not, and docs/compatibility.md does not say so", what, k, ja.typ)
+		}
+	}
+	t.Logf("%s: %s", what, strings.Join(got, " "))
+}
