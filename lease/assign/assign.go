@@ -9,6 +9,7 @@
 package assign
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -60,6 +61,35 @@ type Lease struct {
 	// LastCounterIncrement orders expired leases (oldest first); zero for
 	// an unassigned lease.
 	LastCounterIncrement time.Time
+	// PendingCheckpointTimedOut: a hand-off is pending (CheckpointOwner
+	// set) and the caller's deadline for it (Java
+	// Lease.checkpointOwnerTimeoutTimestampMillis, kept by
+	// LeaseAssignmentManager) has passed. Only read through
+	// BlockedOnPendingCheckpoint.
+	PendingCheckpointTimedOut bool
+}
+
+// ExpiredOrUnassigned is the lease's membership of the run's
+// expired-or-unassigned list (Java LeaseAssignmentManager.performAssignment
+// marks those leases with Lease.isExpiredOrUnassigned(true)).
+func (l Lease) ExpiredOrUnassigned() bool {
+	return l.Expired || l.ActualOwner() == ""
+}
+
+// BlockedOnPendingCheckpoint is Java Lease.blockedOnPendingCheckpoint: a
+// live lease whose graceful hand-off is still within its deadline must not
+// be written. The caller skips such assignments when writing (Java
+// LeaseAssignmentManager.parallelyAssignLeases); the LEASE_COUNT_BASED
+// balancer never picks them.
+func (l Lease) BlockedOnPendingCheckpoint() bool {
+	return !(l.ExpiredOrUnassigned() || l.ShardEnd || l.CheckpointOwner == "" || l.PendingCheckpointTimedOut)
+}
+
+// EligibleForGracefulHandoff is Java Lease.isEligibleForGracefulShutdown:
+// the caller writes W9 (graceful hand-off) for such a lease when graceful
+// hand-off is enabled, else W8.
+func (l Lease) EligibleForGracefulHandoff() bool {
+	return !l.ExpiredOrUnassigned() && !l.ShardEnd && l.CheckpointOwner == ""
 }
 
 // ActualOwner is checkpointOwner when a hand-off is pending, else
@@ -77,9 +107,12 @@ type WorkerMetrics struct {
 	// LastUpdate is lut (epoch seconds in the item).
 	LastUpdate time.Time
 	// Stats is sts (metric short name → history); empty for a
-	// throughput-only ("default") worker.
+	// throughput-only ("default") worker. nil means the attribute is
+	// absent, an empty non-nil map that it is present and empty: Java
+	// WorkerMetricStats.isValidWorkerMetric tells them apart.
 	Stats map[string][]float64
-	// OperatingRange is opr (metric short name → [max utilisation, …]).
+	// OperatingRange is opr (metric short name → [max utilisation, …]);
+	// nil = absent, as for Stats.
 	OperatingRange map[string][]int64
 }
 
@@ -113,7 +146,78 @@ type Plan struct {
 	TotalLeases, ExpiredLeases, LeaseSpillover int
 }
 
-// Decide computes the assignments of one LAM run.
+// Java defaults (LeaseManagementConfig.WorkerUtilizationAwareAssignmentConfig).
+const (
+	DefaultReBalanceThresholdPercentage = 10
+	DefaultDampeningPercentage          = 60
+	DefaultWorkerMetricsEMAAlpha        = 0.5
+	DefaultWorkerMetricsExpiry          = 60 * time.Second
+)
+
+// WithDefaults fills the zero fields with the Java defaults: unlimited
+// leases and throughput (Integer.MAX_VALUE, Double.MAX_VALUE), a randomly
+// seeded Rand. AllowThroughputOvershoot is taken as given.
+func (c Config) WithDefaults() Config {
+	if c.Strategy == "" {
+		c.Strategy = WorkerUtilizationAware
+	}
+	if c.MaxLeasesForWorker <= 0 {
+		c.MaxLeasesForWorker = math.MaxInt32
+	}
+	if c.MaxThroughputPerHostKBps <= 0 || math.IsInf(c.MaxThroughputPerHostKBps, 1) {
+		c.MaxThroughputPerHostKBps = math.MaxFloat64
+	}
+	if c.ReBalanceThresholdPercentage == 0 {
+		c.ReBalanceThresholdPercentage = DefaultReBalanceThresholdPercentage
+	}
+	if c.DampeningPercentage == 0 {
+		c.DampeningPercentage = DefaultDampeningPercentage
+	}
+	if c.WorkerMetricsEMAAlpha == 0 {
+		c.WorkerMetricsEMAAlpha = DefaultWorkerMetricsEMAAlpha
+	}
+	if c.WorkerMetricsExpiry == 0 {
+		c.WorkerMetricsExpiry = DefaultWorkerMetricsExpiry
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return c
+}
+
+// Decide computes the assignments of one LAM run (Java
+// LeaseAssignmentManager.performAssignment between the load and the
+// writes): build the in-memory view, assign the expired and unassigned
+// leases, balance when in.Balance is set. With the same Input and a Rand in
+// the same state the Plan is the same; docs/compatibility.md lists where
+// the order of ties differs from Java's hash orders.
 func Decide(in Input, cfg Config) Plan {
-	return Plan{} // built by the decider work (issue "KCL 3.x")
+	cfg = cfg.WithDefaults()
+	v := newView(in, cfg)
+	expired := v.expiredOrUnassigned()
+	plan := Plan{
+		ActiveWorkers: v.activeIDs(),
+		TotalLeases:   len(v.leases),
+		ExpiredLeases: len(expired),
+	}
+	var d decider
+	if cfg.Strategy == LeaseCountBased {
+		d = newLeaseCountDecider(v, cfg)
+	} else {
+		d = newVarianceDecider(v, cfg)
+	}
+	plan.LeaseSpillover = len(expired) - d.assignExpiredOrUnassigned(expired)
+	if in.Balance {
+		d.balanceWorkerVariance()
+	}
+	plan.Assignments = v.assignments()
+	return plan
+}
+
+// decider is Java LeaseAssignmentDecider.
+type decider interface {
+	// assignExpiredOrUnassigned returns how many of the leases it dealt
+	// with (the rest is the spillover).
+	assignExpiredOrUnassigned(expired []int) int
+	balanceWorkerVariance()
 }
