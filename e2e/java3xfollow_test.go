@@ -49,6 +49,9 @@ func TestJava3xLeaderAssignsToMultilangdFollowers(t *testing.T) {
 	if owner, _ := lockOwner(ctx, t, e.ddb.DynamoDB(), e.app); owner != "java-leader" {
 		t.Fatalf("Leader lock owned by %q while the Java leader heart-beats", owner)
 	}
+	// the scripted leader's own items have Java's shapes
+	checkShape(t, "Migration3.0 (scripted Java leader)", f.item("Migration3.0"), javaMigration)
+	checkShape(t, "Leader lock (scripted Java leader)", f.item("Leader"), javaLeaderLock)
 	// golden items: what the followers wrote (worker metrics; the leases
 	// after their renewals, throughputKBps, and checkpoints)
 	checkShape(t, "WorkerMetricStats of m1", f.item("m1"), javaWorkerMetricStats)
