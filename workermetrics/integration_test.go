@@ -230,6 +230,9 @@ func TestIntegrationUpgradeFrom2X(t *testing.T) {
 		t.Fatalf("mts = %d is not now in epoch ms", mts)
 	}
 	checkWorkerMetricsItem(t, get(t, f.ddb, f.leaseTable, "leaseKey", "mld-w1"), "leaseKey")
+	if last := r.m.LastReported(); last == nil || last["C"] < -1 || last["C"] > 100 {
+		t.Fatalf("LastReported = %v after reports, want the latest CPU value", last)
+	}
 	if ls, err := f.store.ListLeases(ctxT(t)); err != nil || len(ls) != 0 {
 		t.Fatalf("ListLeases = %v, %v; the 3.x items are not leases", ls, err)
 	}
@@ -240,6 +243,7 @@ func TestIntegrationUpgradeFrom2X(t *testing.T) {
 	}
 	setCV(lease.ClientVersion2X)
 	waitFor(t, "rollback to 2X", func() bool { return r.m.Version() == lease.ClientVersion2X })
+	waitFor(t, "no last report in 2X, where nothing is published", func() bool { return r.m.LastReported() == nil })
 	n := r.reports.Load()
 	time.Sleep(600 * time.Millisecond)
 	if got := r.reports.Load(); got > n+1 {

@@ -74,6 +74,8 @@ type Migration struct {
 	cfg     MigrationConfig
 	log     *zap.Logger
 	version atomic.Value // string
+	// latest is the last values the reporter wrote; nil while it does not run.
+	latest atomic.Pointer[map[string]float64]
 	// newMeter builds the CPU meter of each reporter (nil: throughput-only).
 	newMeter func() *cpuMeter
 }
@@ -103,6 +105,18 @@ func NewMigration(store MigrationStore, api Writer, cfg MigrationConfig, log *za
 
 // Version is the client version in force ("" before initialisation).
 func (m *Migration) Version() string { return m.version.Load().(string) }
+
+// LastReported is the latest value of each metric in the last
+// WorkerMetricStats item this worker wrote (short name → value; −1: no
+// capture in that period; empty: throughput-only); nil while the worker
+// publishes none (before the first report, or in a client version without
+// worker metrics).
+func (m *Migration) LastReported() map[string]float64 {
+	if p := m.latest.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Run determines the starting client version, then follows changes of the
 // Migration3.0 item and runs the worker-metrics reporter while the version
@@ -136,6 +150,7 @@ func (m *Migration) Run(ctx context.Context) {
 			stopReport()
 			stopReport = nil
 			wg.Wait()
+			m.latest.Store(nil)
 		}
 	}
 	apply(v)
@@ -265,6 +280,13 @@ func (m *Migration) runReporter(ctx context.Context) {
 	rc.Target = Target{Table: m.cfg.LeaseTable, PartitionKey: LeaseTableKey}
 	if !done {
 		rc.Target = Target{Table: m.cfg.LegacyTable, PartitionKey: LegacyTableKey}
+	}
+	onValues := rc.OnValues
+	rc.OnValues = func(latest map[string]float64) {
+		m.latest.Store(&latest)
+		if onValues != nil {
+			onValues(latest)
+		}
 	}
 	m.log.Info("publishing worker metrics", zap.String("table", rc.Target.Table))
 	newReporter(m.api, rc, m.log, m.newMeter()).Run(ctx)

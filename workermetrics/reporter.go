@@ -60,6 +60,10 @@ type Config struct {
 	Now func() time.Time
 	// OnReport, if set, is called after each report (tests, metrics).
 	OnReport func(error)
+	// OnValues, if set, is called after each successful report with the
+	// latest value of each metric written (by short name; empty for a
+	// throughput-only entry).
+	OnValues func(latest map[string]float64)
 }
 
 func (c *Config) setDefaults() {
@@ -169,7 +173,8 @@ func (r *Reporter) loop(ctx context.Context, first, every time.Duration, f func(
 // WorkerMetricStatsDAO.updateMetrics through the enhanced client with
 // IGNORE_NULLS). sup/slu are not written (docs/compatibility.md).
 func (r *Reporter) Report(ctx context.Context) error {
-	item := Item(r.stats.compute(), r.stats.operatingRange(), r.cfg.Now())
+	sts := r.stats.compute()
+	item := Item(sts, r.stats.operatingRange(), r.cfg.Now())
 	names := map[string]string{}
 	values := map[string]types.AttributeValue{}
 	expr := "SET "
@@ -192,6 +197,15 @@ func (r *Reporter) Report(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("worker metrics of %s to %s: %w", r.cfg.WorkerID, r.cfg.Target.Table, err)
+	}
+	if r.cfg.OnValues != nil {
+		latest := make(map[string]float64, len(sts))
+		for name, vs := range sts {
+			if len(vs) > 0 {
+				latest[name] = vs[len(vs)-1]
+			}
+		}
+		r.cfg.OnValues(latest)
 	}
 	return nil
 }
