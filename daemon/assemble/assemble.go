@@ -155,6 +155,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	cc := childConfig(cfg)
 	d.children.Store(&cc)
 	registerCloudWatch(d.registry, pub)
+	d.registry.MustRegister(newThreeXCollector(threeXSources{version: d.migration}))
 	metrics := teeMetrics{newPromMetrics(d.registry,
 		func() []daemon.ShardStatus { return d.scheduler.Status() },
 		func() int { return len(coord.Held()) }), d.cw, throughputMetrics{coord}}

@@ -117,7 +117,8 @@ func TestRunAgainstEmulators(t *testing.T) {
 		t.Fatalf("/healthz = %d %q while running", code, body)
 	}
 	body, _ := get(t, hc, "http://"+metricsAddr+"/metrics")
-	for _, want := range []string{"multilangd_records_processed_total", "multilangd_leases_held 2", `multilangd_shard_consumers{state="PROCESSING"} 2`} {
+	for _, want := range []string{"multilangd_records_processed_total", "multilangd_leases_held 2", `multilangd_shard_consumers{state="PROCESSING"} 2`,
+		`multilangd_kcl_client_version{version="CLIENT_VERSION_INIT"} 1`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
@@ -172,4 +173,104 @@ func countLines(t *testing.T, path string) int {
 		n++
 	}
 	return n
+}
+
+// TestThreeXGaugesAgainstEmulators scrapes an assembled daemon that starts
+// a 2.x→3.x upgrade (clientVersionConfig =
+// CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X on a new table): the client
+// version gauge says UPGRADE_FROM_2X and the worker-metric gauge shows the
+// CPU value of the WorkerMetricStats item it wrote.
+func TestThreeXGaugesAgainstEmulators(t *testing.T) {
+	kin := testenv.StartT(t, testenv.Kinesalite)
+	ddb := testenv.StartT(t, testenv.Dynalite)
+	testenv.CreateStreamT(t, kin.Kinesis(), "ops3x", 1)
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", testenv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.SecretKey)
+	t.Setenv("NODE_PATH", testenv.NodeModules())
+	t.Setenv("KCL_SAMPLE_OUTPUT", filepath.Join(dir, "out.jsonl"))
+	props := filepath.Join(dir, "app.properties")
+	content := strings.Join([]string{
+		"executableName = node " + filepath.Join(testenv.RepoRoot(), "samples", "node", "sample_kcl_app.js"),
+		"streamName = ops3x",
+		"applicationName = ops3x-app",
+		"regionName = us-east-1",
+		"AwsCredentialsProvider = EnvironmentVariableCredentialsProvider",
+		"kinesisEndpoint = " + kin.Endpoint,
+		"dynamoDBEndpoint = " + ddb.Endpoint,
+		"failoverTimeMillis = 3000",
+		"workerId = w1",
+		"metricsListenAddress = " + metricsAddr,
+		"retrievalMode = POLLING",
+		"clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X",
+		"workerMetricsReporterFreqInMillis = 1000",
+	}, "\n") + "\n"
+	if err := os.WriteFile(props, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := properties.Load(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zaptest.NewLogger(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clients, err := awsclient.New(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, Clients{Kinesis: clients.Kinesis, DynamoDB: clients.DynamoDB}, log)
+	}()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	wantVersion := `multilangd_kcl_client_version{version="CLIENT_VERSION_UPGRADE_FROM_2X"} 1`
+	var body string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned early: %v", err)
+		default:
+		}
+		if resp, err := hc.Get("http://" + metricsAddr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+		}
+		if strings.Contains(body, wantVersion) && strings.Contains(body, `multilangd_worker_metric{metric="C"}`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks the 3.x gauges after 60 s:\n%s", grepLines(body, "multilangd_kcl", "multilangd_worker"))
+		}
+	}
+	t.Logf("\n%s", grepLines(body, "multilangd_kcl", "multilangd_worker"))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	for _, hc := range []any{clients.Kinesis.Options().HTTPClient, clients.DynamoDB.Options().HTTPClient} {
+		if c, ok := hc.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+	}
+}
+
+// grepLines returns the lines of s that start with one of the prefixes.
+func grepLines(s string, prefixes ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
