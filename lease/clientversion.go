@@ -173,16 +173,11 @@ const LeaseOwnerIndex = "LeaseOwnerToLeaseKeyIndex"
 // DynamoDBLeaseRefresher.isLeaseOwnerToLeaseKeyIndexActive: the GSI exists
 // and is ACTIVE.
 func (s *DynamoStore) LeaseOwnerIndexActive(ctx context.Context) (bool, error) {
-	var out *dynamodb.DescribeTableOutput
-	err := s.do(ctx, "describe "+s.table, func(ctx context.Context) error {
-		var err error
-		out, err = s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
-		return err
-	})
+	desc, err := s.describe(ctx)
 	if err != nil {
 		return false, err
 	}
-	for _, g := range out.Table.GlobalSecondaryIndexes {
+	for _, g := range desc.GlobalSecondaryIndexes {
 		if aws.ToString(g.IndexName) == LeaseOwnerIndex {
 			return g.IndexStatus == types.IndexStatusActive, nil
 		}
@@ -197,67 +192,24 @@ type FleetView struct {
 	MetricsUpdate map[string]int64
 }
 
-// LoadFleetView scans the lease table once (leases and in-table worker
-// metrics) and, unless the 3.5 table migration is COMPLETE, the legacy
-// worker-metrics table legacyMetricsTable (key wid; a missing table counts
-// as empty), as Java WorkerMetricStatsDAO.getAllWorkerMetricStats.
+// LoadFleetView is LoadAssignmentView reduced to what the readiness check
+// needs: the leases and the newest lut of each worker's metrics (Java
+// WorkerMetricStatsDAO.getAllWorkerMetricStats over both tables).
 func (s *DynamoStore) LoadFleetView(ctx context.Context, legacyMetricsTable string) (FleetView, error) {
-	items, err := s.RawItems(ctx)
+	av, err := s.LoadAssignmentView(ctx, legacyMetricsTable)
 	if err != nil {
 		return FleetView{}, err
 	}
-	fv := FleetView{MetricsUpdate: map[string]int64{}}
-	for _, item := range items {
-		if et, _ := getS(item, AttrEntityType); et == entityTypeWorkerMetrics {
-			id, _ := getS(item, AttrLeaseKey)
-			addLastUpdate(fv.MetricsUpdate, id, item)
-			continue
-		}
-		if l, err := UnmarshalItem(item); err == nil {
-			fv.Leases = append(fv.Leases, l)
+	fv := FleetView{Leases: av.Leases, MetricsUpdate: map[string]int64{}}
+	for _, w := range av.Workers {
+		if w.HasLastUpdate && w.LastUpdate > fv.MetricsUpdate[w.WorkerID] {
+			fv.MetricsUpdate[w.WorkerID] = w.LastUpdate
 		}
 	}
-	done, err := s.TableMigrationComplete(ctx)
-	if err != nil || done || legacyMetricsTable == "" {
-		return fv, err
-	}
-	var start map[string]types.AttributeValue
-	for {
-		var out *dynamodb.ScanOutput
-		err := s.do(ctx, "scan "+legacyMetricsTable, func(ctx context.Context) error {
-			var err error
-			out, err = s.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(legacyMetricsTable), ExclusiveStartKey: start})
-			return err
-		})
-		if errors.Is(err, ErrTableNotFound) {
-			return fv, nil
-		}
-		if err != nil {
-			return FleetView{}, err
-		}
-		for _, item := range out.Items {
-			id, _ := getS(item, "wid")
-			addLastUpdate(fv.MetricsUpdate, id, item)
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return fv, nil
-		}
-		start = out.LastEvaluatedKey
-	}
+	return fv, nil
 }
 
 const entityTypeWorkerMetrics = "WORKER_METRIC_STATS"
-
-// addLastUpdate records item's lut for worker id, keeping the newest.
-func addLastUpdate(m map[string]int64, id string, item map[string]types.AttributeValue) {
-	n, ok := item["lut"].(*types.AttributeValueMemberN)
-	if id == "" || !ok {
-		return
-	}
-	if v, err := strconv.ParseInt(n.Value, 10, 64); err == nil && v > m[id] {
-		m[id] = v
-	}
-}
 
 // maxMigrationHistory is Java MigrationState.MAX_HISTORY_ENTRIES.
 const maxMigrationHistory = 10

@@ -54,14 +54,11 @@ type CoordinatorConfig struct {
 	// ClientVersionChangeMonitor); the 3.5 items in the lease table come with
 	// every taker scan.
 	LegacyStateRefresh time.Duration
-	// DiscoveryPeriod is how often a KCL 3.x follower looks for leases the
-	// leader assigned to it (Java DynamoDBLeaseCoordinator
+	// DiscoveryPeriod is how often a worker in KCL 3.x mode looks for
+	// leases the leader assigned to it (Java DynamoDBLeaseCoordinator
 	// leaseDiscovererIntervalMillis = leaseAssignmentIntervalMillis/2 − ε,
 	// i.e. FailoverTime − Epsilon by default).
 	DiscoveryPeriod time.Duration
-	// DefaultLeaderLockDuration is used when a Java 3.x Leader item carries
-	// no leaseDuration (default 120 s).
-	DefaultLeaderLockDuration time.Duration
 	// Clock is the monotonic clock (default time.Now); injectable for tests.
 	Clock Clock
 	// Rand drives the taker's shuffles (default: randomly seeded).
@@ -111,9 +108,6 @@ func (c *CoordinatorConfig) setDefaults() {
 	}
 	if c.LegacyStateRefresh <= 0 {
 		c.LegacyStateRefresh = time.Minute
-	}
-	if c.DefaultLeaderLockDuration <= 0 {
-		c.DefaultLeaderLockDuration = 120 * time.Second
 	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}
@@ -168,21 +162,21 @@ type Coordinator struct {
 	running bool
 
 	stopTaking atomic.Bool
-	threeX     atomic.Bool
-	// following is set while a live KCL 3.x leader assigns the leases
-	// (the taker refuses, discoverLoop discovers).
-	following atomic.Bool
+	// threeX selects the 3.x renew condition (a 3.x client version on the
+	// table, or 3.x mode).
+	threeX atomic.Bool
+	// threeXMode and lockLeader: KCL 3.x mode (threexmode.go).
+	threeXMode atomic.Bool
+	lockLeader atomic.Pointer[func(context.Context) bool]
 	// throughput turns the bytes delivered per lease into the
 	// throughputKBps written with each renew on a KCL 3.x table.
 	throughput *ThroughputRecorder
 
 	// taker-goroutine state
-	obs        map[string]observation
-	legacy     CoordinatorState // last read of the legacy CoordinatorState table
-	legacyAt   time.Time        // when legacy was read; zero before the first read
-	leaderRVN  string
-	leaderSeen time.Time
-	refusing   bool
+	obs      map[string]observation
+	legacy   CoordinatorState // last read of the legacy CoordinatorState table
+	legacyAt time.Time        // when legacy was read; zero before the first read
+	refusing string           // the taker's last reason to take nothing (refuseTaking)
 
 	leaderMu     sync.Mutex
 	leaderAt     time.Time
@@ -553,39 +547,23 @@ func (c *Coordinator) scan(ctx context.Context) (TableScan, error) {
 	return ts, nil
 }
 
-// java3xLeaderLive tracks the Java 3.x Leader lock: it is dead when its
-// recordVersionNumber has been seen unchanged (locally) for longer than its
-// leaseDuration, or when released.
-func (c *Coordinator) java3xLeaderLive(cs CoordinatorState, now time.Time) bool {
-	if !cs.LeaderElected() || cs.Leader == nil || cs.Leader.Released {
-		c.leaderRVN = ""
-		return false
-	}
-	if cs.Leader.RecordVersionNumber != c.leaderRVN || c.leaderSeen.IsZero() {
-		c.leaderRVN, c.leaderSeen = cs.Leader.RecordVersionNumber, now
-		return true
-	}
-	d := cs.Leader.LeaseDuration
-	if d <= 0 {
-		d = c.cfg.DefaultLeaderLockDuration
-	}
-	return now.Sub(c.leaderSeen) <= d
-}
-
 // takeOnce is one run of the KCL 2.x lease taker (Java
 // DynamoDBLeaseTaker.takeLeases).
 func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 	if c.stopTaking.Load() {
 		return TakeResult{Skipped: "stopped"}, nil
 	}
+	if c.threeXMode.Load() {
+		return TakeResult{Skipped: c.refuseTaking(CoordinatorState{})}, nil
+	}
 	start := c.cfg.Clock.Now()
 	ts, err := c.scan(ctx)
 	if err != nil {
 		return TakeResult{}, fmt.Errorf("list leases: %w", err)
 	}
-	c.threeX.Store(ts.State.ThreeX())
-	if c.refuseForJava3xLeader(ts.State) {
-		return TakeResult{Skipped: "java-3x-leader-live"}, nil
+	c.threeX.Store(ts.State.ThreeX() || c.threeXMode.Load())
+	if why := c.refuseTaking(ts.State); why != "" {
+		return TakeResult{Skipped: why}, nil
 	}
 	scanTime := c.cfg.Clock.Now()
 	observe(c.obs, ts.Leases, scanTime)
@@ -611,26 +589,8 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 	return res, nil
 }
 
-// refuseForJava3xLeader reports whether a live Java KCL 3.x leader manages
-// the table (then nothing is taken), logging each change of that answer.
-func (c *Coordinator) refuseForJava3xLeader(cs CoordinatorState) bool {
-	live := c.java3xLeaderLive(cs, c.cfg.Clock.Now())
-	c.following.Store(live)
-	if live != c.refusing {
-		c.refusing = live
-		if live {
-			c.log.Warn("a live Java KCL 3.x leader heartbeats on this lease table; following its assignments "+
-				"(no leases taken) until it stops",
-				zap.String("javaLeader", cs.Leader.Owner), zap.String("clientVersion", cs.ClientVersion))
-		} else {
-			c.log.Info("no live Java KCL 3.x leader any more; taking leases as a KCL 2.x worker")
-		}
-	}
-	return live
-}
-
-// discoverLoop runs discover every DiscoveryPeriod while following a live
-// KCL 3.x leader (Java LeaseDiscoveryRunnable, scheduled at a fixed rate).
+// discoverLoop runs discover every DiscoveryPeriod in KCL 3.x mode (Java
+// LeaseDiscoveryRunnable, scheduled at a fixed rate).
 func (c *Coordinator) discoverLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.DiscoveryPeriod)
 	defer t.Stop()
@@ -640,14 +600,14 @@ func (c *Coordinator) discoverLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if c.following.Load() && !c.stopTaking.Load() {
+		if c.threeXMode.Load() && !c.stopTaking.Load() {
 			c.discover(ctx)
 		}
 	}
 }
 
-// discover is Java DynamoDBLeaseDiscoverer.discoverNewLeases, run as a KCL
-// 3.x follower while a live 3.x leader assigns the leases: the keys the
+// discover is Java DynamoDBLeaseDiscoverer.discoverNewLeases, run in KCL
+// 3.x mode, where the lock leader assigns the leases: the keys the
 // LeaseOwnerToLeaseKeyIndex GSI lists for this worker and not held yet are
 // re-read (consistently) and held when leaseOwner is this worker and no
 // hand-off is pending (no checkpointOwner); the next renew proves ownership.
@@ -771,11 +731,16 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 	return nil
 }
 
-// IsLeader reports whether this worker is the KCL 2.x shard-sync leader: the
+// IsLeader reports whether this worker is the shard-sync leader. In KCL 3.x
+// mode that is the holder of the Leader lock (SetLockLeader; Java
+// DynamoDBLockBasedLeaderDecider). Otherwise it is the KCL 2.x leader: the
 // first of ShuffleLeaders(all lease owners), or every worker when no lease is
-// owned (Java DeterministicShuffleShardSyncLeaderDecider.isLeader). The answer is reused for LeaderFirstRefresh, then
-// LeaderRefresh.
+// owned (Java DeterministicShuffleShardSyncLeaderDecider.isLeader); that
+// answer is reused for LeaderFirstRefresh, then LeaderRefresh.
 func (c *Coordinator) IsLeader(ctx context.Context) bool {
+	if c.threeXMode.Load() {
+		return c.lockLeaderAnswer(ctx)
+	}
 	c.leaderMu.Lock()
 	defer c.leaderMu.Unlock()
 	now := c.cfg.Clock.Now()

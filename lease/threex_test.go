@@ -45,11 +45,13 @@ func java35Table(t *testing.T, st *DynamoStore, leaderDuration string) []string 
 
 var nonLeaseKeys = []string{LeaderKey, MigrationKey, TableMigrationKey, "java3-w1"}
 
-// TestIntegrationJava35Table: a 3.5
-// single-table lease table is scanned without error; while the Java 3.x
-// leader heartbeats nothing is taken; once its lock is dead the expired
-// leases are taken as in 2.x; non-lease items are never modified; renewals
-// carry the 3.x checkpointOwner clause.
+// TestIntegrationJava35Table: a 3.5 single-table lease table is scanned
+// without error; a coordinator never takes on it (3x-table before the
+// daemon switches it to 3.x mode, 3x-mode after: the lock leader's
+// LeaseAssignmentManager assigns, lease/lam); leases assigned to it are
+// re-acquired at start-up and renewed with the 3.x checkpointOwner clause;
+// non-lease items are never modified. (That a multilangd worker takes the
+// stale lock and assigns the expired leases is tested in lease/lam.)
 func TestIntegrationJava35Table(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		st := newTable(t, b)
@@ -62,50 +64,53 @@ func TestIntegrationJava35Table(t *testing.T) {
 		if err != nil || !cs.ThreeX() || !cs.LeaderElected() || cs.Leader == nil || cs.Leader.LeaseDuration != 2*time.Second {
 			t.Fatalf("coordinator state %+v %v", cs, err)
 		}
-
-		hbCtx, stopHB := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { // the Java leader's lock heartbeat
-			defer wg.Done()
-			for {
-				select {
-				case <-hbCtx.Done():
-					return
-				case <-time.After(300 * time.Millisecond):
-				}
-				_, _ = st.client.UpdateItem(hbCtx, &dynamodb.UpdateItemInput{TableName: aws.String(st.table), Key: keyOf(LeaderKey),
-					UpdateExpression:          aws.String("SET recordVersionNumber = :r"),
-					ExpressionAttributeValues: map[string]types.AttributeValue{":r": s(uuid.NewString())}})
-			}
-		}()
-		defer func() { stopHB(); wg.Wait() }()
-
-		var mu sync.Mutex
-		var skipped int
-		c := newCoord(t, st, "go-a", func(c *CoordinatorConfig) {
-			c.TakerPeriod, c.RenewerPeriod = 300*time.Millisecond, 200*time.Millisecond
-			c.OnTake = func(r TakeResult) {
-				mu.Lock()
-				if r.Skipped == "java-3x-leader-live" {
-					skipped++
-				}
-				mu.Unlock()
-			}
-		})
-		runCoord(t, c)
-		// Well past failover and the lock duration: still nothing taken.
-		waitFor(t, 30*time.Second, "refusals", func() bool { mu.Lock(); defer mu.Unlock(); return skipped >= 15 })
-		if len(c.Held()) != 0 || ownerCounts(t, st)["java3-w1"] != 3 {
-			t.Fatal("took leases while a Java 3.x leader heartbeats")
-		}
-		stopHB()
-		wg.Wait()
 		before := map[string]map[string]string{}
 		for _, k := range nonLeaseKeys {
 			before[k] = itemString(getRaw(t, st, k))
 		}
-		waitFor(t, 20*time.Second, "leases taken after the leader died", func() bool { return len(c.Held()) == 3 })
+
+		var mu sync.Mutex
+		skipped := map[string]int{}
+		mod := func(c *CoordinatorConfig) {
+			c.TakerPeriod, c.RenewerPeriod = 300*time.Millisecond, 200*time.Millisecond
+			c.OnTake = func(r TakeResult) {
+				mu.Lock()
+				skipped[r.Skipped]++
+				mu.Unlock()
+			}
+		}
+		c := newCoord(t, st, "go-a", mod)
+		stop := runCoord(t, c)
+		// Well past failover and the lock duration: still nothing taken.
+		waitFor(t, 30*time.Second, "refusals", func() bool { mu.Lock(); defer mu.Unlock(); return skipped["3x-table"] >= 15 })
+		c.SetThreeXMode(true)
+		waitFor(t, 30*time.Second, "3.x mode", func() bool { mu.Lock(); defer mu.Unlock(); return skipped["3x-mode"] >= 3 })
+		if len(c.Held()) != 0 || ownerCounts(t, st)["java3-w1"] != 3 {
+			t.Fatal("took leases on a 3.x table")
+		}
+		if c.IsLeader(ctxT(t, 10*time.Second)) {
+			t.Fatal("leader in 3.x mode without the lock")
+		}
+		c.SetLockLeader(func(context.Context) bool { return true })
+		if !c.IsLeader(ctxT(t, 10*time.Second)) {
+			t.Fatal("IsLeader in 3.x mode does not answer from the lock")
+		}
+		stop()
+
+		// The leader assigns the leases to go-a (W8); a restarted go-a in
+		// 3.x mode re-acquires them at start-up and renews them.
+		for _, k := range keys {
+			_, err = st.client.UpdateItem(ctxT(t, 10*time.Second), &dynamodb.UpdateItemInput{TableName: aws.String(st.table), Key: keyOf(k),
+				UpdateExpression:          aws.String("SET leaseOwner = :n ADD leaseCounter :one"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":n": s("go-a"), ":one": n("1")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		c = newCoord(t, st, "go-a", mod)
+		c.SetThreeXMode(true)
+		runCoord(t, c)
+		waitFor(t, 20*time.Second, "assigned leases re-acquired", func() bool { return len(c.Held()) == 3 })
 		for _, k := range nonLeaseKeys {
 			if after := itemString(getRaw(t, st, k)); fmtMap(after) != fmtMap(before[k]) {
 				t.Fatalf("non-lease item %s modified:\n%v\n%v", k, before[k], after)
@@ -132,33 +137,6 @@ func TestIntegrationJava35Table(t *testing.T) {
 }
 
 func fmtMap(m map[string]string) string { return fmt.Sprint(m) } // fmt sorts map keys
-
-func TestJava3xLeaderLive(t *testing.T) {
-	c := NewCoordinator(nil, CoordinatorConfig{WorkerID: "me"}, nil)
-	t0 := time.Unix(100, 0)
-	lock := func(rvn string, released bool) CoordinatorState {
-		return CoordinatorState{ClientVersion: ClientVersion3X, Leader: &LeaderLock{Owner: "j", LeaseDuration: 2 * time.Second, RecordVersionNumber: rvn, Released: released}}
-	}
-	steps := []struct {
-		cs   CoordinatorState
-		at   time.Duration
-		live bool
-	}{
-		{lock("a", false), 0, true},
-		{lock("a", false), 2 * time.Second, true}, // not longer than leaseDuration yet
-		{lock("b", false), 3 * time.Second, true}, // heartbeat seen
-		{lock("b", false), 5 * time.Second, true},
-		{lock("b", false), 5*time.Second + time.Millisecond, false}, // unchanged > 2 s: dead
-		{lock("b", true), 6 * time.Second, false},                   // released
-		{CoordinatorState{ClientVersion: ClientVersionUpgr, Leader: &LeaderLock{RecordVersionNumber: "z"}}, 7 * time.Second, false}, // 2.x-compatible mode
-		{CoordinatorState{}, 8 * time.Second, false},
-	}
-	for i, st := range steps {
-		if got := c.java3xLeaderLive(st.cs, t0.Add(st.at)); got != st.live {
-			t.Fatalf("step %d: live = %v, want %v", i, got, st.live)
-		}
-	}
-}
 
 // TestIntegrationLegacyCoordinatorStateTable: KCL 3.0–3.4 keep Leader and
 // Migration3.0 in <app>-CoordinatorState (key attribute "key"); a missing
@@ -198,7 +176,7 @@ func TestIntegrationLegacyCoordinatorStateTable(t *testing.T) {
 }
 
 // TestIntegrationFollowJava3xLeader: with a live (scripted) Java 3.x leader
-// on DynamoDB Local, multilangd takes nothing itself; it discovers the
+// on DynamoDB Local, multilangd in 3.x mode takes nothing itself; it discovers the
 // leases the leader assigns to it through the LeaseOwnerToLeaseKeyIndex GSI
 // (Java DynamoDBLeaseDiscoverer), skips one whose hand-off is still pending
 // (checkpointOwner set) until the leader's final transfer, and renews what
@@ -254,6 +232,7 @@ func TestIntegrationFollowJava3xLeader(t *testing.T) {
 	putRaw(t, st, lease("shardId-000000000002", "", ""))            // unassigned: the leader's job
 	putRaw(t, st, lease("shardId-000000000003", "java3-w2", ""))    // another worker's
 	c := newCoord(t, st, "mld", func(cfg *CoordinatorConfig) { cfg.TakerPeriod = 300 * time.Millisecond })
+	c.SetThreeXMode(true) // as the daemon does for cv = CLIENT_VERSION_3X
 	runCoord(t, c)
 	waitFor(t, 30*time.Second, "the assigned lease discovered", func() bool { return heldKeys(c)["shardId-000000000000"] != nil })
 	time.Sleep(2 * testFailover)
