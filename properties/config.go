@@ -129,8 +129,11 @@ type Config struct {
 	SkipShardSyncAtWorkerInitializationIfLeasesExist bool
 	SchedulerInitializationBackoffTime               time.Duration
 	ClientVersionConfig                              string
-	MigrateAllEntitiesToLeaseTable                   bool
-	TableMigrationCompleteBakeTime                   time.Duration
+	// ClientVersionConfigSet: clientVersionConfig is given in the file
+	// (not left at its default).
+	ClientVersionConfigSet         bool
+	MigrateAllEntitiesToLeaseTable bool
+	TableMigrationCompleteBakeTime time.Duration
 
 	// --- processing / lifecycle / metrics ---
 	CallProcessRecordsEvenForEmptyRecordList bool

@@ -299,6 +299,7 @@ func (l *loader) finish() {
 	if !l.workerIDSet {
 		c.WorkerID = uuid.NewString()
 	}
+	_, c.ClientVersionConfigSet = l.set["clientVersionConfig"]
 	if _, ok := l.set["leaseAssignmentIntervalMillis"]; !ok {
 		c.LeaseAssignmentInterval = 2 * c.FailoverTime
 	}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/properties"
 )
 
 // MigrationStore is what Migration reads and writes of the KCL 3.x
@@ -27,8 +28,10 @@ type MigrationStore interface {
 // MigrationConfig configures Migration.
 type MigrationConfig struct {
 	WorkerID string
-	// Configured is clientVersionConfig.
-	Configured string
+	// Configured is clientVersionConfig; ConfiguredExplicitly is set when
+	// the properties file gives it (not the default).
+	Configured           string
+	ConfiguredExplicitly bool
 	// LeaseTable and LegacyTable are where the worker-metrics item goes
 	// (leaseKey in the lease table; wid in <app>-WorkerMetricStats).
 	LeaseTable, LegacyTable string
@@ -154,7 +157,7 @@ func (m *Migration) Run(ctx context.Context) {
 		}
 	}
 	apply(v)
-	if !monitored(v) {
+	if !monitored(v) && !m.followsInit(v) {
 		<-ctx.Done()
 		return
 	}
@@ -176,6 +179,9 @@ func (m *Migration) Run(ctx context.Context) {
 			continue
 		}
 		next, ok := lease.NextClientVersion(v, cs.ClientVersion)
+		if m.followsInit(v) {
+			next, ok = m.versionFromInit(cs.ClientVersion)
+		}
 		if !ok {
 			m.log.Error("migration state has a client version this worker cannot move to; staying",
 				zap.String("current", v), zap.String("stored", cs.ClientVersion))
@@ -187,6 +193,24 @@ func (m *Migration) Run(ctx context.Context) {
 			apply(v)
 		}
 	}
+}
+
+// followsInit: a worker left in INIT by the default clientVersionConfig
+// (multilangd writes no Migration3.0 then, docs/compatibility.md "KCL 3.x")
+// keeps re-reading Migration3.0 so that an upgrade started by other workers
+// is followed; Java's INIT (Phase-1 configuration) is terminal.
+func (m *Migration) followsInit(v string) bool {
+	return v == lease.ClientVersionInit && m.cfg.Configured != properties.ClientVersionCompatible2XPhase1
+}
+
+// versionFromInit is the version a followsInit worker enters when
+// Migration3.0 reads stored: what it would have started in.
+func (m *Migration) versionFromInit(stored string) (string, bool) {
+	if stored == "" {
+		return lease.ClientVersionInit, true
+	}
+	v, err := m.fromStored(stored)
+	return v, err == nil
 }
 
 // monitored: Java runs a ClientVersionChangeMonitor in 2X, UPGRADE_FROM_2X
@@ -204,11 +228,13 @@ func (m *Migration) enter(v string) {
 
 // initialize reads Migration3.0 (retrying every InitRetry) and applies
 // clientVersionConfig (lease.InitialClientVersion). From no item, Java
-// creates it; multilangd does so only for UPGRADE_FROM_2X
-// (clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X). With the
-// default CLIENT_VERSION_CONFIG_3X it writes nothing and stays a KCL
-// 2.x-compatible worker (INIT), since it cannot lead a 3.x fleet; likewise it
-// never advances 3X_WITH_ROLLBACK to 3X (docs/compatibility.md "KCL 3.x").
+// creates it; multilangd does so for UPGRADE_FROM_2X
+// (clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X) and for
+// CLIENT_VERSION_3X when clientVersionConfig = CLIENT_VERSION_CONFIG_3X is
+// written in the file (a pure multilangd 3.x fleet). With the key left at its
+// default it writes nothing and stays a KCL 2.x-compatible worker (INIT)
+// that follows a later upgrade (followsInit); it never advances
+// 3X_WITH_ROLLBACK to 3X (docs/compatibility.md "KCL 3.x").
 func (m *Migration) initialize(ctx context.Context) (string, bool) {
 	for {
 		v, err := m.initialVersion(ctx)
@@ -236,8 +262,9 @@ func (m *Migration) initialVersion(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	create := v == lease.ClientVersionUpgr || (v == lease.ClientVersion3X && m.cfg.ConfiguredExplicitly)
 	switch {
-	case cs.ClientVersion == "" && v == lease.ClientVersionUpgr:
+	case cs.ClientVersion == "" && create:
 		created, err := m.store.CreateMigrationState(ctx, v, m.cfg.WorkerID, time.Now())
 		if err != nil {
 			return "", err
@@ -249,8 +276,19 @@ func (m *Migration) initialVersion(ctx context.Context) (string, error) {
 		return v, nil
 	case cs.ClientVersion == "":
 		return lease.ClientVersionInit, nil
-	case v == lease.ClientVersion3X && cs.ClientVersion == lease.ClientVersion3XRoll:
-		return cs.ClientVersion, nil
+	}
+	return m.fromStored(cs.ClientVersion)
+}
+
+// fromStored is the version a worker starts in when Migration3.0 holds
+// stored (non-empty).
+func (m *Migration) fromStored(stored string) (string, error) {
+	v, err := lease.InitialClientVersion(stored, m.cfg.Configured)
+	if err != nil {
+		return "", err
+	}
+	if v == lease.ClientVersion3X && stored == lease.ClientVersion3XRoll {
+		return stored, nil
 	}
 	return v, nil
 }

@@ -109,6 +109,9 @@ type assembled struct {
 	// migration follows the KCL 3.x client version and publishes worker
 	// metrics when it asks for them (threex.go).
 	migration *workermetrics.Migration
+	// threeX runs the KCL 3.x mode, leader decider and lease assignment
+	// manager the client version asks for (threex.go).
+	threeX *threeX
 }
 
 // build creates the lease table if needed and wires every part into a
@@ -150,8 +153,9 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	// Shard sync, the parent gate and the cleaner read single leases
 	// eventually consistently, as Java does (docs/compatibility.md).
 	syncStore := store.EventuallyConsistentGets()
-	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o), cfg: cfg,
-		migration: newMigration(cfg, store, coord, c.DynamoDB, log.Named("clientversion"))}
+	x := newThreeX(cfg, store, coord, log.Named("threex"))
+	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o), cfg: cfg, threeX: x,
+		migration: newMigration(cfg, store, coord, c.DynamoDB, x, log.Named("clientversion"))}
 	cc := childConfig(cfg)
 	d.children.Store(&cc)
 	registerCloudWatch(d.registry, pub)
@@ -207,7 +211,7 @@ func (d *assembled) run(ctx context.Context, cfg *properties.Config, reloads <-c
 	}()
 	stopPublishing := publishCloudWatch(d.ops, d.cw, d.coord.Config().RenewerPeriod, held)
 	stopReloading := d.applyReloads(ctx, reloads, d.scheduler.Healthy, sdnotify.FromEnv(), log.Named("reload"))
-	stopMigration := startMigration(ctx, d.migration)
+	stopMigration := startMigration(ctx, d.migration, d.threeX)
 	err := d.scheduler.Run(ctx)
 	stopMigration()
 	stopReloading()
