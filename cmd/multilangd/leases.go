@@ -108,6 +108,9 @@ type leasesView struct {
 	OtherItems int       `json:"otherItems"`
 	Malformed  []string  `json:"malformed,omitempty"`
 	KCL3       *kcl3View `json:"kcl3,omitempty"`
+	// Unreadable names the legacy KCL 3.0–3.4 tables that exist (or may)
+	// but could not be read, with the error.
+	Unreadable []string `json:"unreadable,omitempty"`
 }
 
 // leaseView is one lease row.
@@ -177,6 +180,7 @@ func loadLeasesView(ctx context.Context, cfg *properties.Config, store rawItemSo
 	}
 	opts.Legacy.readLegacy(ctx, &k3)
 	v.KCL3 = buildKCL3View(k3, leases, 2*cfg.WorkerMetricsReporterFreq, opts.Now)
+	v.Unreadable = k3.unreadable
 	return v, nil
 }
 
@@ -227,6 +231,9 @@ func renderLeases(w io.Writer, v leasesView, now time.Time) error {
 		for _, m := range v.Malformed {
 			fmt.Fprintf(w, "  %s\n", m)
 		}
+	}
+	if len(v.Unreadable) > 0 {
+		fmt.Fprintf(w, "could not read: %s\n", strings.Join(v.Unreadable, "; "))
 	}
 	if v.KCL3 != nil {
 		return renderKCL3(w, v.Table, *v.KCL3, now)

@@ -33,8 +33,6 @@ type kcl3View struct {
 	MetricsExpiryMillis int64         `json:"workerMetricsExpiryMillis"`
 	Workers             []workerView  `json:"workers"`
 	Handoffs            []handoffView `json:"handoffs"`
-	// Unreadable names the legacy tables that exist but could not be read.
-	Unreadable []string `json:"unreadable,omitempty"`
 }
 
 // clientVersionView is the Migration3.0 item (Java MigrationState).
@@ -117,7 +115,7 @@ type kcl3Items struct {
 
 // empty reports whether no KCL 3.x item was found anywhere.
 func (k kcl3Items) empty() bool {
-	return k.migration == nil && k.tableMigration == nil && k.leader == nil && len(k.workers) == 0 && len(k.unreadable) == 0
+	return k.migration == nil && k.tableMigration == nil && k.leader == nil && len(k.workers) == 0
 }
 
 // add files item from table under its kind; it reports false for an item
@@ -215,7 +213,7 @@ func buildKCL3View(k kcl3Items, leases []lease.Lease, expiry time.Duration, now 
 	if k.empty() && len(handoffs) == 0 {
 		return nil
 	}
-	v := &kcl3View{MetricsExpiryMillis: expiry.Milliseconds(), Handoffs: handoffs, Unreadable: k.unreadable,
+	v := &kcl3View{MetricsExpiryMillis: expiry.Milliseconds(), Handoffs: handoffs,
 		Workers: buildWorkers(k.workers, leases, expiry, now)}
 	if v.Handoffs == nil {
 		v.Handoffs = []handoffView{}
@@ -462,9 +460,6 @@ func renderKCL3(w io.Writer, leaseTable string, v kcl3View, now time.Time) error
 	}
 	if err := tw.Flush(); err != nil {
 		return err
-	}
-	for _, u := range v.Unreadable {
-		fmt.Fprintf(w, "  could not read %s\n", u)
 	}
 	if err := renderWorkers(w, v, now, in); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 	"go.uber.org/zap"
 
 	"github.com/multilangd/multilangd/internal/testenv"
@@ -209,6 +210,25 @@ shardId-000000000001  w1     4        49/2        -        -                    
 	if got := buf.String(); got != want {
 		t.Errorf("2.x output changed:\n--- got\n%s--- want\n%s", got, want)
 	}
+
+	// Without the right to read the legacy tables (an IAM policy for the
+	// lease table only): one line more, no 3.x section.
+	buf.Reset()
+	opts.Legacy.api = deniedScan{}
+	if err := writeLeaseTable(context.Background(), &buf, testConfig(), items, opts); err != nil {
+		t.Fatal(err)
+	}
+	wantDenied := want + "could not read: app-CoordinatorState: api error AccessDeniedException: denied; app-WorkerMetricStats: api error AccessDeniedException: denied\n"
+	if got := buf.String(); got != wantDenied {
+		t.Errorf("2.x output with unreadable legacy tables:\n--- got\n%s--- want\n%s", got, wantDenied)
+	}
+}
+
+// deniedScan refuses every Scan, as DynamoDB does without dynamodb:Scan.
+type deniedScan struct{}
+
+func (deniedScan) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "denied"}
 }
 
 // Java's activity rule, case by case (WorkerMetricStats.isValidWorkerMetric,
