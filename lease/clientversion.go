@@ -139,6 +139,15 @@ func (s *DynamoStore) coordinatorWriteTarget(ctx context.Context) (table, pk str
 	return s.coordTable, legacyCoordinatorStateKey, nil
 }
 
+// LeaderLockTarget is where the KCL 3.x Leader lock lives (Java
+// CoordinatorStateDAO.getDDBLockClient, asked on every isLeader): the lease
+// table once the 3.5 table migration is COMPLETE (or no legacy table
+// exists), otherwise the legacy CoordinatorState table. It makes
+// *DynamoStore a leader.Target.
+func (s *DynamoStore) LeaderLockTarget(ctx context.Context) (table, partitionKey string, err error) {
+	return s.coordinatorWriteTarget(ctx)
+}
+
 // TableMigrationComplete reports whether KCL 3.x metadata lives in the lease
 // table: no legacy CoordinatorState table (configured and existing), or a
 // TableMigration3.5 item with tm = TABLE_MIGRATION_STATUS_COMPLETE in the

@@ -103,6 +103,11 @@ type Config struct {
 	CompletedLeaseCleanupInterval time.Duration
 	GarbageLeaseCleanupInterval   time.Duration
 
+	// The KCL 3.x Leader lock (Java LeaseManagementConfig
+	// dynamoDbLockBasedLeader*; multilangd extension keys).
+	LeaderLockLeaseDuration   time.Duration
+	LeaderLockHeartbeatPeriod time.Duration
+
 	// --- graceful hand-off (3.x) ---
 	GracefulLeaseHandoffTimeout time.Duration
 	GracefulLeaseHandoffEnabled bool

@@ -303,6 +303,14 @@ func (l *loader) finish() {
 	if _, ok := l.set["leaseAssignmentIntervalMillis"]; !ok {
 		c.LeaseAssignmentInterval = 2 * c.FailoverTime
 	}
+	if c.LeaderLockLeaseDuration < 2*c.LeaderLockHeartbeatPeriod {
+		e, ok := l.set["dynamoDbLockBasedLeaderHeartbeatPeriodInMillis"]
+		if !ok {
+			e = l.set["dynamoDbLockBasedLeaderLeaseDurationInMillis"]
+		}
+		l.fail(e, fmt.Errorf("the Leader lock's heartbeat period (%s) must be at most half its lease duration (%s), as AmazonDynamoDBLockClient requires",
+			c.LeaderLockHeartbeatPeriod, c.LeaderLockLeaseDuration))
+	}
 	if _, ok := l.set["fanoutConfig.consumerName"]; !ok {
 		c.Fanout.ConsumerName = c.ApplicationName
 	}

@@ -1,0 +1,219 @@
+package leader
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Run owns the heartbeat (AmazonDynamoDBLockClient's background thread:
+// every heartbeat period while the lock is held) and the expiry watch that
+// ends leadership when no heartbeat has landed for the lease duration.
+// When ctx ends it releases the lock if held (Java
+// DynamoDBLockBasedLeaderDecider.shutdown) and returns nil; IsLeader then
+// answers false for good.
+func (d *Decider) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.phase != phaseNew {
+		d.mu.Unlock()
+		return ErrAlreadyRunning
+	}
+	d.phase = phaseRunning
+	d.mu.Unlock()
+	defer d.stop(ctx)
+
+	tick := time.NewTicker(d.cfg.HeartbeatPeriod)
+	defer tick.Stop()
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	for {
+		d.watchExpiry(expiry)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			d.heartbeatOnce(ctx)
+		case <-expiry.C:
+			if t := d.current(); t != nil {
+				d.expireIfDue(t)
+			}
+		case <-d.armed:
+		}
+	}
+}
+
+// stop is Java shutdown: no more leadership, and the held lock released
+// (with a budget of its own: ctx has ended).
+func (d *Decider) stop(ctx context.Context) {
+	d.decideMu.Lock()
+	defer d.decideMu.Unlock()
+	d.mu.Lock()
+	d.phase = phaseStopped
+	d.mu.Unlock()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	d.releaseHeld(rctx, ErrStopped)
+}
+
+// watchExpiry sets the timer to fire just after the held lock's local
+// expiry; it is stopped while nothing is held.
+func (d *Decider) watchExpiry(timer *time.Timer) {
+	t := d.current()
+	if t == nil {
+		timer.Stop()
+		return
+	}
+	d.mu.Lock()
+	left := t.lastUpdate.Add(d.cfg.LeaseDuration).Sub(d.clock.Now())
+	d.mu.Unlock()
+	timer.Reset(max(left, 0) + time.Millisecond)
+}
+
+// heartbeatOnce is AmazonDynamoDBLockClient.sendHeartbeat for the held
+// lock. The request may take until the lock's local expiry; a failed
+// condition ends leadership at once (ErrLockLost). When the outcome is
+// unknown, one consistent read tells whether it landed.
+func (d *Decider) heartbeatOnce(ctx context.Context) {
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	t := d.current()
+	if t == nil || d.expireIfDue(t) {
+		return
+	}
+	d.mu.Lock()
+	rvn, deadline := t.rvn, t.lastUpdate.Add(d.cfg.LeaseDuration)
+	d.mu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, deadline.Sub(d.clock.Now()))
+	defer cancel()
+	next, start := newRVN(), d.clock.Now()
+	err := heartbeat(hctx, d.api, t.table, d.cfg.WorkerID, rvn, next, d.cfg.LeaseDuration)
+	if err == nil {
+		d.renewed(t, next, start)
+		return
+	}
+	if conditionFailed(err) {
+		d.endTerm(t, ErrLockLost, err)
+		return
+	}
+	l, gerr := getLock(hctx, d.api, t.table)
+	switch {
+	case gerr != nil:
+		d.log.Warn("heartbeat of the Leader lock failed; retrying next period", zap.Error(err))
+		d.expireIfDue(t)
+	case l != nil && l.owner == d.cfg.WorkerID && l.rvn == next:
+		d.renewed(t, next, start)
+	case l != nil && l.owner == d.cfg.WorkerID && l.rvn == rvn:
+		d.log.Warn("heartbeat of the Leader lock did not land; retrying next period", zap.Error(err))
+	default:
+		d.endTerm(t, ErrLockLost, err)
+	}
+}
+
+// releaseHeld ends the current term with cause and deletes the lock item
+// on condition that it still is ours (AmazonDynamoDBLockClient.releaseLock:
+// the heartbeat stops first, whatever the write's outcome). A lock already
+// expired locally is left alone, as Java releaseLeadershipIfHeld does.
+func (d *Decider) releaseHeld(ctx context.Context, cause error) {
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	t := d.current()
+	if t == nil || d.expireIfDue(t) {
+		return
+	}
+	d.mu.Lock()
+	rvn := t.rvn
+	d.mu.Unlock()
+	d.endTerm(t, cause, nil)
+	err := release(ctx, d.api, t.table, d.cfg.WorkerID, rvn)
+	switch {
+	case err == nil:
+		d.log.Info("released the Leader lock", zap.String("table", t.table.Name))
+	case conditionFailed(err):
+		d.log.Info("the Leader lock was no longer ours to release", zap.String("table", t.table.Name))
+	default:
+		d.log.Warn("cannot delete the Leader lock; other workers take it once it is stale", zap.Error(err))
+	}
+}
+
+// startTerm records a lock just acquired at rvn, written at start.
+func (d *Decider) startTerm(t Table, rvn string, start time.Time) {
+	d.mu.Lock()
+	d.held = &term{table: t, rvn: rvn, lastUpdate: start, since: d.clock.Now(), children: map[int]context.CancelCauseFunc{}}
+	d.owner, d.ownerSince = d.cfg.WorkerID, d.held.since
+	d.mu.Unlock()
+	select {
+	case d.armed <- struct{}{}:
+	default:
+	}
+	d.log.Info("acquired the Leader lock; this worker leads", zap.String("table", t.Name), zap.String("recordVersionNumber", rvn))
+}
+
+// renewed records a landed heartbeat.
+func (d *Decider) renewed(t *term, rvn string, start time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t.rvn, t.lastUpdate = rvn, start
+}
+
+// endTerm ends t with cause (err is what showed it, for the log).
+func (d *Decider) endTerm(t *term, cause, err error) {
+	d.mu.Lock()
+	if d.held != t {
+		d.mu.Unlock()
+		return // ended already
+	}
+	d.held = nil
+	children := t.children
+	t.children = map[int]context.CancelCauseFunc{}
+	d.mu.Unlock()
+	for _, cancel := range children {
+		cancel(cause)
+	}
+	if cause == ErrLockLost || cause == ErrLockExpired {
+		d.log.Warn("lost the Leader lock; this worker no longer leads", zap.String("table", t.table.Name), zap.NamedError("cause", cause), zap.Error(err))
+	}
+}
+
+// expireIfDue ends t when no heartbeat has landed for the lease duration
+// (LockItem.isExpired) and reports whether it did.
+func (d *Decider) expireIfDue(t *term) bool {
+	d.mu.Lock()
+	due := d.clock.Now().Sub(t.lastUpdate) > d.cfg.LeaseDuration
+	d.mu.Unlock()
+	if due {
+		d.endTerm(t, ErrLockExpired, nil)
+	}
+	return due
+}
+
+// holds reports whether this worker holds an unexpired lock.
+func (d *Decider) holds() bool {
+	t := d.current()
+	return t != nil && !d.expireIfDue(t)
+}
+
+func (d *Decider) current() *term {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.held
+}
+
+func (d *Decider) currentPhase() phase {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.phase
+}
+
+// noteOwner records the owner a read found, for Observed.
+func (d *Decider) noteOwner(cur *lockItem) {
+	owner := ""
+	if cur != nil && !cur.released {
+		owner = cur.owner
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if owner != d.owner || d.ownerSince.IsZero() {
+		d.owner, d.ownerSince = owner, d.clock.Now()
+	}
+}
