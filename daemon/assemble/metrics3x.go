@@ -2,11 +2,13 @@ package assemble
 
 import (
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/lease/lam"
 )
 
 // clientVersionSource is the KCL 3.x client version in force and the
@@ -153,4 +155,62 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// threeXGaugeSources wires the KCL 3.x gauges to the daemon's parts: the
+// client version and worker metrics from the Migration, the lock from the
+// decider x starts (when this build has one), the LAM figures from x's
+// assignment manager.
+func threeXGaugeSources(m clientVersionSource, x *threeX) threeXSources {
+	src := threeXSources{version: m, lam: func() (lamFigures, bool) { return lamFiguresOf(x.Status()) }}
+	if x.newDecider != nil {
+		obs := &lockObserver{}
+		x.newDecider = obs.wrap(x.newDecider)
+		src.lock = obs
+	}
+	return src
+}
+
+// lamFiguresOf maps the assignment manager's status; ok only while this
+// worker leads and has run it (a follower's or a former leader's figures
+// are not shown).
+func lamFiguresOf(st lam.Status, running bool) (lamFigures, bool) {
+	r := st.LastRun
+	if !running || !st.Leading || r.At.IsZero() {
+		return lamFigures{}, false
+	}
+	return lamFigures{LastRun: r.At, TotalLeases: r.TotalLeases, ActiveWorkers: r.NumWorkers, ExpiredLeases: r.ExpiredLeases,
+		Assignments: r.Assigned + r.HandoffsStarted, FailedAssignments: r.FailedAssignmentCount}, true
+}
+
+// lockObserver is the Leader lock as the current decider sees it: threeX
+// starts a new decider each time 3.x mode is entered, and wrap keeps the
+// latest one.
+type lockObserver struct {
+	mu  sync.Mutex
+	cur leaderLockSource
+}
+
+func (o *lockObserver) wrap(newDecider func() (lockDecider, error)) func() (lockDecider, error) {
+	return func() (lockDecider, error) {
+		dec, err := newDecider()
+		if src, ok := dec.(leaderLockSource); ok && err == nil {
+			o.mu.Lock()
+			o.cur = src
+			o.mu.Unlock()
+		}
+		return dec, err
+	}
+}
+
+// Observed is the current decider's view; nobody holds the lock for this
+// worker before a decider ran.
+func (o *lockObserver) Observed() (owner string, held bool, since time.Time) {
+	o.mu.Lock()
+	cur := o.cur
+	o.mu.Unlock()
+	if cur == nil {
+		return "", false, time.Time{}
+	}
+	return cur.Observed()
 }

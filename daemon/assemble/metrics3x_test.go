@@ -1,6 +1,7 @@
 package assemble
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/lease/lam"
 )
 
 type fakeVersion struct {
@@ -88,4 +90,54 @@ func scrape(t *testing.T, src threeXSources) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The LAM figures are shown only while this worker leads and has run the
+// manager; assignments are the W8 and W9 writes that landed.
+func TestLAMFiguresOf(t *testing.T) {
+	at := time.Unix(1764514800, 0)
+	st := lam.Status{Leading: true, LastRun: lam.RunStats{At: at, TotalLeases: 10, NumWorkers: 3, ExpiredLeases: 2,
+		Assigned: 2, HandoffsStarted: 3, FailedAssignmentCount: 1}}
+	f, ok := lamFiguresOf(st, true)
+	if want := (lamFigures{LastRun: at, TotalLeases: 10, ActiveWorkers: 3, ExpiredLeases: 2, Assignments: 5, FailedAssignments: 1}); !ok || f != want {
+		t.Fatalf("figures = %+v %v, want %+v", f, ok, want)
+	}
+	for name, c := range map[string]struct {
+		st      lam.Status
+		running bool
+	}{
+		"2.x mode (no manager)": {st, false},
+		"follower":              {lam.Status{Leading: false, LastRun: st.LastRun}, true},
+		"never ran":             {lam.Status{Leading: true}, true},
+	} {
+		if _, ok := lamFiguresOf(c.st, c.running); ok {
+			t.Errorf("%s: figures shown", name)
+		}
+	}
+}
+
+type fakeDecider struct {
+	fakeLock
+	lam.Leader
+}
+
+func (fakeDecider) Run(context.Context) error { return nil }
+
+// The lock gauge follows the decider threeX started last; before any, the
+// lock is not held.
+func TestLockObserverFollowsLatestDecider(t *testing.T) {
+	x := &threeX{newDecider: func() (lockDecider, error) { return fakeDecider{fakeLock: fakeLock{held: true}}, nil }}
+	src := threeXGaugeSources(fakeVersion{v: lease.ClientVersion3X}, x)
+	if _, held, _ := src.lock.Observed(); held {
+		t.Fatal("held before a decider ran")
+	}
+	if _, err := x.newDecider(); err != nil {
+		t.Fatal(err)
+	}
+	if _, held, _ := src.lock.Observed(); !held {
+		t.Fatal("not held after the decider said so")
+	}
+	if src := threeXGaugeSources(fakeVersion{}, &threeX{}); src.lock != nil {
+		t.Fatal("a lock gauge without a decider in this build")
+	}
 }
