@@ -43,10 +43,16 @@ func fleetChild(t *testing.T) string {
 // with the checking child, all recording into one events file.
 type fleet3x struct {
 	*env
-	events  string
-	base    map[string]string
-	mu      sync.Mutex
-	workers map[string]*daemon
+	events string
+	base   map[string]string
+	// cgroups puts each worker in a CPU cgroup of its own, so that its
+	// published CPU utilisation is its own (testenv.CPUCgroup).
+	cgroups bool
+	// childEnv is added to every worker's environment (the checking
+	// child's switches).
+	childEnv []string
+	mu       sync.Mutex
+	workers  map[string]*daemon
 }
 
 // newFleet3x prepares a fleet on e; base are the properties every worker
@@ -67,6 +73,17 @@ func newFleet3x(e *env, base map[string]string) *fleet3x {
 	return &fleet3x{env: e, events: filepath.Join(e.dir, "events.jsonl"), base: kv, workers: map[string]*daemon{}}
 }
 
+// fleet3xProps are the properties of a pure multilangd KCL 3.x fleet:
+// clientVersionConfig explicit (creates Migration3.0 = CLIENT_VERSION_3X),
+// a short failover and assignment interval.
+func fleet3xProps() map[string]string {
+	return map[string]string{
+		"clientVersionConfig":           "CLIENT_VERSION_CONFIG_3X",
+		"failoverTimeMillis":            "5000",
+		"leaseAssignmentIntervalMillis": "2000",
+	}
+}
+
 // start runs worker id (its own properties file: workerId = id, plus
 // extra) with the checking child.
 func (f *fleet3x) start(id string, extra map[string]string) *daemon {
@@ -79,7 +96,12 @@ func (f *fleet3x) start(id string, extra map[string]string) *daemon {
 		kv[k] = v
 	}
 	props := f.props(id, kv)
-	d := f.startDaemon(id, props, "", "FLEET_EVENTS="+f.events, "FLEET_WORKER="+id, "FLEET_BURN_WHEN="+f.burnMarker(id))
+	argv := []string{binDaemon, "-p", props, "--log-level", f.logLevel}
+	if f.cgroups {
+		argv = testenv.NewCPUCgroup(f.t, id).Wrap(argv)
+	}
+	env := append([]string{"FLEET_EVENTS=" + f.events, "FLEET_WORKER=" + id, "FLEET_BURN_WHEN=" + f.burnMarker(id)}, f.childEnv...)
+	d := f.startCommand(id, "", argv, env...)
 	f.mu.Lock()
 	f.workers[id] = d
 	f.mu.Unlock()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,7 +9,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/multilangd/multilangd/internal/testenv"
@@ -191,4 +195,54 @@ func checkShape(t *testing.T, what string, item map[string]types.AttributeValue,
 		}
 	}
 	t.Logf("%s: %s", what, strings.Join(got, " "))
+}
+
+// TestKCL3GoldenItems: the items multilangd writes on a fresh KCL 3.x
+// table (clientVersionConfig = CLIENT_VERSION_CONFIG_3X, DynamoDB Local)
+// compared field by field with the Java KCL 3.5 shapes: Migration3.0 (cv =
+// CLIENT_VERSION_3X, created as Java's MigrationClientVersionStateInitializer
+// does), each worker's WorkerMetricStats and the lease-owner GSI.
+func TestKCL3GoldenItems(t *testing.T) {
+	e := newEnv(t, testenv.Kinesalite, testenv.DynamoDBLocal, 2)
+	f := newFleet3x(e, fleet3xProps())
+	g1 := f.start("g1", nil)
+	waitFor(t, 60*time.Second, "Migration3.0 and g1's worker metrics", func() bool {
+		return f.item("Migration3.0") != nil && f.metricsPublished("g1")
+	}, g1)
+	mig := f.item("Migration3.0")
+	checkShape(t, "Migration3.0", mig, javaMigration)
+	if cv, mb := attrStr(mig, "cv"), attrStr(mig, "mb"); cv != "CLIENT_VERSION_3X" || mb != "g1" {
+		t.Errorf("Migration3.0 cv=%s mb=%s, want CLIENT_VERSION_3X by g1", cv, mb)
+	}
+	checkShape(t, "WorkerMetricStats", f.item("g1"), javaWorkerMetricStats)
+	checkOwnerIndex(t, e)
+}
+
+// checkOwnerIndex compares the lease table's LeaseOwnerToLeaseKeyIndex with
+// Java's (DynamoDBLeaseRefresher.createLeaseOwnerToLeaseKeyIndexIfNotExists:
+// HASH leaseOwner S, RANGE leaseKey S, KEYS_ONLY).
+func checkOwnerIndex(t *testing.T, e *env) {
+	t.Helper()
+	out, err := e.ddb.DynamoDB().DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String(e.app)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrTypes := map[string]string{}
+	for _, a := range out.Table.AttributeDefinitions {
+		attrTypes[aws.ToString(a.AttributeName)] = string(a.AttributeType)
+	}
+	for _, g := range out.Table.GlobalSecondaryIndexes {
+		if aws.ToString(g.IndexName) != "LeaseOwnerToLeaseKeyIndex" {
+			continue
+		}
+		var ks []string
+		for _, k := range g.KeySchema {
+			ks = append(ks, fmt.Sprintf("%s %s %s", k.KeyType, aws.ToString(k.AttributeName), attrTypes[aws.ToString(k.AttributeName)]))
+		}
+		if got := strings.Join(ks, ", "); got != "HASH leaseOwner S, RANGE leaseKey S" || g.Projection.ProjectionType != "KEYS_ONLY" {
+			t.Errorf("LeaseOwnerToLeaseKeyIndex: key %s, projection %s; Java: HASH leaseOwner S, RANGE leaseKey S, KEYS_ONLY", got, g.Projection.ProjectionType)
+		}
+		return
+	}
+	t.Errorf("no LeaseOwnerToLeaseKeyIndex on %s", e.app)
 }
