@@ -184,32 +184,52 @@ func TestThreeXGaugesAgainstEmulators(t *testing.T) {
 	kin := testenv.StartT(t, testenv.Kinesalite)
 	ddb := testenv.StartT(t, testenv.Dynalite)
 	testenv.CreateStreamT(t, kin.Kinesis(), "ops3x", 1)
+	d := startAssembled(t, kin, ddb, "ops3x",
+		"clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X",
+		"workerMetricsReporterFreqInMillis = 1000")
+	body := d.scrapeUntil(t, `multilangd_kcl_client_version{version="CLIENT_VERSION_UPGRADE_FROM_2X"} 1`, `multilangd_worker_metric{metric="C"}`)
+	t.Logf("\n%s", grepLines(body, "multilangd_kcl", "multilangd_worker"))
+	d.stop(t)
+}
+
+// assembledDaemon is a daemon Run in-process for a test, with its
+// /metrics address.
+type assembledDaemon struct {
+	metricsAddr string
+	cancel      context.CancelFunc
+	done        chan error
+	clients     *awsclient.Clients
+}
+
+// startAssembled runs the daemon of application <stream>-app on the
+// emulators with the Node sample child, a 3 s failover, polling, and the
+// extra properties lines.
+func startAssembled(t *testing.T, kin, ddb *testenv.Emulator, stream string, extra ...string) *assembledDaemon {
+	t.Helper()
 	port, err := testenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	d := &assembledDaemon{metricsAddr: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan error, 1)}
 	dir := t.TempDir()
 	t.Setenv("AWS_ACCESS_KEY_ID", testenv.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.SecretKey)
 	t.Setenv("NODE_PATH", testenv.NodeModules())
 	t.Setenv("KCL_SAMPLE_OUTPUT", filepath.Join(dir, "out.jsonl"))
 	props := filepath.Join(dir, "app.properties")
-	content := strings.Join([]string{
+	content := strings.Join(append([]string{
 		"executableName = node " + filepath.Join(testenv.RepoRoot(), "samples", "node", "sample_kcl_app.js"),
-		"streamName = ops3x",
-		"applicationName = ops3x-app",
+		"streamName = " + stream,
+		"applicationName = " + stream + "-app",
 		"regionName = us-east-1",
 		"AwsCredentialsProvider = EnvironmentVariableCredentialsProvider",
 		"kinesisEndpoint = " + kin.Endpoint,
 		"dynamoDBEndpoint = " + ddb.Endpoint,
+		"retrievalMode = POLLING",
 		"failoverTimeMillis = 3000",
 		"workerId = w1",
-		"metricsListenAddress = " + metricsAddr,
-		"retrievalMode = POLLING",
-		"clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X",
-		"workerMetricsReporterFreqInMillis = 1000",
-	}, "\n") + "\n"
+		"metricsListenAddress = " + d.metricsAddr,
+	}, extra...), "\n") + "\n"
 	if err := os.WriteFile(props, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -219,42 +239,57 @@ func TestThreeXGaugesAgainstEmulators(t *testing.T) {
 	}
 	log := zaptest.NewLogger(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clients, err := awsclient.New(ctx, cfg, log)
-	if err != nil {
+	d.cancel = cancel
+	t.Cleanup(cancel)
+	if d.clients, err = awsclient.New(ctx, cfg, log); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, cfg, Clients{Kinesis: clients.Kinesis, DynamoDB: clients.DynamoDB}, log)
+		d.done <- Run(ctx, cfg, Clients{Kinesis: d.clients.Kinesis, DynamoDB: d.clients.DynamoDB}, log)
 	}()
+	return d
+}
+
+// scrapeUntil scrapes /metrics until the body holds every want (60 s).
+func (d *assembledDaemon) scrapeUntil(t *testing.T, want ...string) string {
+	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	wantVersion := `multilangd_kcl_client_version{version="CLIENT_VERSION_UPGRADE_FROM_2X"} 1`
 	var body string
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		select {
-		case err := <-done:
+		case err := <-d.done:
 			t.Fatalf("Run returned early: %v", err)
 		default:
 		}
-		if resp, err := hc.Get("http://" + metricsAddr + "/metrics"); err == nil {
+		if resp, err := hc.Get("http://" + d.metricsAddr + "/metrics"); err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			body = string(b)
 		}
-		if strings.Contains(body, wantVersion) && strings.Contains(body, `multilangd_worker_metric{metric="C"}`) {
-			break
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return body
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/metrics lacks the 3.x gauges after 60 s:\n%s", grepLines(body, "multilangd_kcl", "multilangd_worker"))
+			t.Fatalf("/metrics lacks %q after 60 s:\n%s", missing, grepLines(body, "multilangd_kcl", "multilangd_worker", "multilangd_lam", "multilangd_handoffs"))
 		}
 	}
-	t.Logf("\n%s", grepLines(body, "multilangd_kcl", "multilangd_worker"))
-	cancel()
-	if err := <-done; err != nil {
+}
+
+// stop cancels the daemon and checks it stopped gracefully.
+func (d *assembledDaemon) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	if err := <-d.done; err != nil {
 		t.Fatalf("Run after cancel: %v", err)
 	}
-	for _, hc := range []any{clients.Kinesis.Options().HTTPClient, clients.DynamoDB.Options().HTTPClient} {
+	for _, hc := range []any{d.clients.Kinesis.Options().HTTPClient, d.clients.DynamoDB.Options().HTTPClient} {
 		if c, ok := hc.(interface{ CloseIdleConnections() }); ok {
 			c.CloseIdleConnections()
 		}
