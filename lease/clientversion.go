@@ -148,6 +148,10 @@ func (s *DynamoStore) LeaderLockTarget(ctx context.Context) (table, partitionKey
 	return s.coordinatorWriteTarget(ctx)
 }
 
+// Client is the DynamoDB client the store writes through; the KCL 3.x
+// Leader lock (lease/leader) writes through the same one.
+func (s *DynamoStore) Client() DynamoAPI { return s.client }
+
 // TableMigrationComplete reports whether KCL 3.x metadata lives in the lease
 // table: no legacy CoordinatorState table (configured and existing), or a
 // TableMigration3.5 item with tm = TABLE_MIGRATION_STATUS_COMPLETE in the
