@@ -163,6 +163,9 @@ type Manager struct {
 
 	mu     sync.Mutex
 	status Status
+
+	// decide is assign.Decide (replaced by unit tests).
+	decide func(assign.Input, assign.Config) assign.Plan
 }
 
 // New returns a manager; nothing runs until Run.
@@ -171,7 +174,7 @@ func New(store Store, leader Leader, cfg Config, log *zap.Logger) *Manager {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Manager{store: store, leader: leader, cfg: cfg, log: log, seen: map[string]observed{}}
+	return &Manager{store: store, leader: leader, cfg: cfg, log: log, seen: map[string]observed{}, decide: assign.Decide}
 }
 
 // Config returns the effective configuration.
@@ -296,7 +299,7 @@ func (m *Manager) run(ctx context.Context) (RunStats, error) {
 		in.Workers = append(in.Workers, assign.WorkerMetrics{WorkerID: w.WorkerID, LastUpdate: lutTime(w),
 			Stats: w.Stats, OperatingRange: w.OperatingRange})
 	}
-	plan := assign.Decide(in, m.cfg.Assign)
+	plan := m.decide(in, m.cfg.Assign)
 	stats.TotalLeases, stats.NumWorkers = len(view.Leases), len(plan.ActiveWorkers)
 	stats.ExpiredLeases, stats.LeaseSpillover = plan.ExpiredLeases, plan.LeaseSpillover
 	for _, a := range plan.Assignments {
