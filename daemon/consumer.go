@@ -54,10 +54,11 @@ const (
 	outcomeShardEnd                 // shard completed (lease checkpoint SHARD_END)
 	outcomeStopped                  // graceful stop; lease released
 	outcomeReleased                 // too many failures; lease released, cool-down
+	outcomeHandedOff                // KCL 3.x graceful hand-off; lease transferred to its new owner
 )
 
 func (o outcome) String() string {
-	return [...]string{"lease lost", "shard end", "stopped", "released after failures"}[o]
+	return [...]string{"lease lost", "shard end", "stopped", "released after failures", "handed off"}[o]
 }
 
 // ErrNoShardEndCheckpoint is returned (and retried) when the child answered
@@ -82,6 +83,9 @@ type consumer struct {
 
 	state    atomic.Int32
 	stopping atomic.Bool
+	// handingOff is set when the lease's graceful hand-off starts
+	// (lease.Held.Handoff, handoff.go); it outranks stopping.
+	handingOff atomic.Bool
 	// leaseCtx bounds retrieval and lease reads: it ends when the lease is
 	// lost, a stop is requested or the hard-stop deadline passes. Child calls
 	// are bounded by the scheduler's hardStopCtx instead, so a lost lease
@@ -139,10 +143,12 @@ func (c *consumer) leaseGone() { c.cancel() }
 
 // run executes the state machine and records the outcome.
 func (c *consumer) run(hardStopCtx context.Context) {
+	stopWatch := c.watchHandoff()
 	defer func() {
 		c.setState(ShutdownComplete)
 		c.stopHard()
 		c.cancel()
+		stopWatch()
 		c.doneOnce.Do(func() { close(c.done) })
 	}()
 	c.result = c.runStates(hardStopCtx)
@@ -215,6 +221,10 @@ func (c *consumer) runStates(hardStopCtx context.Context) outcome {
 // endWithoutChild finishes a consumer that has no live child.
 func (c *consumer) endWithoutChild(hardStopCtx context.Context) outcome {
 	c.setState(ShuttingDown)
+	if c.handingOff.Load() && c.held.Ctx.Err() == nil {
+		c.completeHandoff(hardStopCtx)
+		return outcomeHandedOff
+	}
 	if c.stopping.Load() && c.held.Ctx.Err() == nil {
 		c.release(hardStopCtx)
 		return outcomeStopped
@@ -456,6 +466,9 @@ func childErr(childCtx context.Context, err error) error {
 // leaseLost on a graceful stop (and releases the lease), leaseLost otherwise.
 func (c *consumer) endSession(hardStopCtx context.Context, child Child, cp Checkpointer) outcome {
 	c.setState(ShuttingDown)
+	if c.handingOff.Load() && c.held.Ctx.Err() == nil {
+		return c.endForHandoff(hardStopCtx, child, cp)
+	}
 	if c.stopping.Load() && c.held.Ctx.Err() == nil {
 		if err := child.ShutdownRequested(hardStopCtx, cp); err != nil {
 			c.log.Warn("shutdownRequested failed", zap.Error(err))

@@ -66,16 +66,18 @@ func (w *world) GetLease(_ context.Context, key string) (*lease.Lease, error) {
 
 // fakeCoord holds leases granted by the test.
 type fakeCoord struct {
-	w        *world
-	mu       sync.Mutex
-	held     map[string]*fakeHeld
-	released []string
-	stopped  bool
+	w         *world
+	mu        sync.Mutex
+	held      map[string]*fakeHeld
+	released  []string
+	handedOff []string
+	stopped   bool
 }
 
 type fakeHeld struct {
-	h      lease.Held
-	cancel context.CancelFunc
+	h       lease.Held
+	cancel  context.CancelFunc
+	handoff chan struct{}
 }
 
 func newFakeCoord(w *world) *fakeCoord { return &fakeCoord{w: w, held: map[string]*fakeHeld{}} }
@@ -85,7 +87,8 @@ func (f *fakeCoord) grant(key, token string) {
 	defer f.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	l, _ := f.w.GetLease(ctx, key)
-	f.held[key] = &fakeHeld{h: lease.Held{Lease: *l, Token: token, Ctx: ctx}, cancel: cancel}
+	ho := make(chan struct{})
+	f.held[key] = &fakeHeld{h: lease.Held{Lease: *l, Token: token, Ctx: ctx, Handoff: ho}, cancel: cancel, handoff: ho}
 }
 
 func (f *fakeCoord) lose(key string) {
@@ -128,6 +131,25 @@ func (f *fakeCoord) Release(_ context.Context, key string) error {
 	f.lose(key)
 	f.w.event("release %s", key)
 	return nil
+}
+
+func (f *fakeCoord) CompleteHandoff(_ context.Context, key string) error {
+	f.mu.Lock()
+	f.handedOff = append(f.handedOff, key)
+	f.mu.Unlock()
+	f.lose(key)
+	f.w.event("hand off %s", key)
+	return nil
+}
+
+// handoff starts a graceful hand-off of a granted lease (closes its
+// Handoff channel).
+func (f *fakeCoord) handoff(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h := f.held[key]; h != nil {
+		close(h.handoff)
+	}
 }
 
 func (f *fakeCoord) StopTaking()                   { f.mu.Lock(); f.stopped = true; f.mu.Unlock() }

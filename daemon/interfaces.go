@@ -29,6 +29,9 @@ type Coordinator interface {
 	Checkpointer(h *lease.Held) Checkpointer
 	// Release gives the lease up in DynamoDB and drops it locally.
 	Release(ctx context.Context, key string) error
+	// CompleteHandoff transfers a lease whose graceful hand-off started
+	// (Held.Handoff closed) to its new owner and drops it locally.
+	CompleteHandoff(ctx context.Context, key string) error
 	// StopTaking stops acquiring new leases (graceful stop).
 	StopTaking()
 	// IsLeader reports whether this worker runs the periodic shard sync.

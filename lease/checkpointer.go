@@ -158,9 +158,9 @@ func (c *Coordinator) checkpointCCF(ctx context.Context, h *heldLease, l Lease, 
 	case cur == nil:
 		c.drop(h, ErrLeaseLost)
 		return l, sent, cpErr(CheckpointInvalidState, ccf, "lease %s no longer exists in the lease table", key), ccf
-	case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1 && cur.Checkpoint == cp:
+	case cur.ActualOwner() == c.cfg.WorkerID && cur.Counter == l.Counter+1 && cur.Checkpoint == cp:
 		return l, sent, nil, nil // an earlier attempt whose response was lost wrote it
-	case cur.Owner == c.cfg.WorkerID && cur.Counter == l.Counter+1:
+	case cur.ActualOwner() == c.cfg.WorkerID && cur.Counter == l.Counter+1:
 		// Still ours, one ahead: a renew of ours landed although it
 		// reported an error. Adopt its counter and write once more.
 		c.mu.Lock()

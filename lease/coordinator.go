@@ -59,6 +59,13 @@ type CoordinatorConfig struct {
 	// leaseDiscovererIntervalMillis = leaseAssignmentIntervalMillis/2 − ε,
 	// i.e. FailoverTime − Epsilon by default).
 	DiscoveryPeriod time.Duration
+	// GracefulLeaseHandoffTimeout is gracefulLeaseHandoffTimeoutMillis: how
+	// long a graceful hand-off waits for the shard consumer before the
+	// lease is transferred anyway (default 30 s, lease/handoff.go).
+	GracefulLeaseHandoffTimeout time.Duration
+	// HandoffCheckPeriod is how often that timeout is checked (default 2 s,
+	// Java LeaseGracefulShutdownHandler.SHUTDOWN_CHECK_INTERVAL_MILLIS).
+	HandoffCheckPeriod time.Duration
 	// Clock is the monotonic clock (default time.Now); injectable for tests.
 	Clock Clock
 	// Rand drives the taker's shuffles (default: randomly seeded).
@@ -109,6 +116,12 @@ func (c *CoordinatorConfig) setDefaults() {
 	if c.LegacyStateRefresh <= 0 {
 		c.LegacyStateRefresh = time.Minute
 	}
+	if c.GracefulLeaseHandoffTimeout <= 0 {
+		c.GracefulLeaseHandoffTimeout = java.GracefulLeaseHandoffTimeout
+	}
+	if c.HandoffCheckPeriod <= 0 {
+		c.HandoffCheckPeriod = 2 * time.Second
+	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}
 	}
@@ -124,9 +137,14 @@ type Held struct {
 	// Token is the concurrency token minted when the lease entered the held
 	// set; a new token means a new shard consumer.
 	Token string
-	// Ctx is cancelled when the lease is lost, released, or the coordinator
-	// stops; context.Cause(Ctx) is ErrLeaseLost, ErrReleased or ErrStopped.
+	// Ctx is cancelled when the lease is lost, released, handed off or the
+	// coordinator stops; context.Cause(Ctx) is ErrLeaseLost, ErrReleased,
+	// ErrHandedOff or ErrStopped.
 	Ctx context.Context
+	// Handoff is closed when a KCL 3.x graceful hand-off of the lease starts
+	// (lease/handoff.go): the shard consumer ends its session and calls
+	// CompleteHandoff. Lease.Owner is then the new owner.
+	Handoff <-chan struct{}
 }
 
 // heldLease is the coordinator's record of a held lease. lease, lastRenew
@@ -146,8 +164,12 @@ type heldLease struct {
 	expiry *time.Timer
 	// renewing is set while a renewal of this lease is in flight.
 	renewing atomic.Bool
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
+	// handoff is the graceful hand-off in progress (nil when none);
+	// handoffCh is closed when it starts (lease/handoff.go).
+	handoff   *handoffState
+	handoffCh chan struct{}
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
 }
 
 // Coordinator runs the KCL 2.x lease renewer and taker for one worker and
@@ -239,10 +261,11 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	c.startup(ctx)
 
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); c.renewLoop(ctx) }()
 	go func() { defer wg.Done(); c.takeLoop(ctx) }()
 	go func() { defer wg.Done(); c.discoverLoop(ctx) }()
+	go func() { defer wg.Done(); c.handoffLoop(ctx) }()
 	wg.Wait()
 	return nil
 }
@@ -298,6 +321,9 @@ func (c *Coordinator) renewStored(ctx context.Context, l Lease) (Lease, bool, er
 	if !errors.Is(err, ErrConditionFailed) {
 		return l, false, err
 	}
+	if nl, ok, herr, handled := c.renewHandoffCCF(ctx, l, err); handled {
+		return nl, ok, herr
+	}
 	// Spurious failure check: our previous attempt may have landed.
 	cur, gerr := c.store.GetLease(ctx, l.Key)
 	if gerr != nil {
@@ -306,8 +332,8 @@ func (c *Coordinator) renewStored(ctx context.Context, l Lease) (Lease, bool, er
 		// ErrConditionFailed, or the caller would drop a lease it may own.
 		return l, false, fmt.Errorf("renew %s: condition failed (%v), and the re-read for a spurious failure failed: %w", l.Key, err, gerr)
 	}
-	if cur != nil && cur.Owner == c.cfg.WorkerID && cur.Owner == l.Owner && cur.Counter == l.Counter+1 &&
-		(!c.threeX.Load() || cur.CheckpointOwner == "") {
+	if cur != nil && cur.ActualOwner() == c.cfg.WorkerID && cur.Owner == l.Owner && cur.Counter == l.Counter+1 &&
+		(!c.threeX.Load() || cur.CheckpointOwner == l.CheckpointOwner) {
 		l.Counter++
 		return l, true, nil
 	}
@@ -318,7 +344,7 @@ func (c *Coordinator) renewStored(ctx context.Context, l Lease) (Lease, bool, er
 // (take or start-up renew) was sent.
 func (c *Coordinator) addHeld(l Lease, sent time.Time) *heldLease {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	h := &heldLease{lease: l, token: uuid.NewString(), lastRenew: sent, ctx: ctx, cancel: cancel}
+	h := &heldLease{lease: l, token: uuid.NewString(), lastRenew: sent, ctx: ctx, cancel: cancel, handoffCh: make(chan struct{})}
 	c.throughput.Seed(l, c.cfg.Clock.Now())
 	c.mu.Lock()
 	if !c.running {
@@ -331,6 +357,9 @@ func (c *Coordinator) addHeld(l Lease, sent time.Time) *heldLease {
 		old.cancel(ErrLeaseLost)
 	}
 	c.held[l.Key] = h
+	if l.CheckpointOwner != "" {
+		c.startHandoffLocked(h) // a hand-off seen by the start-up renew
+	}
 	h.expiry = time.AfterFunc(c.untilExpiry(h), func() { c.expireIfStale(h) })
 	c.mu.Unlock()
 	return h
@@ -399,7 +428,7 @@ func (c *Coordinator) Held() []*Held {
 	c.mu.Lock()
 	out := make([]*Held, 0, len(c.held))
 	for _, h := range c.held {
-		out = append(out, &Held{Lease: h.lease, Token: h.token, Ctx: h.ctx})
+		out = append(out, &Held{Lease: h.lease, Token: h.token, Ctx: h.ctx, Handoff: h.handoffCh})
 	}
 	c.mu.Unlock()
 	slices.SortFunc(out, func(a, b *Held) int { return strings.Compare(a.Lease.Key, b.Lease.Key) })
@@ -473,6 +502,11 @@ func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) {
 	}
 	l, last := h.lease, h.lastRenew
 	c.mu.Unlock()
+	if !c.handoffRenewable(l) {
+		c.log.Warn("not renewing a lease pending a hand-off this worker does not own", zap.String("leaseKey", l.Key))
+		c.drop(h, fmt.Errorf("%w: %s: pending hand-off not ours", ErrLeaseLost, l.Key))
+		return
+	}
 	left := c.cfg.FailoverTime - c.cfg.Clock.Now().Sub(last)
 	if left < 0 {
 		c.log.Warn("lease expired locally: not renewed within failover", zap.String("leaseKey", l.Key))
@@ -493,6 +527,7 @@ func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) {
 		c.mu.Lock()
 		c.renewed(h, nl.Counter, sent)
 		h.lease.ThroughputKBps = nl.ThroughputKBps
+		c.adoptHandoffLocked(h, nl)
 		c.mu.Unlock()
 	case errors.Is(err, ErrConditionFailed):
 		c.log.Info("lease lost: renew condition failed", zap.String("leaseKey", l.Key))
@@ -710,8 +745,14 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 		c.mu.Unlock()
 		return fmt.Errorf("release %s: %w", key, ErrNotHeld)
 	}
-	l := h.lease
+	l, handingOff := h.lease, h.handoff != nil
 	c.mu.Unlock()
+	if handingOff {
+		// Releasing a lease being handed off gives it to its new owner, as
+		// Java's worker-level graceful shutdown does (ShutdownNotificationTask
+		// → attemptLeaseTransfer).
+		return c.transfer(ctx, h, "released")
+	}
 	err := c.store.ReleaseLease(ctx, l, c.cfg.WorkerID)
 	if errors.Is(err, ErrConditionFailed) {
 		// Only our release leaves the lease unowned at exactly N+1: an

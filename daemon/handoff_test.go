@@ -1,0 +1,65 @@
+package daemon
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/multilangd/multilangd/lease"
+	"github.com/multilangd/multilangd/record"
+	"github.com/multilangd/multilangd/seqnum"
+)
+
+// TestHandoffEndsSessionWithoutRelease: a graceful hand-off ends the
+// session as Java ShutdownNotificationTask then ShutdownTask do:
+// shutdownRequested (whose checkpoint lands), the transfer, leaseLost;
+// nothing is released and no record is delivered after shutdownRequested.
+func TestHandoffEndsSessionWithoutRelease(t *testing.T) {
+	h := start(t, childBehaviour{}, map[string][]record.Batch{"s1": {{Records: recs("100")}, {Records: recs("200")}}},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("processed", func() bool { return h.hasEvent("checkpoint s1 200") })
+	h.coord.handoff("s1")
+	h.eventually("handed off", func() bool { return h.hasEvent("hand off s1") })
+	h.eventually("consumer stopped", func() bool { return h.metrics.stops() == 1 })
+	ev := h.w.Events()
+	i := slices.Index(ev, "shutdownRequested s1")
+	if i < 0 {
+		t.Fatalf("no shutdownRequested: %v", ev)
+	}
+	want := []string{"shutdownRequested s1", "checkpoint s1 200", "hand off s1", "leaseLost s1"}
+	if got := ev[i:min(i+4, len(ev))]; !slices.Equal(got, want) {
+		t.Fatalf("after the hand-off started: %v, want %v", got, want)
+	}
+	if len(h.coord.Released()) != 0 || count(ev[i:], "rec ") != 0 {
+		t.Fatalf("released or delivered after shutdownRequested: %v", ev)
+	}
+}
+
+// TestHandoffBeforeChildStarts: a lease whose hand-off started before its
+// consumer had a child is transferred without starting one.
+func TestHandoffBeforeChildStarts(t *testing.T) {
+	h := start(t, childBehaviour{}, nil,
+		lease.Lease{Key: "p", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)},
+		lease.Lease{Key: "s1", ParentShardIDs: []string{"p"}, Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1") // waits on its unfinished parent
+	h.coord.handoff("s1")
+	h.eventually("handed off", func() bool { return h.hasEvent("hand off s1") })
+	if h.hasEvent("init s1") || h.hasEvent("shutdownRequested") || len(h.coord.Released()) != 0 {
+		t.Fatalf("unexpected: %v", h.w.Events())
+	}
+}
+
+// TestHandoffOutranksGracefulStop: a worker stopping while a hand-off is
+// in progress transfers the lease instead of releasing it.
+func TestHandoffOutranksGracefulStop(t *testing.T) {
+	h := start(t, childBehaviour{hangShutdown: 1}, map[string][]record.Batch{"s1": {{Records: recs("100")}}},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.coord.grant("s1", "t1")
+	h.eventually("processed", func() bool { return h.hasEvent("checkpoint s1 100") })
+	h.coord.handoff("s1")
+	h.eventually("shutdownRequested", func() bool { return h.hasEvent("shutdownRequested s1") })
+	h.stop() // the hanging shutdownRequested is cut at the stop deadline
+	if !h.hasEvent("hand off s1") || len(h.coord.Released()) != 0 {
+		t.Fatalf("events %v, released %v", h.w.Events(), h.coord.Released())
+	}
+}
