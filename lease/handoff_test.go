@@ -63,13 +63,17 @@ func followerTable(t *testing.T) (*DynamoStore, string) {
 	return st, key
 }
 
+// follower is a coordinator in KCL 3.x mode (as the daemon sets it for cv =
+// CLIENT_VERSION_3X) that is not the leader: it discovers, never takes.
 func follower(t *testing.T, st *DynamoStore, id string, mod func(*CoordinatorConfig)) *Coordinator {
-	return newCoord(t, st, id, func(c *CoordinatorConfig) {
+	c := newCoord(t, st, id, func(c *CoordinatorConfig) {
 		c.TakerPeriod, c.RenewerPeriod, c.DiscoveryPeriod = 300*time.Millisecond, 200*time.Millisecond, 300*time.Millisecond
 		if mod != nil {
 			mod(c)
 		}
 	})
+	c.SetThreeXMode(true)
+	return c
 }
 
 // assignTo is the scripted leader's W8 of an unowned lease.

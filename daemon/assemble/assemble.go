@@ -282,6 +282,9 @@ func newCoordinator(cfg *properties.Config, store lease.Store, leasesTaken chan<
 		MaxLeasesToStealAtOneTime:     cfg.MaxLeasesToStealAtOneTime,
 		EnablePriorityLeaseAssignment: cfg.EnablePriorityLeaseAssignment,
 		MaxLeaseRenewalThreads:        cfg.MaxLeaseRenewalThreads,
+		// 0 in the file: transfer at the first check, as Java (0 here
+		// would mean the default).
+		GracefulLeaseHandoffTimeout: max(cfg.GracefulLeaseHandoffTimeout, time.Millisecond),
 	}, log.Named("coordinator"))
 }
 
