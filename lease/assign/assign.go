@@ -189,8 +189,12 @@ func (c Config) WithDefaults() Config {
 // LeaseAssignmentManager.performAssignment between the load and the
 // writes): build the in-memory view, assign the expired and unassigned
 // leases, balance when in.Balance is set. With the same Input and a Rand in
-// the same state the Plan is the same; docs/compatibility.md lists where
-// the order of ties differs from Java's hash orders.
+// the same state the Plan is the same. Orders: Input.Workers and
+// Input.Leases are taken as the scan order Java would see; ties follow
+// java.util.PriorityQueue and HashMap orders (heap.go, javahashmap.go);
+// which lease a donor gives up is drawn with Rand (Java: an unseeded
+// shuffle or a HashSet's first element). Assignments come in the order
+// they were first decided (Java writes them in parallel).
 func Decide(in Input, cfg Config) Plan {
 	cfg = cfg.WithDefaults()
 	v := newView(in, cfg)

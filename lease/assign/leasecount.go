@@ -37,16 +37,30 @@ type workerCount struct {
 	count int
 }
 
-// countsAscending is getActiveWorkerLeaseCounts sorted by count; equal
-// counts keep the active workers' input order (Java: HashMap order).
+// countsAscending is getActiveWorkerLeaseCounts sorted by count, a stable
+// sort of its HashMap's entries: equal counts come in Java's HashMap order
+// (filled from workerToLeasesMap, then from the activeWorkerIdSet HashSet).
 func (d *leaseCountDecider) countsAscending() []*workerCount {
-	out := make([]*workerCount, 0, len(d.v.active))
+	activeSet := &javaHashMap{}
 	for _, w := range d.v.active {
+		activeSet.put(w.id)
+	}
+	counts := &javaHashMap{}
+	for _, id := range d.v.ownerOrder.order() {
+		if id != "" && d.v.activeSet[id] {
+			counts.put(id)
+		}
+	}
+	for _, id := range activeSet.order() {
+		counts.put(id)
+	}
+	out := make([]*workerCount, 0, len(d.v.active))
+	for _, id := range counts.order() {
 		n := 0
-		if s := d.v.workerLeases[w.id]; s != nil {
+		if s := d.v.workerLeases[id]; s != nil {
 			n = s.len()
 		}
-		out = append(out, &workerCount{id: w.id, count: n})
+		out = append(out, &workerCount{id: id, count: n})
 	}
 	slices.SortStableFunc(out, func(a, b *workerCount) int { return a.count - b.count })
 	return out

@@ -12,7 +12,7 @@ type varianceDecider struct {
 	// fleet is workerMetricsToFleetLevelAverageMap: metric name → average
 	// of the active workers that report it, taken before any assignment.
 	fleet map[string]float64
-	// metricNames are fleet's keys, sorted (Java: HashMap order).
+	// metricNames are fleet's keys in Java's HashMap order.
 	metricNames []string
 	// targetLeasePerWorker is max(leases ÷ workers (integer), 1).
 	targetLeasePerWorker int
@@ -21,17 +21,22 @@ type varianceDecider struct {
 
 func newVarianceDecider(v *view, cfg Config) *varianceDecider {
 	d := &varianceDecider{v: v, cfg: cfg, fleet: map[string]float64{}}
+	// Collectors.groupingBy(HashMap::new, averagingDouble) over the active
+	// workers in order, then putAll into the decider's map.
 	values := map[string][]float64{}
+	grouped := &javaHashMap{}
 	for _, w := range v.active {
 		for _, name := range w.names {
 			values[name] = append(values[name], w.value[name])
+			grouped.computeIfAbsent(name)
 		}
 	}
+	fleetMap := &javaHashMap{}
+	fleetMap.putAll(grouped.order())
+	d.metricNames = fleetMap.order()
 	for name, vs := range values {
 		d.fleet[name] = javaAverage(vs)
-		d.metricNames = append(d.metricNames, name)
 	}
-	slices.Sort(d.metricNames)
 	d.targetLeasePerWorker = max(len(v.leases)/max(len(v.active), 1), 1)
 	d.queue = &workerQueue{fleet: d.fleet}
 	// getAvailableWorkersForAssignment: hot workers stay eligible, only the
@@ -91,7 +96,8 @@ type donor struct {
 // gives leases to the workers with most room while they stay under the fleet
 // average and their operating range.
 func (d *varianceDecider) balanceWorkerVariance() {
-	var donors []donor
+	takes := map[string]float64{}
+	chosen := &javaHashMap{} // workerIdToThroughputToTakeMap
 	maxTake := -1.0
 	for _, name := range d.metricNames {
 		avg := d.fleet[name]
@@ -101,7 +107,8 @@ func (d *varianceDecider) balanceWorkerVariance() {
 				current = append(current, w)
 			}
 		}
-		var these []donor
+		these := map[string]float64{}
+		theseOrder := &javaHashMap{}
 		total := 0.0
 		for _, w := range d.workersToTakeLeasesFrom(current, name, avg) {
 			value := w.value[name]
@@ -109,13 +116,21 @@ func (d *varianceDecider) balanceWorkerVariance() {
 			dampened := loadToTake * (float64(d.cfg.DampeningPercentage) / 100)
 			take := d.v.workerThroughput[w.id] * dampened
 			total += take
-			these = append(these, donor{id: w.id, take: take})
+			these[w.id] = take
+			theseOrder.put(w.id)
 		}
 		if maxTake < total {
-			donors, maxTake = these, total
+			chosen.clear()
+			chosen.putAll(theseOrder.order())
+			takes, maxTake = these, total
 		}
 	}
-	// Largest take first (Double.compareTo, stable).
+	// Largest take first (Double.compareTo, a stable sort of the
+	// HashMap's entries).
+	var donors []donor
+	for _, id := range chosen.order() {
+		donors = append(donors, donor{id: id, take: takes[id]})
+	}
 	slices.SortStableFunc(donors, func(a, b donor) int { return javaCompare(b.take, a.take) })
 	for _, dn := range donors {
 		for _, lease := range d.leasesToTake(dn.id, dn.take) {

@@ -17,8 +17,10 @@ type view struct {
 	active     []*worker
 	activeSet  map[string]bool
 	// workerLeases is workerToLeasesMap: actual owner ("" = unassigned) →
-	// leases, in scan order, then in order of assignment.
+	// leases, in scan order, then in order of assignment; ownerOrder
+	// models the map's own (HashMap) key order.
 	workerLeases map[string]*leaseSet
+	ownerOrder   *javaHashMap
 	// workerThroughput is workerToTotalAssignedThroughputMap.
 	workerThroughput map[string]float64
 	// targetAverageThroughput is the throughput each active worker would
@@ -41,6 +43,7 @@ func newView(in Input, cfg Config) *view {
 		throughput:       make([]float64, len(in.Leases)),
 		activeSet:        map[string]bool{},
 		workerLeases:     map[string]*leaseSet{},
+		ownerOrder:       &javaHashMap{},
 		workerThroughput: map[string]float64{},
 		newOwner:         map[int]string{},
 	}
@@ -132,6 +135,7 @@ func (v *view) sortByLastCounterIncrement(leases []int) {
 }
 
 func (v *view) setOf(owner string) *leaseSet {
+	v.ownerOrder.computeIfAbsent(owner) // the null key hashes to 0, as ""
 	s, ok := v.workerLeases[owner]
 	if !ok {
 		s = &leaseSet{}
@@ -149,7 +153,7 @@ func (v *view) addThroughput(owner string, t float64) {
 // again accounted from its owner at scan time.
 func (v *view) performLeaseAssignment(lease int, newOwner string) {
 	existing := v.leases[lease].ActualOwner()
-	v.setOf(existing).remove(lease)
+	v.workerLeases[existing].remove(lease) // get, not computeIfAbsent
 	v.setOf(newOwner).add(lease)
 	v.addThroughput(newOwner, v.throughput[lease])
 	v.addThroughput(existing, -v.throughput[lease])

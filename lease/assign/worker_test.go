@@ -137,3 +137,30 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// Iteration orders printed by OpenJDK 17 for the same operations.
+func TestJavaHashMapOrder(t *testing.T) {
+	a, b := "ip-10-0-37-98.ec2.internal:e3ee332c", "ip-10-0-164-55.ec2.internal:1befc3c2" // same bucket
+	viaCompute := &javaHashMap{}
+	viaCompute.computeIfAbsent(a)
+	viaCompute.computeIfAbsent(b)
+	viaPut := &javaHashMap{}
+	viaPut.put(a)
+	viaPut.put(b)
+	two := &javaHashMap{}
+	two.putAll([]string{"C", "T"})
+	three := &javaHashMap{}
+	three.putAll([]string{"C", "M", "T"})
+	for _, tc := range []struct {
+		got, want []string
+	}{
+		{viaCompute.order(), []string{b, a}},
+		{viaPut.order(), []string{a, b}},
+		{two.order(), []string{"T", "C"}},
+		{three.order(), []string{"C", "T", "M"}},
+	} {
+		if !equal(tc.got, tc.want) {
+			t.Errorf("order %v, want %v", tc.got, tc.want)
+		}
+	}
+}
