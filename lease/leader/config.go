@@ -16,9 +16,10 @@ const (
 	DefaultHeartbeatPeriod = 30 * time.Second
 )
 
-// releaseTimeout bounds the release on stop, which runs after the Run
-// context has ended.
-const releaseTimeout = 10 * time.Second
+// requestTimeout bounds every request on the lock (Java leaves it to the
+// SDK): a hung DynamoDB must neither block IsLeader's callers nor keep Run
+// from stopping; a release has it even after its caller's context ended.
+const requestTimeout = 10 * time.Second
 
 // Config is the leader decider's settings.
 type Config struct {

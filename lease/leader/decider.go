@@ -50,6 +50,10 @@ var (
 	ErrReleased = errors.New("leader: the Leader lock was released")
 	// ErrStopped: Run ended; the lock was released.
 	ErrStopped = errors.New("leader: the leader decider stopped")
+	// ErrLockMoved: the 3.5 table migration completed while the lock was
+	// held in the legacy CoordinatorState table; it was released there and
+	// is taken again in the lease table.
+	ErrLockMoved = errors.New("leader: the Leader lock moved to the lease table")
 	// ErrAlreadyRunning: Run was called a second time.
 	ErrAlreadyRunning = errors.New("leader: Run called twice")
 )
@@ -148,7 +152,9 @@ func (d *Decider) IsLeader(ctx context.Context) bool {
 	if !d.lastResult && !d.lastCheck.IsZero() && d.clock.Now().Sub(d.lastCheck) < d.cfg.HeartbeatPeriod {
 		return false
 	}
-	ok, err := d.decide(ctx)
+	dctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	ok, err := d.decide(dctx)
 	if err != nil {
 		// Java: the exception leaves isLeader with the cached answer untouched.
 		d.log.Warn("cannot tell whether this worker leads", zap.Error(err))
@@ -207,7 +213,9 @@ func (d *Decider) tryAcquire(ctx context.Context, t Table, cur *lockItem) (bool,
 		return false, nil
 	}
 	if err != nil {
-		l, gerr := getLock(ctx, d.api, t)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+		defer cancel()
+		l, gerr := getLock(cctx, d.api, t)
 		if gerr != nil || l == nil || l.rvn != rvn {
 			return false, err
 		}
@@ -219,7 +227,8 @@ func (d *Decider) tryAcquire(ctx context.Context, t Table, cur *lockItem) (bool,
 // ReleaseLeadershipIfHeld is Java releaseLeadershipIfHeld (called by the
 // LeaseAssignmentManager after consecutive failed runs): if this worker
 // holds the lock, leadership ends at once (cause ErrReleased) and the lock
-// item is deleted on condition that it still is ours. As in Java, the
+// item is deleted on condition that it still is ours (even when ctx is
+// already cancelled: the delete has a budget of its own). As in Java, the
 // worker may win a later election again.
 func (d *Decider) ReleaseLeadershipIfHeld(ctx context.Context) {
 	d.decideMu.Lock()
@@ -241,7 +250,7 @@ func (d *Decider) Observed() (owner string, held bool, since time.Time) {
 
 // LeadershipContext returns a child of parent that is also cancelled when
 // this worker's current leadership term ends; context.Cause says why
-// (ErrLockLost, ErrLockExpired, ErrReleased, ErrStopped). When this worker
+// (ErrLockLost, ErrLockExpired, ErrReleased, ErrStopped, ErrLockMoved). When this worker
 // does not lead, it is already cancelled with cause ErrNotLeader. Call
 // cancel when done, as with context.WithCancel.
 func (d *Decider) LeadershipContext(parent context.Context) (context.Context, context.CancelFunc) {

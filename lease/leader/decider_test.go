@@ -168,7 +168,7 @@ func TestHeartbeatConditionFailureLosesAtOnce(t *testing.T) {
 	if context.Cause(lctx) != ErrLockLost {
 		t.Fatalf("cause %v, want ErrLockLost", context.Cause(lctx))
 	}
-	if owner, held, _ := a.Observed(); held || owner != "a" {
+	if owner, held, _ := a.Observed(); held || owner != "" {
 		t.Fatalf("after loss: owner %q held %v", owner, held)
 	}
 	if got := strAttr(f.Item(tab.Name, LockKey), "ownerName"); got != "java" {
@@ -353,5 +353,72 @@ func TestFromProperties(t *testing.T) {
 	c := FromProperties(p)
 	if c != (Config{WorkerID: "w", LeaseDuration: 2 * time.Minute, HeartbeatPeriod: 30 * time.Second}) || c.Validate() != nil {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// TestExpiryEndsLeadershipWithoutAnyCall: with heartbeats that never land,
+// Run's expiry watch ends leadership by itself once the lease duration has
+// passed since the last landed write (real clock: only the lower bound is
+// checked).
+func TestExpiryEndsLeadershipWithoutAnyCall(t *testing.T) {
+	f, tab := fakeTable(t)
+	d, err := New(f, StaticTarget(tab), Config{WorkerID: "a", LeaseDuration: 400 * time.Millisecond, HeartbeatPeriod: 100 * time.Millisecond}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDecider(t, d)
+	f.FailAll(leasetest.Match{Op: leasetest.UpdateItem}, leasetest.Throttled())
+	start := time.Now()
+	if !d.IsLeader(ctxT(t, 10*time.Second)) {
+		t.Fatal("no lead")
+	}
+	lctx, cancel := d.LeadershipContext(context.Background())
+	defer cancel()
+	select {
+	case <-lctx.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("leadership did not end")
+	}
+	if context.Cause(lctx) != ErrLockExpired || time.Since(start) < 400*time.Millisecond {
+		t.Fatalf("cause %v after %s", context.Cause(lctx), time.Since(start))
+	}
+	if f.Count(leasetest.Match{Op: leasetest.UpdateItem}) == 0 {
+		t.Fatal("no heartbeat was tried")
+	}
+}
+
+// TestLockFollowsTableMigration: a lock held in the legacy CoordinatorState
+// table is released (ErrLockMoved) once TableMigration3.5 is COMPLETE, and
+// the next IsLeader takes it in the lease table.
+func TestLockFollowsTableMigration(t *testing.T) {
+	f := leasetest.New()
+	st := newLeaseTable(t, f)
+	legacy := st.Table() + "-CoordinatorState"
+	newLegacyTable(t, f, legacy)
+	st = st.WithCoordinatorStateTable(legacy)
+	c := newFakeClock()
+	d, err := New(f, st, Config{WorkerID: "a"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.clock, d.phase = c, phaseRunning
+	ctx := ctxT(t, 10*time.Second)
+	if !d.IsLeader(ctx) || f.Item(legacy, LockKey) == nil {
+		t.Fatal("a does not lead in the legacy table")
+	}
+	lctx, cancel := d.LeadershipContext(ctx)
+	defer cancel()
+	d.followTarget(ctx)
+	if lctx.Err() != nil {
+		t.Fatal("released while the migration is not complete")
+	}
+	putItem(t, f, Table{Name: legacy, PartitionKey: "key"}, map[string]types.AttributeValue{
+		"key": &types.AttributeValueMemberS{Value: "TableMigration3.5"}, "tm": &types.AttributeValueMemberS{Value: "TABLE_MIGRATION_STATUS_COMPLETE"}})
+	d.followTarget(ctx)
+	if context.Cause(lctx) != ErrLockMoved || f.Item(legacy, LockKey) != nil {
+		t.Fatalf("cause %v, legacy lock %v", context.Cause(lctx), f.Item(legacy, LockKey))
+	}
+	if !d.IsLeader(ctx) || f.Item(st.Table(), LockKey) == nil {
+		t.Fatal("a did not take the lock in the lease table")
 	}
 }

@@ -256,7 +256,8 @@ func TestIntegrationJavaLockRespectedThenTakenOver(t *testing.T) {
 // TestIntegrationLegacyCoordinatorStateTable: while a legacy
 // <app>-CoordinatorState table exists and the 3.5 table migration is not
 // COMPLETE, the lock lives there (key = "Leader"); once the migration is
-// COMPLETE, the next acquisition is in the lease table.
+// COMPLETE, its holder releases it there at its next heartbeat
+// (ErrLockMoved) and the lock is taken again in the lease table.
 func TestIntegrationLegacyCoordinatorStateTable(t *testing.T) {
 	api := localDynamo(t)
 	st := newLeaseTable(t, api)
@@ -264,34 +265,39 @@ func TestIntegrationLegacyCoordinatorStateTable(t *testing.T) {
 	newLegacyTable(t, api, legacy)
 	st = st.WithCoordinatorStateTable(legacy)
 	ltab := Table{Name: legacy, PartitionKey: "key"}
-	ds, stops := startDeciders(t, api, st, 2)
-	if yes := askAll(t, ds); len(yes) != 1 {
+	ntab := Table{Name: st.Table(), PartitionKey: lease.AttrLeaseKey}
+	ds, _ := startDeciders(t, api, st, 2)
+	yes := askAll(t, ds)
+	if len(yes) != 1 {
 		t.Fatalf("leaders %v", yes)
 	}
+	holder := ds[yes[0]]
 	item := rawLock(t, api, ltab)
-	checkJavaLockItem(t, item, ltab, strAttr(item, "ownerName"), "3000")
-	if got := rawLock(t, api, Table{Name: st.Table(), PartitionKey: lease.AttrLeaseKey}); got != nil {
+	checkJavaLockItem(t, item, ltab, holder.cfg.WorkerID, "3000")
+	if got := rawLock(t, api, ntab); got != nil {
 		t.Fatalf("a Leader item in the lease table too: %v", got)
 	}
+	lctx, cancel := holder.LeadershipContext(context.Background())
+	defer cancel()
 
 	putItem(t, api, ltab, map[string]types.AttributeValue{"key": &types.AttributeValueMemberS{Value: lease.TableMigrationKey},
 		"tm": &types.AttributeValueMemberS{Value: "TABLE_MIGRATION_STATUS_COMPLETE"}})
-	for _, stop := range stops {
-		stop()
+	select {
+	case <-lctx.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the holder kept the legacy lock after the migration completed")
 	}
+	if context.Cause(lctx) != ErrLockMoved {
+		t.Fatalf("cause %v, want ErrLockMoved", context.Cause(lctx))
+	}
+	// leadership ends first, the delete follows
+	waitFor(t, 30*time.Second, "the legacy lock's release", func() bool { return rawLock(t, api, ltab) == nil })
+	waitFor(t, 60*time.Second, "a leader in the lease table", func() bool { return len(askAll(t, ds)) == 1 && rawLock(t, api, ntab) != nil })
+	item = rawLock(t, api, ntab)
+	checkJavaLockItem(t, item, ntab, strAttr(item, "ownerName"), "3000")
 	if got := rawLock(t, api, ltab); got != nil {
-		t.Fatalf("the legacy lock was not released: %v", got)
+		t.Fatalf("a Leader item in the legacy table again: %v", got)
 	}
-	d, err := New(api, st, Config{WorkerID: "w9", LeaseDuration: itLease, HeartbeatPeriod: itHeartbeat}, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runDecider(t, d)
-	if !d.IsLeader(ctxT(t, 10*time.Second)) {
-		t.Fatal("w9 does not lead")
-	}
-	ntab := Table{Name: st.Table(), PartitionKey: lease.AttrLeaseKey}
-	checkJavaLockItem(t, rawLock(t, api, ntab), ntab, "w9", "3000")
 }
 
 // TestIntegrationGoldenLockItem: the items multilangd writes, compared

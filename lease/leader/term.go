@@ -34,6 +34,7 @@ func (d *Decider) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 			d.heartbeatOnce(ctx)
+			d.followTarget(ctx)
 		case <-expiry.C:
 			if t := d.current(); t != nil {
 				d.expireIfDue(t)
@@ -51,9 +52,27 @@ func (d *Decider) stop(ctx context.Context) {
 	d.mu.Lock()
 	d.phase = phaseStopped
 	d.mu.Unlock()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	d.releaseHeld(ctx, ErrStopped)
+}
+
+// followTarget releases a lock held in the legacy CoordinatorState table
+// once the lock's place has become the lease table (the 3.5 table
+// migration reached COMPLETE), so that the next IsLeader takes it there:
+// what Java TableMigrationStateMachine.handleLeaderLockResult forces when
+// a leader's table no longer matches the migration state.
+func (d *Decider) followTarget(ctx context.Context) {
+	t := d.current()
+	if t == nil {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	d.releaseHeld(rctx, ErrStopped)
+	name, pk, err := d.target.LeaderLockTarget(tctx)
+	if err != nil || (Table{Name: name, PartitionKey: pk}) == t.table {
+		return
+	}
+	d.log.Info("the Leader lock's place moved; releasing it to take it there", zap.String("from", t.table.Name), zap.String("to", name))
+	d.releaseHeld(ctx, ErrLockMoved)
 }
 
 // watchExpiry sets the timer to fire just after the held lock's local
@@ -82,9 +101,11 @@ func (d *Decider) heartbeatOnce(ctx context.Context) {
 		return
 	}
 	d.mu.Lock()
-	rvn, deadline := t.rvn, t.lastUpdate.Add(d.cfg.LeaseDuration)
+	rvn, expiry := t.rvn, t.lastUpdate.Add(d.cfg.LeaseDuration)
 	d.mu.Unlock()
-	hctx, cancel := context.WithTimeout(ctx, deadline.Sub(d.clock.Now()))
+	// Not cut short by the end of Run: a heartbeat that landed unseen would
+	// make the release that follows fail its condition.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(expiry.Sub(d.clock.Now()), requestTimeout))
 	defer cancel()
 	next, start := newRVN(), d.clock.Now()
 	err := heartbeat(hctx, d.api, t.table, d.cfg.WorkerID, rvn, next, d.cfg.LeaseDuration)
@@ -113,8 +134,11 @@ func (d *Decider) heartbeatOnce(ctx context.Context) {
 // releaseHeld ends the current term with cause and deletes the lock item
 // on condition that it still is ours (AmazonDynamoDBLockClient.releaseLock:
 // the heartbeat stops first, whatever the write's outcome). A lock already
-// expired locally is left alone, as Java releaseLeadershipIfHeld does.
+// expired locally is left alone, as Java releaseLeadershipIfHeld does. The
+// delete has its own budget: ctx may have ended (a stop).
 func (d *Decider) releaseHeld(ctx context.Context, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+	defer cancel()
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
 	t := d.current()
@@ -164,6 +188,7 @@ func (d *Decider) endTerm(t *term, cause, err error) {
 		return // ended already
 	}
 	d.held = nil
+	d.owner, d.ownerSince = "", d.clock.Now() // unknown until the next read
 	children := t.children
 	t.children = map[int]context.CancelCauseFunc{}
 	d.mu.Unlock()
