@@ -356,7 +356,10 @@ func (c *fakeChild) ShutdownRequested(ctx context.Context, cp ChildCheckpointer)
 	return cp.Checkpoint(ctx, nil, nil)
 }
 
-func (c *fakeChild) LeaseLost(context.Context) error {
+func (c *fakeChild) LeaseLost(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err // like subprocess.Child: an abandoned call is not sent
+	}
 	c.w.event("leaseLost %s", c.shard)
 	return nil
 }

@@ -44,16 +44,18 @@ func (c *consumer) watchHandoff() (stop func()) {
 // coordinator transferred it after gracefulLeaseHandoffTimeoutMillis).
 func (c *consumer) endForHandoff(hardStopCtx context.Context, child Child, cp Checkpointer) outcome {
 	ctx, cancel := context.WithCancel(hardStopCtx)
-	defer cancel()
-	defer context.AfterFunc(c.held.Ctx, cancel)()
+	stop := context.AfterFunc(c.held.Ctx, cancel)
 	if err := child.ShutdownRequested(ctx, cp); err != nil {
 		c.log.Warn("shutdownRequested failed", zap.Error(err))
 	}
+	stop()
+	cut := ctx.Err() != nil // the child was abandoned (and terminated)
+	cancel()
 	if c.held.Ctx.Err() == nil {
 		c.completeHandoff(hardStopCtx)
 	}
-	if ctx.Err() == nil {
-		if err := child.LeaseLost(ctx); err != nil {
+	if !cut {
+		if err := child.LeaseLost(hardStopCtx); err != nil {
 			c.log.Warn("leaseLost failed", zap.Error(err))
 		}
 	}

@@ -16,6 +16,9 @@
 // which widens the un-checkpointed window a crash re-delivers; a
 // shutdownRequested always checkpoints the last record given.
 //
+// $FLEET_HANG_SHUTDOWN=<shardId> makes the child of that shard never answer
+// shutdownRequested (nor checkpoint in it).
+//
 // Load: while the file named by $FLEET_BURN_WHEN exists, the child burns
 // $FLEET_BURN (a fraction of one CPU, default 0.9) in 100 ms windows, so
 // that the worker's measured CPU utilisation rises while it processes.
@@ -210,6 +213,11 @@ func main() {
 			checkpoint(nil)
 		case "shutdownRequested":
 			emit(event{Ev: "shutdownRequested"})
+			if hang := os.Getenv("FLEET_HANG_SHUTDOWN"); hang != "" && hang == shard {
+				for { // never answers: the daemon's hand-off timeout ends it
+					time.Sleep(time.Hour)
+				}
+			}
 			checkpoint(nil)
 		case "leaseLost":
 			emit(event{Ev: "leaseLost"})
