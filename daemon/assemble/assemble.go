@@ -159,7 +159,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	cc := childConfig(cfg)
 	d.children.Store(&cc)
 	registerCloudWatch(d.registry, pub)
-	d.registry.MustRegister(newThreeXCollector(threeXGaugeSources(d.migration, x)))
+	d.registry.MustRegister(newThreeXCollector(threeXGaugeSources(d.migration, coord, x)))
 	metrics := teeMetrics{newPromMetrics(d.registry,
 		func() []daemon.ShardStatus { return d.scheduler.Status() },
 		func() int { return len(coord.Held()) }), d.cw, throughputMetrics{coord}}

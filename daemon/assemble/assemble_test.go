@@ -192,6 +192,25 @@ func TestThreeXGaugesAgainstEmulators(t *testing.T) {
 	d.stop(t)
 }
 
+// TestThreeXLeaderGaugesAgainstEmulators scrapes the only worker of a pure
+// multilangd 3.x fleet (clientVersionConfig = CLIENT_VERSION_CONFIG_3X set
+// in the file on a new table, DynamoDB Local for the lease-owner index): it
+// holds the Leader lock, runs the LeaseAssignmentManager over the stream's
+// two leases with itself as the one active worker, and hands nothing off.
+func TestThreeXLeaderGaugesAgainstEmulators(t *testing.T) {
+	kin := testenv.StartT(t, testenv.Kinesalite)
+	ddb := testenv.StartT(t, testenv.DynamoDBLocal)
+	testenv.CreateStreamT(t, kin.Kinesis(), "ops3xlead", 2)
+	d := startAssembled(t, kin, ddb, "ops3xlead",
+		"clientVersionConfig = CLIENT_VERSION_CONFIG_3X",
+		"workerMetricsReporterFreqInMillis = 1000")
+	body := d.scrapeUntil(t, `multilangd_kcl_client_version{version="CLIENT_VERSION_3X"} 1`,
+		"multilangd_kcl_leader_lock_held 1", "multilangd_lam_total_leases 2", "multilangd_lam_active_workers 1",
+		"multilangd_lam_failed_assignments 0", "multilangd_leases_held 2", "multilangd_handoffs_in_progress 0")
+	t.Logf("\n%s", grepLines(body, "multilangd_kcl", "multilangd_worker", "multilangd_lam", "multilangd_handoffs"))
+	d.stop(t)
+}
+
 // assembledDaemon is a daemon Run in-process for a test, with its
 // /metrics address.
 type assembledDaemon struct {

@@ -157,12 +157,19 @@ func boolGauge(b bool) float64 {
 	return 0
 }
 
+// handoffSource is the graceful hand-offs in progress of the leases this
+// worker holds (lease.Coordinator).
+type handoffSource interface {
+	Handoffs() []lease.HandoffStatus
+}
+
 // threeXGaugeSources wires the KCL 3.x gauges to the daemon's parts: the
-// client version and worker metrics from the Migration, the lock from the
-// decider x starts (when this build has one), the LAM figures from x's
-// assignment manager.
-func threeXGaugeSources(m clientVersionSource, x *threeX) threeXSources {
-	src := threeXSources{version: m, lam: func() (lamFigures, bool) { return lamFiguresOf(x.Status()) }}
+// client version and worker metrics from the Migration, the hand-offs from
+// the coordinator, the lock from the decider x starts (when this build has
+// one), the LAM figures from x's assignment manager.
+func threeXGaugeSources(m clientVersionSource, h handoffSource, x *threeX) threeXSources {
+	src := threeXSources{version: m, handoffs: func() int { return len(h.Handoffs()) },
+		lam: func() (lamFigures, bool) { return lamFiguresOf(x.Status()) }}
 	if x.newDecider != nil {
 		obs := &lockObserver{}
 		x.newDecider = obs.wrap(x.newDecider)

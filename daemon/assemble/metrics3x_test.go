@@ -127,7 +127,7 @@ func (fakeDecider) Run(context.Context) error { return nil }
 // lock is not held.
 func TestLockObserverFollowsLatestDecider(t *testing.T) {
 	x := &threeX{newDecider: func() (lockDecider, error) { return fakeDecider{fakeLock: fakeLock{held: true}}, nil }}
-	src := threeXGaugeSources(fakeVersion{v: lease.ClientVersion3X}, x)
+	src := threeXGaugeSources(fakeVersion{v: lease.ClientVersion3X}, noHandoffs{}, x)
 	if _, held, _ := src.lock.Observed(); held {
 		t.Fatal("held before a decider ran")
 	}
@@ -137,7 +137,11 @@ func TestLockObserverFollowsLatestDecider(t *testing.T) {
 	if _, held, _ := src.lock.Observed(); !held {
 		t.Fatal("not held after the decider said so")
 	}
-	if src := threeXGaugeSources(fakeVersion{}, &threeX{}); src.lock != nil {
+	if src := threeXGaugeSources(fakeVersion{}, noHandoffs{}, &threeX{}); src.lock != nil {
 		t.Fatal("a lock gauge without a decider in this build")
 	}
 }
+
+type noHandoffs struct{}
+
+func (noHandoffs) Handoffs() []lease.HandoffStatus { return nil }
