@@ -256,10 +256,7 @@ func buildWorkers(items []rawItem, leases []lease.Lease, expiry time.Duration, n
 		byID[id], lut[id] = &w, t
 	}
 	for _, l := range leases {
-		owner := l.Owner
-		if l.CheckpointOwner != "" {
-			owner = l.CheckpointOwner
-		}
+		owner := l.ActualOwner()
 		if owner == "" {
 			continue
 		}
