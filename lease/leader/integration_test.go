@@ -342,3 +342,110 @@ func TestIntegrationGoldenLockItem(t *testing.T) {
 	}
 	checkJavaLockItem(t, rawLock(t, api, tab), tab, "golden2", "120000")
 }
+
+// cutAPI is a DynamoDB client that can be cut off, as from a worker whose
+// network is gone: every request fails while cut.
+type cutAPI struct {
+	DynamoAPI
+	cut atomic.Bool
+}
+
+var errCut = fmt.Errorf("network cut (test)")
+
+func (c *cutAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if c.cut.Load() {
+		return nil, errCut
+	}
+	return c.DynamoAPI.GetItem(ctx, in, o...)
+}
+
+func (c *cutAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if c.cut.Load() {
+		return nil, errCut
+	}
+	return c.DynamoAPI.PutItem(ctx, in, o...)
+}
+
+func (c *cutAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if c.cut.Load() {
+		return nil, errCut
+	}
+	return c.DynamoAPI.UpdateItem(ctx, in, o...)
+}
+
+func (c *cutAPI) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if c.cut.Load() {
+		return nil, errCut
+	}
+	return c.DynamoAPI.DeleteItem(ctx, in, o...)
+}
+
+// stealStale is a Java worker's non-blocking acquire of a held lock: read
+// the rvn, read it again after more than the lease duration the item
+// claims, and put its own lock on condition that the rvn is unchanged.
+func (j *javaHolder) stealStale(ctx context.Context, wait time.Duration) error {
+	first := strAttrOf(j.api, ctx, j.tab)
+	time.Sleep(wait)
+	rvn := uuid.NewString()
+	_, err := j.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(j.tab.Name),
+		Item:                      javaLockItem(j.tab, j.owner, rvn, j.ld),
+		ConditionExpression:       aws.String("attribute_exists(#pk) AND #rvn = :rvn"),
+		ExpressionAttributeNames:  map[string]string{"#pk": j.tab.PartitionKey, "#rvn": "recordVersionNumber"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":rvn": &types.AttributeValueMemberS{Value: first}}})
+	if err == nil {
+		j.rvn.Store(rvn)
+	}
+	return err
+}
+
+func strAttrOf(api DynamoAPI, ctx context.Context, tab Table) string {
+	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(tab.Name), Key: tab.key(), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return ""
+	}
+	return strAttr(out.Item, "recordVersionNumber")
+}
+
+// TestIntegrationJavaTakesOverFromMultilangd: the other direction. A Java
+// worker cannot take multilangd's lock while it heart-beats (the rvn it
+// waited on has changed); once multilangd's network is cut (no heartbeat,
+// no release) multilangd stops leading on its own first, and the Java
+// worker's stale acquire succeeds.
+func TestIntegrationJavaTakesOverFromMultilangd(t *testing.T) {
+	local := localDynamo(t)
+	api := &cutAPI{DynamoAPI: local}
+	st := newLeaseTable(t, local)
+	tab := Table{Name: st.Table(), PartitionKey: lease.AttrLeaseKey}
+	d, err := New(api, StaticTarget(tab), Config{WorkerID: "m", LeaseDuration: itLease, HeartbeatPeriod: itHeartbeat}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDecider(t, d)
+	ctx := ctxT(t, 90*time.Second)
+	if !d.IsLeader(ctx) {
+		t.Fatal("no lead")
+	}
+	lctx, cancel := d.LeadershipContext(context.Background())
+	defer cancel()
+	java := &javaHolder{api: local, tab: tab, owner: "java-worker", ld: "120000"}
+	// the item claims multilangd's 3 s; Java waits longer than that
+	if err := java.stealStale(ctx, itLease+500*time.Millisecond); !conditionFailed(err) {
+		t.Fatalf("Java's stale acquire of a heart-beating lock: %v, want ConditionalCheckFailed", err)
+	}
+	api.cut.Store(true)
+	// multilangd's own expiry comes before the end of Java's wait by the
+	// extra 1.5 s at least (its last heartbeat was sent before Java's read)
+	if err := java.stealStale(ctx, itLease+1500*time.Millisecond); err != nil {
+		t.Fatalf("Java's stale acquire of a dead lock: %v", err)
+	}
+	if context.Cause(lctx) != ErrLockExpired {
+		t.Fatalf("multilangd still leading when Java took the lock (cause %v)", context.Cause(lctx))
+	}
+	if d.IsLeader(ctx) {
+		t.Fatal("multilangd leads after Java took over")
+	}
+	api.cut.Store(false)
+	if err := java.heartbeat(ctx); err != nil {
+		t.Fatalf("Java's heartbeat of its new lock: %v", err)
+	}
+}
