@@ -66,6 +66,11 @@ type CoordinatorConfig struct {
 	// HandoffCheckPeriod is how often that timeout is checked (default 2 s,
 	// Java LeaseGracefulShutdownHandler.SHUTDOWN_CHECK_INTERVAL_MILLIS).
 	HandoffCheckPeriod time.Duration
+	// AwaitMode holds the taker back until the first SetThreeXMode call:
+	// the daemon knows whether the table is in a KCL 3.x client version only
+	// after reading Migration3.0, and must not take before (Java starts the
+	// lease coordinator after the migration state machine initialised).
+	AwaitMode bool
 	// Clock is the monotonic clock (default time.Now); injectable for tests.
 	Clock Clock
 	// Rand drives the taker's shuffles (default: randomly seeded).
@@ -190,6 +195,8 @@ type Coordinator struct {
 	// threeXMode and lockLeader: KCL 3.x mode (threexmode.go).
 	threeXMode atomic.Bool
 	lockLeader atomic.Pointer[func(context.Context) bool]
+	modeKnown  chan struct{} // closed by the first SetThreeXMode
+	modeOnce   sync.Once
 	// throughput turns the bytes delivered per lease into the
 	// throughputKBps written with each renew on a KCL 3.x table.
 	throughput *ThroughputRecorder
@@ -218,6 +225,7 @@ func NewCoordinator(store Store, cfg CoordinatorConfig, log *zap.Logger) *Coordi
 		log:        log.With(zap.String("workerId", cfg.WorkerID)),
 		held:       map[string]*heldLease{},
 		obs:        map[string]observation{},
+		modeKnown:  make(chan struct{}),
 		throughput: NewThroughputRecorder(cfg.RenewerPeriod),
 	}
 }
@@ -539,6 +547,13 @@ func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) {
 }
 
 func (c *Coordinator) takeLoop(ctx context.Context) {
+	if c.cfg.AwaitMode {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.modeKnown:
+		}
+	}
 	for {
 		res, err := c.takeOnce(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -612,8 +627,8 @@ func (c *Coordinator) takeOnce(ctx context.Context) (TakeResult, error) {
 	// renew interval (DynamoDBLeaseTaker.takeLeases).
 	reread := res.Steal && scanTime.Sub(start) > c.cfg.FailoverTime/6
 	for _, l := range toTake {
-		if ctx.Err() != nil {
-			break
+		if ctx.Err() != nil || c.threeXMode.Load() {
+			break // stopped, or switched to 3.x mode during the run
 		}
 		if c.take(ctx, l, reread, res.Steal) {
 			res.Taken++

@@ -19,6 +19,7 @@ import (
 // SetThreeXMode switches the coordinator into (on) or out of KCL 3.x mode.
 // It may be called at any time, from any goroutine.
 func (c *Coordinator) SetThreeXMode(on bool) {
+	defer c.modeOnce.Do(func() { close(c.modeKnown) })
 	if c.threeXMode.Swap(on) == on {
 		return
 	}

@@ -26,6 +26,7 @@ func newMigration(cfg *properties.Config, store *lease.DynamoStore, coord *lease
 		WorkerID:             cfg.WorkerID,
 		Configured:           cfg.ClientVersionConfig,
 		ConfiguredExplicitly: cfg.ClientVersionConfigSet,
+		MonitorInterval:      migrationMonitorInterval,
 		LeaseTable:           cfg.TableName,
 		LegacyTable:          cfg.WorkerMetricsTable.TableName,
 		Reporter: workermetrics.Config{
@@ -41,6 +42,10 @@ func newMigration(cfg *properties.Config, store *lease.DynamoStore, coord *lease
 		IsLeader: coord.IsLeader,
 	}, log)
 }
+
+// migrationMonitorInterval is how often Migration3.0 is re-read (0: Java's
+// 1 min); tests shorten it.
+var migrationMonitorInterval time.Duration
 
 // startMigration runs m (and the KCL 3.x components it switches on, x)
 // until ctx is done or the returned stop is called; stop waits for it and
