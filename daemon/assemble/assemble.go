@@ -285,7 +285,7 @@ func newCoordinator(cfg *properties.Config, store lease.Store, leasesTaken chan<
 		// 0 in the file: transfer at the first check, as Java (0 here
 		// would mean the default).
 		GracefulLeaseHandoffTimeout: max(cfg.GracefulLeaseHandoffTimeout, time.Millisecond),
-		AwaitMode:                     true, // threex.go sets the mode from Migration3.0
+		AwaitMode:                   true, // threex.go sets the mode from Migration3.0
 	}, log.Named("coordinator"))
 }
 
