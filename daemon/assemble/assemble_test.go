@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,6 +212,52 @@ func TestThreeXLeaderGaugesAgainstEmulators(t *testing.T) {
 	d.stop(t)
 }
 
+// slowShutdownChild speaks the multilang protocol and answers
+// shutdownRequested only after 8 s, so that a graceful hand-off stays in
+// progress for that long.
+const slowShutdownChild = `
+const rl = require('readline').createInterface({input: process.stdin});
+rl.on('line', (line) => {
+  const m = JSON.parse(line);
+  const answer = () => process.stdout.write(JSON.stringify({action: 'status', responseFor: m.action}) + '\n');
+  if (m.action === 'shutdownRequested') { setTimeout(answer, 8000); } else { answer(); }
+});
+`
+
+// TestHandoffGaugeAgainstEmulators: a graceful hand-off (W9) of a lease
+// the daemon holds shows in multilangd_handoffs_in_progress while its child
+// finishes, and leaves it once the lease is transferred.
+func TestHandoffGaugeAgainstEmulators(t *testing.T) {
+	kin := testenv.StartT(t, testenv.Kinesalite)
+	ddb := testenv.StartT(t, testenv.DynamoDBLocal)
+	testenv.CreateStreamT(t, kin.Kinesis(), "ops3xhand", 1)
+	script := filepath.Join(t.TempDir(), "child.js")
+	if err := os.WriteFile(script, []byte(slowShutdownChild), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startAssembled(t, kin, ddb, "ops3xhand", "executableName = node "+script,
+		"clientVersionConfig = CLIENT_VERSION_CONFIG_3X", "gracefulLeaseHandoffTimeoutMillis = 600000")
+	d.scrapeUntil(t, "multilangd_leases_held 1", `multilangd_shard_consumers{state="PROCESSING"} 1`, "multilangd_handoffs_in_progress 0")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store := lease.NewDynamoStore(ddb.DynamoDB(), "ops3xhand-app", zaptest.NewLogger(t))
+	l, err := store.GetLease(ctx, "shardId-000000000000")
+	if err != nil || l == nil {
+		t.Fatalf("lease: %v %v", l, err)
+	}
+	if _, err := store.InitiateHandoff(ctx, *l, "w2"); err != nil {
+		t.Fatal(err)
+	}
+	d.scrapeUntil(t, "multilangd_handoffs_in_progress 1")
+	d.scrapeUntil(t, "multilangd_handoffs_in_progress 0")
+	l, err = store.GetLease(ctx, "shardId-000000000000")
+	if err != nil || l == nil || l.CheckpointOwner != "" {
+		t.Fatalf("lease after the hand-off: %+v %v", l, err)
+	}
+	d.stop(t)
+}
+
 // assembledDaemon is a daemon Run in-process for a test, with its
 // /metrics address.
 type assembledDaemon struct {
@@ -221,8 +268,8 @@ type assembledDaemon struct {
 }
 
 // startAssembled runs the daemon of application <stream>-app on the
-// emulators with the Node sample child, a 3 s failover, polling, and the
-// extra properties lines.
+// emulators with the Node sample child (unless extra sets executableName),
+// a 3 s failover, polling, and the extra properties lines.
 func startAssembled(t *testing.T, kin, ddb *testenv.Emulator, stream string, extra ...string) *assembledDaemon {
 	t.Helper()
 	port, err := testenv.FreePort()
@@ -236,8 +283,15 @@ func startAssembled(t *testing.T, kin, ddb *testenv.Emulator, stream string, ext
 	t.Setenv("NODE_PATH", testenv.NodeModules())
 	t.Setenv("KCL_SAMPLE_OUTPUT", filepath.Join(dir, "out.jsonl"))
 	props := filepath.Join(dir, "app.properties")
+	child := "executableName = node " + filepath.Join(testenv.RepoRoot(), "samples", "node", "sample_kcl_app.js")
+	for _, l := range extra {
+		if strings.HasPrefix(l, "executableName") {
+			child = l
+		}
+	}
+	extra = slices.DeleteFunc(slices.Clone(extra), func(l string) bool { return strings.HasPrefix(l, "executableName") })
 	content := strings.Join(append([]string{
-		"executableName = node " + filepath.Join(testenv.RepoRoot(), "samples", "node", "sample_kcl_app.js"),
+		child,
 		"streamName = " + stream,
 		"applicationName = " + stream + "-app",
 		"regionName = us-east-1",
