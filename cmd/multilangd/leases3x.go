@@ -146,17 +146,25 @@ func (k *kcl3Items) add(table, pk string, item map[string]types.AttributeValue) 
 	return true
 }
 
-// scanAPI is the DynamoDB call the legacy tables are read with.
-type scanAPI interface {
+// legacyAPI is what the legacy tables are read with: GetItem of the
+// coordinator-state keys (as Java CoordinatorStateDAO reads them, and as
+// the worker's IAM policy allows) and a Scan of the worker metrics (Java
+// WorkerMetricStatsDAO.getAllWorkerMetricStats).
+type legacyAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
 // legacyTables are the KCL 3.0–3.4 tables (coordinatorStateTableName,
 // workerMetricsTableName); api nil reads none.
 type legacyTables struct {
-	api                        scanAPI
+	api                        legacyAPI
 	coordinatorState, wmetrics string
 }
+
+// coordinatorStateKeys are the items of the CoordinatorState table (Java
+// MigrationState, LeaderLock, TableMigrationState).
+var coordinatorStateKeys = []string{lease.MigrationKey, lease.TableMigrationKey, lease.LeaderKey}
 
 // readLegacy adds the items of the legacy tables that exist; a table that
 // exists but cannot be read is named in k.unreadable (the lease table view
@@ -165,27 +173,50 @@ func (lt legacyTables) readLegacy(ctx context.Context, k *kcl3Items) {
 	if lt.api == nil {
 		return
 	}
-	for _, t := range []struct{ name, pk string }{{lt.coordinatorState, "key"}, {lt.wmetrics, workermetrics.LegacyTableKey}} {
-		if t.name == "" {
-			continue
+	read := func(table, pk string, items func() ([]map[string]types.AttributeValue, error)) {
+		if table == "" {
+			return
 		}
-		items, err := scanAll(ctx, lt.api, t.name)
+		its, err := items()
 		var rnf *types.ResourceNotFoundException
 		switch {
 		case errors.As(err, &rnf):
-			continue
+			return
 		case err != nil:
-			k.unreadable = append(k.unreadable, fmt.Sprintf("%s: %v", t.name, err))
-			continue
+			k.unreadable = append(k.unreadable, fmt.Sprintf("%s: %v", table, err))
+			return
 		}
-		for _, it := range items {
-			k.add(t.name, t.pk, it)
+		for _, it := range its {
+			k.add(table, pk, it)
 		}
 	}
+	read(lt.coordinatorState, "key", func() ([]map[string]types.AttributeValue, error) {
+		return getItems(ctx, lt.api, lt.coordinatorState, "key", coordinatorStateKeys)
+	})
+	read(lt.wmetrics, workermetrics.LegacyTableKey, func() ([]map[string]types.AttributeValue, error) {
+		return scanAll(ctx, lt.api, lt.wmetrics)
+	})
+}
+
+// getItems reads the items of table under keys (consistent reads); absent
+// ones are left out.
+func getItems(ctx context.Context, api legacyAPI, table, pk string, keys []string) ([]map[string]types.AttributeValue, error) {
+	var items []map[string]types.AttributeValue
+	for _, key := range keys {
+		out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{pk: &types.AttributeValueMemberS{Value: key}}})
+		if err != nil {
+			return nil, err
+		}
+		if len(out.Item) > 0 {
+			items = append(items, out.Item)
+		}
+	}
+	return items, nil
 }
 
 // scanAll reads every item of table (eventually consistent, paginated).
-func scanAll(ctx context.Context, api scanAPI, table string) ([]map[string]types.AttributeValue, error) {
+func scanAll(ctx context.Context, api legacyAPI, table string) ([]map[string]types.AttributeValue, error) {
 	var items []map[string]types.AttributeValue
 	var start map[string]types.AttributeValue
 	for {

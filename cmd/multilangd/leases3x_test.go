@@ -35,9 +35,26 @@ type itemList []map[string]types.AttributeValue
 
 func (l itemList) RawItems(context.Context) ([]map[string]types.AttributeValue, error) { return l, nil }
 
-// fakeScan serves Scan from in-memory tables; a table not in it does not
-// exist.
+// fakeScan serves Scan and GetItem from in-memory tables; a table not in
+// it does not exist.
 type fakeScan map[string]itemList
+
+func (f fakeScan) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	items, ok := f[aws.ToString(in.TableName)]
+	if !ok {
+		return nil, &types.ResourceNotFoundException{Message: aws.String("Requested resource not found")}
+	}
+	for _, it := range items {
+		match := true
+		for k, v := range in.Key {
+			match = match && stringAttr(it, k) == v.(*types.AttributeValueMemberS).Value
+		}
+		if match {
+			return &dynamodb.GetItemOutput{Item: it}, nil
+		}
+	}
+	return &dynamodb.GetItemOutput{}, nil
+}
 
 func (f fakeScan) Scan(_ context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	items, ok := f[aws.ToString(in.TableName)]
@@ -224,8 +241,12 @@ shardId-000000000001  w1     4        49/2        -        -                    
 	}
 }
 
-// deniedScan refuses every Scan, as DynamoDB does without dynamodb:Scan.
+// deniedScan refuses every read, as DynamoDB does without the permission.
 type deniedScan struct{}
+
+func (deniedScan) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "denied"}
+}
 
 func (deniedScan) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "denied"}
