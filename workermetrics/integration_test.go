@@ -139,9 +139,16 @@ func (r *running) versionSeen(v string) bool {
 
 func start(t *testing.T, f *fixture, configured string) *running {
 	t.Helper()
+	return startConfigured(t, f, configured, false)
+}
+
+// startConfigured is start with clientVersionConfig written in the file
+// (explicit) or left at its default.
+func startConfigured(t *testing.T, f *fixture, configured string, explicit bool) *running {
+	t.Helper()
 	r := &running{}
 	r.m = NewMigration(f.store, f.ddb, MigrationConfig{
-		WorkerID: "mld-w1", Configured: configured, LeaseTable: f.leaseTable, LegacyTable: f.wmTable,
+		WorkerID: "mld-w1", Configured: configured, ConfiguredExplicitly: explicit, LeaseTable: f.leaseTable, LegacyTable: f.wmTable,
 		MonitorInterval: 300 * time.Millisecond, InitRetry: 100 * time.Millisecond,
 		Reporter: Config{CaptureFrequency: 20 * time.Millisecond, ReporterFrequency: 150 * time.Millisecond,
 			OnReport: func(err error) {
@@ -431,4 +438,41 @@ func TestIntegrationFlipTo3X(t *testing.T) {
 		t.Fatalf("history = %#v, want the previous state prepended (Java MigrationState.addHistoryEntry)", h)
 	}
 	waitFor(t, "3X_WITH_ROLLBACK in force", func() bool { return r.m.Version() == lease.ClientVersion3XRoll })
+}
+
+// TestIntegrationExplicit3XConfig: clientVersionConfig =
+// CLIENT_VERSION_CONFIG_3X written in the file creates Migration3.0 =
+// CLIENT_VERSION_3X on a table without one (a new multilangd 3.x fleet) and
+// finalises CLIENT_VERSION_3X_WITH_ROLLBACK to CLIENT_VERSION_3X with a
+// history entry, as Java does; left at the default it writes nothing but
+// follows an upgrade another worker starts later.
+func TestIntegrationExplicit3XConfig(t *testing.T) {
+	f := newFixture(t, false)
+	r := startConfigured(t, f, properties.ClientVersion3X, true)
+	waitFor(t, "3X", func() bool { return r.versionSeen(lease.ClientVersion3X) })
+	if item := get(t, f.ddb, f.leaseTable, "leaseKey", lease.MigrationKey); sAttr(item, "cv") != lease.ClientVersion3X || sAttr(item, "mb") != "mld-w1" {
+		t.Fatalf("Migration3.0 = %v", item)
+	}
+	r.stop()
+
+	f = newFixture(t, false)
+	put(t, f.ddb, f.leaseTable, map[string]types.AttributeValue{"leaseKey": &types.AttributeValueMemberS{Value: lease.MigrationKey},
+		"entityType": &types.AttributeValueMemberS{Value: "CLIENT_VERSION_MIGRATION"}, "cv": &types.AttributeValueMemberS{Value: lease.ClientVersion3XRoll},
+		"mb": &types.AttributeValueMemberS{Value: "java"}, "mts": &types.AttributeValueMemberN{Value: "1700000000000"}})
+	r = startConfigured(t, f, properties.ClientVersion3X, true)
+	waitFor(t, "3X", func() bool { return r.versionSeen(lease.ClientVersion3X) })
+	item := get(t, f.ddb, f.leaseTable, "leaseKey", lease.MigrationKey)
+	h, _ := item["h"].(*types.AttributeValueMemberL)
+	if sAttr(item, "cv") != lease.ClientVersion3X || h == nil || len(h.Value) != 1 {
+		t.Fatalf("Migration3.0 after finalising = %v", item)
+	}
+	r.stop()
+
+	f = newFixture(t, false)
+	r = startConfigured(t, f, properties.ClientVersion3X, false)
+	waitFor(t, "INIT", func() bool { return r.versionSeen(lease.ClientVersionInit) })
+	put(t, f.ddb, f.leaseTable, map[string]types.AttributeValue{"leaseKey": &types.AttributeValueMemberS{Value: lease.MigrationKey},
+		"entityType": &types.AttributeValueMemberS{Value: "CLIENT_VERSION_MIGRATION"}, "cv": &types.AttributeValueMemberS{Value: lease.ClientVersionUpgr},
+		"mb": &types.AttributeValueMemberS{Value: "java"}, "mts": &types.AttributeValueMemberN{Value: "1700000000000"}})
+	waitFor(t, "the upgrade followed", func() bool { return r.versionSeen(lease.ClientVersionUpgr) })
 }

@@ -233,8 +233,9 @@ func (m *Migration) enter(v string) {
 // CLIENT_VERSION_3X when clientVersionConfig = CLIENT_VERSION_CONFIG_3X is
 // written in the file (a pure multilangd 3.x fleet). With the key left at its
 // default it writes nothing and stays a KCL 2.x-compatible worker (INIT)
-// that follows a later upgrade (followsInit); it never advances
-// 3X_WITH_ROLLBACK to 3X (docs/compatibility.md "KCL 3.x").
+// that follows a later upgrade (followsInit); likewise only the explicit
+// setting advances 3X_WITH_ROLLBACK to 3X at start-up, as Java does
+// (docs/compatibility.md "KCL 3.x").
 func (m *Migration) initialize(ctx context.Context) (string, bool) {
 	for {
 		v, err := m.initialVersion(ctx)
@@ -276,12 +277,26 @@ func (m *Migration) initialVersion(ctx context.Context) (string, error) {
 		return v, nil
 	case cs.ClientVersion == "":
 		return lease.ClientVersionInit, nil
+	case v == lease.ClientVersion3X && cs.ClientVersion == lease.ClientVersion3XRoll && m.cfg.ConfiguredExplicitly:
+		// The upgrade is finalised (Java AbstractMigrationClientVersionState
+		// ensureDdbStateMatchesClientVersion on entering 3X).
+		ok, err := m.store.UpdateClientVersion(ctx, cs.ClientVersion, v, m.cfg.WorkerID, time.Now())
+		if err != nil {
+			return "", err
+		}
+		if !ok { // changed meanwhile (a rollback?): initialize reads again
+			return "", fmt.Errorf("%s changed while finalising the upgrade", lease.MigrationKey)
+		}
+		m.log.Info("finalised the 3.x upgrade", zap.String("from", cs.ClientVersion), zap.String("clientVersion", v))
+		return v, nil
 	}
 	return m.fromStored(cs.ClientVersion)
 }
 
 // fromStored is the version a worker starts in when Migration3.0 holds
-// stored (non-empty).
+// stored (non-empty), writing nothing: 3X_WITH_ROLLBACK stays in force
+// unless clientVersionConfig = CLIENT_VERSION_CONFIG_3X is written in the
+// file (initialVersion then finalises it).
 func (m *Migration) fromStored(stored string) (string, error) {
 	v, err := lease.InitialClientVersion(stored, m.cfg.Configured)
 	if err != nil {
