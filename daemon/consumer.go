@@ -262,6 +262,9 @@ func (c *consumer) session(hardStopCtx context.Context) (progressed bool, res ou
 	h := *c.held
 	h.Lease = *l
 	cp := c.s.deps.Coordinator.Checkpointer(&h)
+	if c.handoffStarted() {
+		return false, c.endWithoutChild(hardStopCtx), nil // no child for a lease being handed off
+	}
 
 	gen := c.s.childGen.Load() // the factory's settings this child gets
 	child, err := c.s.deps.Children(hardStopCtx, c.shardID, c.key)

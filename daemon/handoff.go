@@ -38,6 +38,19 @@ func (c *consumer) watchHandoff() (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
+// handoffStarted reports whether the lease's hand-off has started, without
+// waiting for the watcher (a consumer started for a lease whose hand-off
+// is already under way, e.g. after a failed transfer, starts no child).
+func (c *consumer) handoffStarted() bool {
+	select {
+	case <-c.held.Handoff:
+		c.handingOff.Store(true)
+		return true
+	default:
+		return c.handingOff.Load()
+	}
+}
+
 // endForHandoff ends a live child's session for a graceful hand-off:
 // shutdownRequested, the transfer, leaseLost, close. The child's calls are
 // also cut short when the lease leaves the held set meanwhile (the

@@ -3,6 +3,7 @@ package daemon
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/record"
@@ -61,5 +62,23 @@ func TestHandoffOutranksGracefulStop(t *testing.T) {
 	h.stop() // the hanging shutdownRequested is cut at the stop deadline
 	if !h.hasEvent("hand off s1") || len(h.coord.Released()) != 0 {
 		t.Fatalf("events %v, released %v", h.w.Events(), h.coord.Released())
+	}
+}
+
+// TestHandoffAlreadyStarted: a consumer started for a lease whose hand-off
+// is already under way (its transfer failed and is retried) starts no
+// child and completes the hand-off.
+func TestHandoffAlreadyStarted(t *testing.T) {
+	taken := make(chan struct{}, 1)
+	h := startCfg(t, func(c *Config) { c.DispatchInterval = time.Hour; c.LeasesTaken = taken }, childBehaviour{},
+		map[string][]record.Batch{"s1": {{Records: recs("100")}}},
+		lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.eventually("scheduler running", func() bool { return h.s.Healthy() == nil })
+	h.coord.grant("s1", "t1")
+	h.coord.handoff("s1")
+	taken <- struct{}{}
+	h.eventually("handed off", func() bool { return h.hasEvent("hand off s1") })
+	if h.hasEvent("init s1") || h.hasEvent("rec ") {
+		t.Fatalf("a child started for a lease being handed off: %v", h.w.Events())
 	}
 }
