@@ -251,10 +251,15 @@ func (d *Decider) Observed() (owner string, held bool, since time.Time) {
 // LeadershipContext returns a child of parent that is also cancelled when
 // this worker's current leadership term ends; context.Cause says why
 // (ErrLockLost, ErrLockExpired, ErrReleased, ErrStopped, ErrLockMoved). When this worker
-// does not lead, it is already cancelled with cause ErrNotLeader. Call
+// does not lead, it is already cancelled with cause ErrNotLeader (ErrLockExpired
+// when the term expired before Run's expiry watch ended it). Call
 // cancel when done, as with context.WithCancel.
 func (d *Decider) LeadershipContext(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
+	if t := d.current(); t != nil && d.expireIfDue(t) {
+		cancel(ErrLockExpired)
+		return ctx, func() {}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := d.held

@@ -92,7 +92,7 @@ func (d *Decider) watchExpiry(timer *time.Timer) {
 // heartbeatOnce is AmazonDynamoDBLockClient.sendHeartbeat for the held
 // lock. The request may take until the lock's local expiry; a failed
 // condition ends leadership at once (ErrLockLost). When the outcome is
-// unknown, one consistent read tells whether it landed.
+// unknown, resolveHeartbeat tells whether it landed.
 func (d *Decider) heartbeatOnce(ctx context.Context) {
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
@@ -117,10 +117,23 @@ func (d *Decider) heartbeatOnce(ctx context.Context) {
 		d.endTerm(t, ErrLockLost, err)
 		return
 	}
-	l, gerr := getLock(hctx, d.api, t.table)
+	d.resolveHeartbeat(ctx, t, rvn, next, start, err)
+}
+
+// resolveHeartbeat tells, by one consistent read, whether a heartbeat
+// whose outcome is unknown (from rvn to next, sent at start) landed. The
+// read has a budget of its own up to the lock's local expiry: the
+// heartbeat's may be spent (a timeout is the usual unknown outcome).
+func (d *Decider) resolveHeartbeat(ctx context.Context, t *term, rvn, next string, start time.Time, err error) {
+	d.mu.Lock()
+	left := t.lastUpdate.Add(d.cfg.LeaseDuration).Sub(d.clock.Now())
+	d.mu.Unlock()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(left, requestTimeout))
+	defer cancel()
+	l, gerr := getLock(rctx, d.api, t.table)
 	switch {
 	case gerr != nil:
-		d.log.Warn("heartbeat of the Leader lock failed; retrying next period", zap.Error(err))
+		d.log.Warn("heartbeat of the Leader lock failed; retrying next period", zap.Error(err), zap.NamedError("read", gerr))
 		d.expireIfDue(t)
 	case l != nil && l.owner == d.cfg.WorkerID && l.rvn == next:
 		d.renewed(t, next, start)
