@@ -91,48 +91,11 @@ type donor struct {
 }
 
 // balanceWorkerVariance is VarianceBasedLeaseAssignmentDecider.balanceWorkerVariance:
-// per metric, the donors and the dampened throughput to take from each;
-// the metric with the largest total wins; each donor (largest take first)
-// gives leases to the workers with most room while they stay under the fleet
-// average and their operating range.
+// each donor of the most outlying metric (largest take first) gives leases
+// to the workers with most room while they stay under the fleet average and
+// their operating range.
 func (d *varianceDecider) balanceWorkerVariance() {
-	takes := map[string]float64{}
-	chosen := &javaHashMap{} // workerIdToThroughputToTakeMap
-	maxTake := -1.0
-	for _, name := range d.metricNames {
-		avg := d.fleet[name]
-		var current []*worker
-		for _, w := range d.v.active {
-			if _, ok := w.stats[name]; ok {
-				current = append(current, w)
-			}
-		}
-		these := map[string]float64{}
-		theseOrder := &javaHashMap{}
-		total := 0.0
-		for _, w := range d.workersToTakeLeasesFrom(current, name, avg) {
-			value := w.value[name]
-			loadToTake := (value - avg) / value
-			dampened := loadToTake * (float64(d.cfg.DampeningPercentage) / 100)
-			take := d.v.workerThroughput[w.id] * dampened
-			total += take
-			these[w.id] = take
-			theseOrder.put(w.id)
-		}
-		if maxTake < total {
-			chosen.clear()
-			chosen.putAll(theseOrder.order())
-			takes, maxTake = these, total
-		}
-	}
-	// Largest take first (Double.compareTo, a stable sort of the
-	// HashMap's entries).
-	var donors []donor
-	for _, id := range chosen.order() {
-		donors = append(donors, donor{id: id, take: takes[id]})
-	}
-	slices.SortStableFunc(donors, func(a, b donor) int { return javaCompare(b.take, a.take) })
-	for _, dn := range donors {
+	for _, dn := range d.largestOutlierDonors() {
 		for _, lease := range d.leasesToTake(dn.id, dn.take) {
 			w := d.queue.poll()
 			if w == nil {
@@ -145,6 +108,55 @@ func (d *varianceDecider) balanceWorkerVariance() {
 			d.assignLease(lease, w, false)
 		}
 	}
+}
+
+// largestOutlierDonors is the choice of balanceWorkerVariance: per metric
+// the donors and what each gives up (donorTakes); the metric with the
+// largest total wins (the first in HashMap order on a tie). Donors come
+// largest take first (Double.compareTo, a stable sort of the HashMap's
+// entries).
+func (d *varianceDecider) largestOutlierDonors() []donor {
+	takes := map[string]float64{}
+	takeOrder := &javaHashMap{} // workerIdToThroughputToTakeMap
+	maxTake := -1.0
+	for _, name := range d.metricNames {
+		metricTakes, metricOrder, total := d.donorTakes(name)
+		if maxTake < total {
+			takeOrder.clear()
+			takeOrder.putAll(metricOrder.order())
+			takes, maxTake = metricTakes, total
+		}
+	}
+	donors := make([]donor, 0, len(takes))
+	for _, id := range takeOrder.order() {
+		donors = append(donors, donor{id: id, take: takes[id]})
+	}
+	slices.SortStableFunc(donors, func(a, b donor) int { return javaCompare(b.take, a.take) })
+	return donors
+}
+
+// donorTakes is, for one metric, the throughput each donor gives up: its
+// assigned throughput × (value − fleet average) ÷ value, dampened; with
+// the donors' HashMap order and the total.
+func (d *varianceDecider) donorTakes(name string) (takes map[string]float64, order *javaHashMap, total float64) {
+	avg := d.fleet[name]
+	var reporting []*worker
+	for _, w := range d.v.active {
+		if _, ok := w.stats[name]; ok {
+			reporting = append(reporting, w)
+		}
+	}
+	takes, order = map[string]float64{}, &javaHashMap{}
+	for _, w := range d.workersToTakeLeasesFrom(reporting, name, avg) {
+		value := w.value[name]
+		loadToTake := (value - avg) / value
+		dampened := loadToTake * (float64(d.cfg.DampeningPercentage) / 100)
+		take := float64(d.v.workerThroughput[w.id] * dampened)
+		total += take
+		takes[w.id] = take
+		order.put(w.id)
+	}
+	return takes, order, total
 }
 
 // workersToTakeLeasesFrom is getWorkersToTakeLeasesFromIfRequired: balance
