@@ -104,6 +104,9 @@ func (t Table) key() map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{t.PartitionKey: s(LockKey)}
 }
 
+// millis is a lease duration as the lock client writes it: text milliseconds.
+func millis(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
 // newRVN is AmazonDynamoDBLockClient.generateRecordVersionNumber: a random UUID.
 func newRVN() string { return uuid.NewString() }
 
@@ -158,7 +161,7 @@ func lockItemFor(t Table, owner string, leaseDuration time.Duration, rvn string)
 		lease.AttrEntityType:    s(EntityTypeLeader),
 		t.PartitionKey:          s(LockKey),
 		AttrOwnerName:           s(owner),
-		AttrLeaseDuration:       s(strconv.FormatInt(leaseDuration.Milliseconds(), 10)),
+		AttrLeaseDuration:       s(millis(leaseDuration)),
 		AttrRecordVersionNumber: s(rvn),
 	}
 }
@@ -198,7 +201,7 @@ func heartbeat(ctx context.Context, api DynamoAPI, t Table, owner, rvn, next str
 		ExpressionAttributeNames: map[string]string{"#pk": t.PartitionKey, "#ld": AttrLeaseDuration,
 			"#rvn": AttrRecordVersionNumber, "#on": AttrOwnerName},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":rvn": s(rvn), ":on": s(owner),
-			":newRvn": s(next), ":ld": s(strconv.FormatInt(leaseDuration.Milliseconds(), 10))},
+			":newRvn": s(next), ":ld": s(millis(leaseDuration))},
 	})
 	if err != nil {
 		return &LockError{Action: "heartbeat", Table: t.Name, Err: err}

@@ -83,9 +83,7 @@ func (d *Decider) watchExpiry(timer *time.Timer) {
 		timer.Stop()
 		return
 	}
-	d.mu.Lock()
-	left := t.lastUpdate.Add(d.cfg.LeaseDuration).Sub(d.clock.Now())
-	d.mu.Unlock()
+	left := d.localExpiry(t).Sub(d.clock.Now())
 	timer.Reset(max(left, 0) + time.Millisecond)
 }
 
@@ -100,12 +98,10 @@ func (d *Decider) heartbeatOnce(ctx context.Context) {
 	if t == nil || d.expireIfDue(t) {
 		return
 	}
-	d.mu.Lock()
-	rvn, expiry := t.rvn, t.lastUpdate.Add(d.cfg.LeaseDuration)
-	d.mu.Unlock()
+	rvn := d.rvnOf(t)
 	// Not cut short by the end of Run: a heartbeat that landed unseen would
 	// make the release that follows fail its condition.
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(expiry.Sub(d.clock.Now()), requestTimeout))
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(d.localExpiry(t).Sub(d.clock.Now()), requestTimeout))
 	defer cancel()
 	next, start := newRVN(), d.clock.Now()
 	err := heartbeat(hctx, d.api, t.table, d.cfg.WorkerID, rvn, next, d.cfg.LeaseDuration)
@@ -125,10 +121,7 @@ func (d *Decider) heartbeatOnce(ctx context.Context) {
 // read has a budget of its own up to the lock's local expiry: the
 // heartbeat's may be spent (a timeout is the usual unknown outcome).
 func (d *Decider) resolveHeartbeat(ctx context.Context, t *term, rvn, next string, start time.Time, err error) {
-	d.mu.Lock()
-	left := t.lastUpdate.Add(d.cfg.LeaseDuration).Sub(d.clock.Now())
-	d.mu.Unlock()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(left, requestTimeout))
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(d.localExpiry(t).Sub(d.clock.Now()), requestTimeout))
 	defer cancel()
 	l, gerr := getLock(rctx, d.api, t.table)
 	switch {
@@ -158,9 +151,7 @@ func (d *Decider) releaseHeld(ctx context.Context, cause error) {
 	if t == nil || d.expireIfDue(t) {
 		return
 	}
-	d.mu.Lock()
-	rvn := t.rvn
-	d.mu.Unlock()
+	rvn := d.rvnOf(t)
 	d.endTerm(t, cause, nil)
 	err := release(ctx, d.api, t.table, d.cfg.WorkerID, rvn)
 	switch {
@@ -216,13 +207,25 @@ func (d *Decider) endTerm(t *term, cause, err error) {
 // expireIfDue ends t when no heartbeat has landed for the lease duration
 // (LockItem.isExpired) and reports whether it did.
 func (d *Decider) expireIfDue(t *term) bool {
-	d.mu.Lock()
-	due := d.clock.Now().Sub(t.lastUpdate) > d.cfg.LeaseDuration
-	d.mu.Unlock()
+	due := d.clock.Now().After(d.localExpiry(t))
 	if due {
 		d.endTerm(t, ErrLockExpired, nil)
 	}
 	return due
+}
+
+// localExpiry is when t stops being ours unless a heartbeat lands
+// (LockItem.isExpired: lookupTime + leaseDuration).
+func (d *Decider) localExpiry(t *term) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return t.lastUpdate.Add(d.cfg.LeaseDuration)
+}
+
+func (d *Decider) rvnOf(t *term) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return t.rvn
 }
 
 // holds reports whether this worker holds an unexpired lock.
