@@ -113,15 +113,18 @@ type Config struct {
 	GracefulLeaseHandoffEnabled bool
 
 	// --- worker-utilization-aware assignment (3.x; parsed, not used yet) ---
-	InMemoryWorkerMetricsCaptureFrequency  time.Duration
-	WorkerMetricsReporterFreq              time.Duration
-	NoOfPersistedMetricsPerWorkerMetrics   int
-	DisableWorkerMetrics                   bool
-	MaxThroughputPerHostKBps               float64
-	DampeningPercentage                    int
-	ReBalanceThresholdPercentage           int
-	AllowThroughputOvershoot               bool
-	VarianceBalancingFrequency             int
+	InMemoryWorkerMetricsCaptureFrequency time.Duration
+	WorkerMetricsReporterFreq             time.Duration
+	NoOfPersistedMetricsPerWorkerMetrics  int
+	DisableWorkerMetrics                  bool
+	MaxThroughputPerHostKBps              float64
+	DampeningPercentage                   int
+	ReBalanceThresholdPercentage          int
+	AllowThroughputOvershoot              bool
+	VarianceBalancingFrequency            int
+	// LeaseAssignmentStrategy is LeaseAssignmentWorkerUtilizationAware or
+	// LeaseAssignmentLeaseCountBased (extension key).
+	LeaseAssignmentStrategy                string
 	WorkerMetricsEMAAlpha                  float64
 	StaleWorkerMetricsEntryCleanupDuration time.Duration
 

@@ -238,6 +238,9 @@ var registry = slices.Concat(
 			doc: "KCL 3.x leader: balancing may move a donor's smallest lease even if that overshoots"},
 		keySpec{name: "varianceBalancingFrequency", kind: integer(1, maxInt32, func(c *Config) *int { return &c.VarianceBalancingFrequency }), def: "3",
 			doc: "KCL 3.x leader: balance on every n-th lease assignment run (and the first after gaining the lock)"},
+		keySpec{name: "leaseAssignmentStrategy", kind: enum(func(c *Config) *string { return &c.LeaseAssignmentStrategy }, LeaseAssignmentWorkerUtilizationAware, LeaseAssignmentLeaseCountBased),
+			def: LeaseAssignmentWorkerUtilizationAware, extension: true,
+			doc: "KCL 3.x leader: how leases are spread (Java `LeaseManagementConfig.leaseAssignmentStrategy`, which Java's MultiLangDaemon does not expose): by worker utilisation, or `LEASE_COUNT_BASED` (equal lease counts over the workers with live metrics)"},
 		keySpec{name: "workerMetricsEMAAlpha", kind: float(0, false, 1, func(c *Config) *float64 { return &c.WorkerMetricsEMAAlpha }), def: "0.5",
 			doc: "KCL 3.x leader: smoothing of each worker's metric history"},
 		keySpec{name: "staleWorkerMetricsEntryCleanupDuration", kind: isoDuration(func(c *Config) *time.Duration { return &c.StaleWorkerMetricsEntryCleanupDuration }), def: "P1D",
@@ -374,6 +377,12 @@ var knownKeys = func() map[string]keySpec {
 	}
 	return m
 }()
+
+// Values of leaseAssignmentStrategy (Java LeaseAssignmentStrategy).
+const (
+	LeaseAssignmentWorkerUtilizationAware = "WORKER_UTILIZATION_AWARE"
+	LeaseAssignmentLeaseCountBased        = "LEASE_COUNT_BASED"
+)
 
 // Client version values of clientVersionConfig.
 const (

@@ -99,6 +99,7 @@ func TestEveryKey(t *testing.T) {
 		{"reBalanceThresholdPercentage", "20", func(c *Config) any { return c.ReBalanceThresholdPercentage }, 20},
 		{"allowThroughputOvershoot", "false", func(c *Config) any { return c.AllowThroughputOvershoot }, false},
 		{"varianceBalancingFrequency", "4", func(c *Config) any { return c.VarianceBalancingFrequency }, 4},
+		{"leaseAssignmentStrategy", "LEASE_COUNT_BASED", func(c *Config) any { return c.LeaseAssignmentStrategy }, "LEASE_COUNT_BASED"},
 		{"workerMetricsEMAAlpha", "0.25", func(c *Config) any { return c.WorkerMetricsEMAAlpha }, 0.25},
 		{"workerUtilizationAwareAssignmentConfigBean.workerMetricsEMAAlpha", "0.75", func(c *Config) any { return c.WorkerMetricsEMAAlpha }, 0.75},
 		{"staleWorkerMetricsEntryCleanupDuration", "PT12H", func(c *Config) any { return c.StaleWorkerMetricsEntryCleanupDuration }, 12 * time.Hour},

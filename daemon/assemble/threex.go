@@ -251,6 +251,7 @@ func lamConfig(cfg *properties.Config) lam.Config {
 		StaleMetricsCleanup:        cfg.StaleWorkerMetricsEntryCleanupDuration,
 		LegacyMetricsTable:         cfg.WorkerMetricsTable.TableName,
 		Assign: assign.Config{
+			Strategy:                     assign.Strategy(cfg.LeaseAssignmentStrategy),
 			MaxLeasesForWorker:           cfg.MaxLeasesForWorker,
 			MaxThroughputPerHostKBps:     cfg.MaxThroughputPerHostKBps,
 			ReBalanceThresholdPercentage: cfg.ReBalanceThresholdPercentage,

@@ -173,27 +173,32 @@ func strAttr(item map[string]types.AttributeValue, k string) string {
 // CLIENT_VERSION_CONFIG_3X written on a new table (DynamoDB Local): the
 // first creates Migration3.0 = CLIENT_VERSION_3X and the lease-owner index;
 // all run in 3.x mode (no taking); one holds the Leader lock; its
-// LeaseAssignmentManager assigns every lease to the workers (W8) and each
-// worker holds what is assigned to it; a stopped worker's leases expire
-// and are re-assigned to the others with W8.
+// LeaseAssignmentManager (LEASE_COUNT_BASED) assigns every lease (W8),
+// balances them 2/2/2 (a live lease moves with W9, transferred by its old
+// owner after the hand-off timeout: there is no child here) and each worker
+// holds what is assigned to it; a stopped worker's leases expire and are
+// re-assigned to the others with W8.
 func TestThreeXFleet(t *testing.T) {
 	ddb := testenv.StartT(t, testenv.DynamoDBLocal)
 	client := ddb.DynamoDB()
 	app, keys := newFleetTable(t, client, 6)
 	ws := map[string]*fleetWorker{}
 	for _, id := range []string{"w1", "w2", "w3"} {
-		ws[id] = startFleetWorker(t, client, app, id, "clientVersionConfig = CLIENT_VERSION_CONFIG_3X")
+		ws[id] = startFleetWorker(t, client, app, id, "clientVersionConfig = CLIENT_VERSION_CONFIG_3X\n"+
+			"leaseAssignmentStrategy = LEASE_COUNT_BASED\ngracefulLeaseHandoffTimeoutMillis = 1000")
 	}
 	st := ws["w1"].store
-	waitUntil(t, 60*time.Second, "every lease held by the worker it is assigned to", func() bool {
+	waitUntil(t, 90*time.Second, "every lease held by the worker it is assigned to, 2 per worker", func() bool {
 		ls := leasesOf(t, st)
+		per := map[string]int{}
 		for _, k := range keys {
 			w := ws[ls[k].Owner]
-			if w == nil || !w.held()[k] {
+			if w == nil || !w.held()[k] || ls[k].CheckpointOwner != "" {
 				return false
 			}
+			per[w.id]++
 		}
-		return true
+		return per["w1"] == 2 && per["w2"] == 2 && per["w3"] == 2
 	})
 	cs, err := st.CoordinatorState(context.Background())
 	if err != nil || cs.ClientVersion != lease.ClientVersion3X {
@@ -222,7 +227,8 @@ func TestThreeXFleet(t *testing.T) {
 	for _, l := range leasesOf(t, st) {
 		owners[l.Owner]++
 	}
-	t.Logf("leader %s, assignment %v", leaderID, owners)
+	lst, _ := ws[leaderID].x.Status()
+	t.Logf("leader %s, assignment %v, W8 %d, W9 %d", leaderID, owners, lst.TotalAssigned, lst.TotalHandoffsStarted)
 
 	// Stop a worker that is not the leader and holds leases (no release):
 	// its leases expire on the leader's clock and are re-assigned (W8).

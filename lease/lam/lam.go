@@ -145,6 +145,9 @@ type Status struct {
 	ConsecutiveFailures int
 	// ForcedReleases counts lock releases after failed runs.
 	ForcedReleases int
+	// Totals of the writes of every run this manager led: W8, W9, and
+	// assignments whose condition failed.
+	TotalAssigned, TotalHandoffsStarted, TotalFailedAssignments int
 }
 
 // Manager is the LeaseAssignmentManager of one worker.
@@ -255,6 +258,9 @@ func (m *Manager) RunOnce(ctx context.Context) {
 	if stats.ForceLeaderRelease {
 		m.status.ForcedReleases++
 	}
+	m.status.TotalAssigned += stats.Assigned
+	m.status.TotalHandoffsStarted += stats.HandoffsStarted
+	m.status.TotalFailedAssignments += stats.FailedAssignmentCount
 	m.mu.Unlock()
 	if m.cfg.OnRun != nil {
 		m.cfg.OnRun(stats)
