@@ -313,7 +313,7 @@ func (m *Manager) run(ctx context.Context) (RunStats, error) {
 			stats.NumOfLeasesReassignment++
 		}
 	}
-	if err := m.write(ctx, plan.Assignments, byKey, &stats); err != nil {
+	if err := m.write(ctx, plan.Assignments, byKey, scanTime, &stats); err != nil {
 		return stats, err
 	}
 	stats.StaleMetricsDeleted = m.deleteStaleMetrics(ctx, view.Workers)

@@ -17,9 +17,11 @@ import (
 // write performs the plan's moves in parallel (Java
 // LeaseAssignmentManager.parallelyAssignLeases): a lease blocked on a
 // pending checkpoint is skipped; a live eligible lease gets W9 when
-// graceful hand-off is enabled, any other W8. A condition failure counts as
-// a failed assignment; any other error fails the run.
-func (m *Manager) write(ctx context.Context, moves []assign.Assignment, byKey map[string]lease.Lease, stats *RunStats) error {
+// graceful hand-off is enabled, any other W8. Expiry is as of scanTime (Java
+// marks the expired leases when it filters them after the load). A
+// condition failure counts as a failed assignment; any other error fails
+// the run.
+func (m *Manager) write(ctx context.Context, moves []assign.Assignment, byKey map[string]lease.Lease, scanTime time.Time, stats *RunStats) error {
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -33,7 +35,7 @@ func (m *Manager) write(ctx context.Context, moves []assign.Assignment, byKey ma
 		if !ok || mv.To == "" {
 			continue
 		}
-		expired := mv.Expired || m.expiredOrUnassigned(l, now)
+		expired := m.expiredOrUnassigned(l, scanTime)
 		if m.blockedOnPendingCheckpoint(l, expired, now) {
 			stats.Blocked++
 			continue
