@@ -76,3 +76,39 @@ func TestLeadershipContextOfAnExpiredTermIsDone(t *testing.T) {
 		t.Fatalf("context of an expired term: err %v cause %v, want ErrLockExpired", lctx.Err(), context.Cause(lctx))
 	}
 }
+
+// deadlineTarget is a Target that records how long its caller let it run.
+type deadlineTarget struct {
+	Table
+	budget time.Duration
+}
+
+func (d *deadlineTarget) LeaderLockTarget(ctx context.Context) (string, string, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		d.budget = time.Until(dl)
+	}
+	return d.Name, d.PartitionKey, nil
+}
+
+// TestFollowTargetEndsByTheLocalExpiry: the holder's check of the lock's
+// place (which may read DynamoDB) never runs past the lock's local
+// expiry, so Run's expiry watch is not held up by it.
+func TestFollowTargetEndsByTheLocalExpiry(t *testing.T) {
+	f, tab := fakeTable(t)
+	c := newFakeClock()
+	target := &deadlineTarget{Table: tab}
+	d, err := New(f, target, Config{WorkerID: "a"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.clock, d.phase = c, phaseRunning
+	ctx := ctxT(t, 10*time.Second)
+	if !d.IsLeader(ctx) {
+		t.Fatal("a does not lead an absent lock")
+	}
+	c.Advance(DefaultLeaseDuration - 50*time.Millisecond)
+	d.followTarget(ctx)
+	if target.budget <= 0 || target.budget > 50*time.Millisecond {
+		t.Fatalf("the lock's place was asked with a budget of %s, want at most the 50ms left before the local expiry", target.budget)
+	}
+}

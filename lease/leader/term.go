@@ -65,7 +65,8 @@ func (d *Decider) followTarget(ctx context.Context) {
 	if t == nil {
 		return
 	}
-	tctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	// Not past the local expiry: Run's expiry watch waits for this call.
+	tctx, cancel := context.WithTimeout(ctx, min(d.localExpiry(t).Sub(d.clock.Now()), requestTimeout))
 	defer cancel()
 	name, pk, err := d.target.LeaderLockTarget(tctx)
 	if err != nil || (Table{Name: name, PartitionKey: pk}) == t.table {
