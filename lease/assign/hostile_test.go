@@ -12,7 +12,7 @@ import (
 // hostileValue draws the values a broken or hostile worker or table could
 // hold: NaN, ±Inf, −1 (failing), 0, negative, tiny and huge magnitudes.
 func hostileValue(r *rand.Rand) float64 {
-	vals := []float64{math.NaN(), math.Inf(1), math.Inf(-1), -1, 0, -0.0, -50, 1e-300, 1e308, math.MaxFloat64, 50, 90}
+	vals := []float64{math.NaN(), math.Inf(1), math.Inf(-1), -1, 0, math.Copysign(0, -1), -50, 1e-300, 1e308, math.MaxFloat64, 50, 90}
 	if r.IntN(3) == 0 {
 		return r.Float64() * 100
 	}

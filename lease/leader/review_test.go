@@ -2,7 +2,9 @@ package leader
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -110,5 +112,176 @@ func TestFollowTargetEndsByTheLocalExpiry(t *testing.T) {
 	d.followTarget(ctx)
 	if target.budget <= 0 || target.budget > 50*time.Millisecond {
 		t.Fatalf("the lock's place was asked with a budget of %s, want at most the 50ms left before the local expiry", target.budget)
+	}
+}
+
+// netAPI is one worker's path to DynamoDB: fake time passes while a
+// request travels and while its answer travels back (up to 0.3 s there, now and then up to 3 s back),
+// and the path can be cut (every request throttled). landed is called when
+// an acquire has been applied, before its answer travels back; meanwhile
+// lets the other workers act while an answer travels.
+type netAPI struct {
+	*leasetest.Fake
+	clock     *fakeClock
+	r         *rand.Rand
+	cut       bool
+	landed    func()
+	meanwhile func()
+}
+
+func (a *netAPI) travel() error {
+	a.clock.Advance(time.Duration(a.r.IntN(300)) * time.Millisecond)
+	if a.cut {
+		return leasetest.Throttled()
+	}
+	return nil
+}
+
+// back is an answer's way back, now and then a slow one, while the other
+// workers go on (meanwhile).
+func (a *netAPI) back() {
+	d := time.Duration(a.r.IntN(300)) * time.Millisecond
+	if a.r.IntN(4) == 0 {
+		d = time.Duration(a.r.IntN(3000)) * time.Millisecond
+	}
+	a.clock.Advance(d / 2)
+	if a.meanwhile != nil {
+		a.meanwhile()
+	}
+	a.clock.Advance(d - d/2)
+}
+
+func (a *netAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if err := a.travel(); err != nil {
+		return nil, err
+	}
+	defer a.back()
+	return a.Fake.GetItem(ctx, in, o...)
+}
+
+func (a *netAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if err := a.travel(); err != nil {
+		return nil, err
+	}
+	defer a.back()
+	out, err := a.Fake.PutItem(ctx, in, o...)
+	if err == nil || errors.Is(err, leasetest.ErrResponseLost) {
+		a.landed()
+	}
+	return out, err
+}
+
+func (a *netAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if err := a.travel(); err != nil {
+		return nil, err
+	}
+	defer a.back()
+	return a.Fake.UpdateItem(ctx, in, o...)
+}
+
+func (a *netAPI) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if err := a.travel(); err != nil {
+		return nil, err
+	}
+	defer a.back()
+	return a.Fake.DeleteItem(ctx, in, o...)
+}
+
+// TestNeverTwoLeaders drives three deciders on one table and one fake
+// clock through random interleavings of IsLeader, heartbeats, releases,
+// clock jumps, slow requests (other workers acting while an answer
+// travels), cut-off workers, throttled requests and lost responses. When an acquire lands, no other worker may still believe it
+// leads (hold a term not past its local expiry); after every step at most
+// one believes it leads.
+func TestNeverTwoLeaders(t *testing.T) {
+	seeds := uint64(60)
+	if testing.Short() {
+		seeds = 20
+	}
+	takeovers := 0
+	for seed := range seeds {
+		f, tab := fakeTable(t)
+		c := newFakeClock()
+		r := rand.New(rand.NewPCG(seed, 99))
+		var ds []*Decider
+		var nets []*netAPI
+		believers := func() (ids []string) {
+			for _, x := range ds {
+				if tm := x.current(); tm != nil && !c.Now().After(x.localExpiry(tm)) {
+					ids = append(ids, x.cfg.WorkerID)
+				}
+			}
+			return ids
+		}
+		step, inside := 0, false
+		ctx := ctxT(t, time.Minute)
+		for _, id := range []string{"a", "b", "c"} {
+			n := &netAPI{Fake: f, clock: c, r: r}
+			n.landed = func() {
+				if b := believers(); len(b) > 0 {
+					t.Fatalf("seed %d step %d: %s's acquire landed while %v believe they lead", seed, step, id, b)
+				}
+				takeovers++
+			}
+			self := len(nets)
+			n.meanwhile = func() {
+				if inside || r.IntN(3) != 0 {
+					return
+				}
+				inside = true
+				defer func() { inside = false }()
+				other := ds[(self+1+r.IntN(len(ds)-1))%len(ds)]
+				if r.IntN(2) == 0 {
+					other.lastCheck = time.Time{}
+					other.IsLeader(ctx)
+				} else {
+					other.heartbeatOnce(ctx)
+				}
+			}
+			nets = append(nets, n)
+			d, err := New(n, StaticTarget(tab), Config{WorkerID: id, LeaseDuration: 20 * time.Second, HeartbeatPeriod: 5 * time.Second}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.clock, d.phase = c, phaseRunning
+			ds = append(ds, d)
+		}
+		ops := []string{leasetest.GetItem, leasetest.PutItem, leasetest.UpdateItem, leasetest.DeleteItem}
+		for step = range 5000 {
+			if step%50 == 0 {
+				f.ClearFaults() // an armed fault waits for its operation: keep them few
+			}
+			i := r.IntN(len(ds))
+			switch k := r.IntN(20); {
+			case k < 5:
+				c.Advance(time.Duration(r.IntN(500)) * time.Millisecond)
+			case k < 13:
+				if r.IntN(5) != 0 {
+					ds[i].lastCheck = time.Time{} // probe at any time, not only once per heartbeat period
+				}
+				ds[i].IsLeader(ctx)
+			case k < 15:
+				ds[i].heartbeatOnce(ctx)
+			case k < 16:
+				nets[i].cut = !nets[i].cut
+			case k < 19:
+				if r.IntN(2) == 0 {
+					f.FailNext(leasetest.Match{Op: ops[r.IntN(len(ops))]}, leasetest.Throttled())
+				} else {
+					f.DropNextResponse(leasetest.Match{Op: ops[r.IntN(len(ops))]})
+				}
+			default:
+				if r.IntN(5) == 0 {
+					ds[i].ReleaseLeadershipIfHeld(ctx)
+				}
+			}
+			if b := believers(); len(b) > 1 {
+				t.Fatalf("seed %d step %d: %v all believe they lead", seed, step, b)
+			}
+		}
+		f.ClearFaults()
+	}
+	if takeovers < 5*int(seeds) {
+		t.Fatalf("only %d acquires landed: the interleavings do not exercise take-overs", takeovers)
 	}
 }
