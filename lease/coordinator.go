@@ -66,10 +66,11 @@ type CoordinatorConfig struct {
 	// HandoffCheckPeriod is how often that timeout is checked (default 2 s,
 	// Java LeaseGracefulShutdownHandler.SHUTDOWN_CHECK_INTERVAL_MILLIS).
 	HandoffCheckPeriod time.Duration
-	// AwaitMode holds the taker back until the first SetThreeXMode call:
-	// the daemon knows whether the table is in a KCL 3.x client version only
-	// after reading Migration3.0, and must not take before (Java starts the
-	// lease coordinator after the migration state machine initialised).
+	// AwaitMode holds the taker back until the first SetThreeXMode call
+	// (at most FailoverTime): the daemon knows whether the table is in a KCL
+	// 3.x client version only after reading Migration3.0, and must not take
+	// before (Java starts the lease coordinator after the migration state
+	// machine initialised).
 	AwaitMode bool
 	// Clock is the monotonic clock (default time.Now); injectable for tests.
 	Clock Clock
@@ -547,12 +548,8 @@ func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) {
 }
 
 func (c *Coordinator) takeLoop(ctx context.Context) {
-	if c.cfg.AwaitMode {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.modeKnown:
-		}
+	if c.cfg.AwaitMode && !c.awaitMode(ctx) {
+		return
 	}
 	for {
 		res, err := c.takeOnce(ctx)
@@ -570,6 +567,24 @@ func (c *Coordinator) takeLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// awaitMode waits for the first SetThreeXMode, at most FailoverTime: a
+// client version that cannot be read (say, no access to a legacy
+// CoordinatorState table) must not stop a 2.x worker for good; the taker
+// still refuses a table whose Migration3.0 it sees in 3.x. It reports false
+// when ctx ended.
+func (c *Coordinator) awaitMode(ctx context.Context) bool {
+	t := time.NewTimer(c.cfg.FailoverTime)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-c.modeKnown:
+	case <-t.C:
+		c.log.Warn("the table's KCL client version is not known yet; the lease taker starts in 2.x mode")
+	}
+	return true
 }
 
 // scan is one taker scan (Java DynamoDBLeaseTaker.updateAllLeases →
