@@ -246,9 +246,11 @@ func (m *Manager) RunOnce(ctx context.Context) {
 		m.log.Error("lease assignment run failed", zap.Int("failuresInARow", m.failures), zap.Error(err))
 		if m.failures >= threshold {
 			m.log.Error("lease assignment failed too often in a row; releasing leadership", zap.Int("failures", m.failures))
+			// The observations and the failure count are kept, as Java's
+			// (a worker that wins the lock back fails over again at the
+			// next failed run).
 			m.leader.ReleaseLeadershipIfHeld(ctx)
 			stats.ForceLeaderRelease = true
-			m.tookOver = false
 		}
 	}
 	m.mu.Lock()

@@ -169,7 +169,8 @@ func TestBlockedOnPendingCheckpoint(t *testing.T) {
 }
 
 // TestFailedRunsReleaseLeadership: three failed runs in a row release the
-// lock (Java ForceLeaderRelease); a success in between resets the count.
+// lock (Java ForceLeaderRelease); a success in between resets the count; a
+// worker that wins the lock back keeps its count (Java).
 func TestFailedRunsReleaseLeadership(t *testing.T) {
 	h := newHarness(t, nil)
 	h.store.loadErr = errLoad
@@ -188,9 +189,15 @@ func TestFailedRunsReleaseLeadership(t *testing.T) {
 	if h.leader.released != 1 || !st.LastRun.ForceLeaderRelease || st.ForcedReleases != 1 || st.Leading {
 		t.Fatalf("released %d, status %+v", h.leader.released, st)
 	}
+	// Winning the lock straight back (no run saw another leader), as Java:
+	// the count is kept, the next failure releases again.
+	h.leader.leader = true
+	h.run()
+	if h.leader.released != 2 {
+		t.Fatalf("released %d times, want 2", h.leader.released)
+	}
 	// Not the leader any more: nothing is loaded or decided.
 	n := len(h.inputs)
-	h.store.loadErr = nil
 	h.run()
 	if len(h.inputs) != n {
 		t.Fatal("a non-leader ran the decider")
