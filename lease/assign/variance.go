@@ -42,7 +42,7 @@ func newVarianceDecider(v *view, cfg Config) *varianceDecider {
 	// getAvailableWorkersForAssignment: hot workers stay eligible, only the
 	// limits exclude.
 	for _, w := range v.active {
-		if v.throughputUnderMax(w.id) && v.leasesUnderMax(w.id) {
+		if v.underLimits(w.id) {
 			d.queue.offer(w)
 		}
 	}
@@ -79,7 +79,7 @@ func (d *varianceDecider) assignLease(lease int, w *worker, expired bool) {
 	}
 	w.extrapolateForAddedThroughput(d.fleet, d.v.targetAverageThroughput, d.v.throughput[lease], d.targetLeasePerWorker)
 	d.v.performLeaseAssignment(lease, w.id)
-	if d.v.throughputUnderMax(w.id) && d.v.leasesUnderMax(w.id) {
+	if d.v.underLimits(w.id) {
 		d.queue.offer(w)
 	}
 }

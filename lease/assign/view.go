@@ -163,6 +163,12 @@ func (v *view) performLeaseAssignment(lease int, newOwner string) {
 	v.newOwner[lease] = newOwner
 }
 
+// underLimits reports whether worker may be given another lease: its
+// throughput and its lease count are under the configured maxima.
+func (v *view) underLimits(worker string) bool {
+	return v.throughputUnderMax(worker) && v.leasesUnderMax(worker)
+}
+
 // throughputUnderMax is isWorkerTotalThroughputLessThanMaxThroughput (≤, as
 // coded).
 func (v *view) throughputUnderMax(worker string) bool {
