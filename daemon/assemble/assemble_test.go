@@ -207,7 +207,7 @@ func TestThreeXLeaderGaugesAgainstEmulators(t *testing.T) {
 		"workerMetricsReporterFreqInMillis = 1000")
 	body := d.scrapeUntil(t, `multilangd_kcl_client_version{version="CLIENT_VERSION_3X"} 1`,
 		"multilangd_kcl_leader_lock_held 1", "multilangd_lam_total_leases 2", "multilangd_lam_active_workers 1",
-		"multilangd_lam_failed_assignments 0", "multilangd_leases_held 2", "multilangd_handoffs_in_progress 0")
+		"multilangd_lam_failed_assignments 0", "multilangd_lam_assignments_total 2", "multilangd_leases_held 2", "multilangd_handoffs_in_progress 0")
 	t.Logf("\n%s", grepLines(body, "multilangd_kcl", "multilangd_worker", "multilangd_lam", "multilangd_handoffs"))
 	d.stop(t)
 }

@@ -36,6 +36,12 @@ type lamFigures struct {
 	FailedAssignments int
 }
 
+// lamTotals are the writes of every run the current manager led (since
+// this worker last entered 3.x mode).
+type lamTotals struct {
+	Assignments, FailedAssignments int
+}
+
 // threeXSources are what the KCL 3.x gauges read at scrape time; a nil
 // source leaves its gauges out.
 type threeXSources struct {
@@ -47,6 +53,8 @@ type threeXSources struct {
 	// lam is the last run's figures; ok false while this worker has not
 	// run the LeaseAssignmentManager as the leader.
 	lam func() (f lamFigures, ok bool)
+	// lamTotals is the running manager's totals; ok false in 2.x mode.
+	lamTotals func() (t lamTotals, ok bool)
 }
 
 // threeXCollector reports the KCL 3.x state of this worker
@@ -55,7 +63,7 @@ type threeXCollector struct {
 	src                                                      threeXSources
 	version, lockHeld, workerMetric, handoffs                *prometheus.Desc
 	lamLastRun, lamLeases, lamWorkers, lamExpired, lamAssign *prometheus.Desc
-	lamFailed                                                *prometheus.Desc
+	lamFailed, lamAssignTotal, lamFailedTotal                *prometheus.Desc
 }
 
 func newThreeXCollector(src threeXSources) *threeXCollector {
@@ -83,6 +91,10 @@ func newThreeXCollector(src threeXSources) *threeXCollector {
 			"Lease assignments (W8 and W9) the last LeaseAssignmentManager run made."),
 		lamFailed: d("multilangd_lam_failed_assignments",
 			"Lease assignments that failed in the last LeaseAssignmentManager run."),
+		lamAssignTotal: d("multilangd_lam_assignments_total",
+			"Lease assignments (W8 and W9) of every LeaseAssignmentManager run this worker led since it entered KCL 3.x mode."),
+		lamFailedTotal: d("multilangd_lam_failed_assignments_total",
+			"Failed lease assignments of every LeaseAssignmentManager run this worker led since it entered KCL 3.x mode."),
 	}
 }
 
@@ -101,6 +113,10 @@ func (c *threeXCollector) Describe(ch chan<- *prometheus.Desc) {
 		for _, d := range []*prometheus.Desc{c.lamLastRun, c.lamLeases, c.lamWorkers, c.lamExpired, c.lamAssign, c.lamFailed} {
 			ch <- d
 		}
+	}
+	if c.src.lamTotals != nil {
+		ch <- c.lamAssignTotal
+		ch <- c.lamFailedTotal
 	}
 }
 
@@ -129,6 +145,12 @@ func (c *threeXCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.lamExpired, float64(f.ExpiredLeases))
 			gauge(c.lamAssign, float64(f.Assignments))
 			gauge(c.lamFailed, float64(f.FailedAssignments))
+		}
+	}
+	if c.src.lamTotals != nil {
+		if t, ok := c.src.lamTotals(); ok {
+			ch <- prometheus.MustNewConstMetric(c.lamAssignTotal, prometheus.CounterValue, float64(t.Assignments))
+			ch <- prometheus.MustNewConstMetric(c.lamFailedTotal, prometheus.CounterValue, float64(t.FailedAssignments))
 		}
 	}
 }
@@ -169,7 +191,8 @@ type handoffSource interface {
 // one), the LAM figures from x's assignment manager.
 func threeXGaugeSources(m clientVersionSource, h handoffSource, x *threeX) threeXSources {
 	src := threeXSources{version: m, handoffs: func() int { return len(h.Handoffs()) },
-		lam: func() (lamFigures, bool) { return lamFiguresOf(x.Status()) }}
+		lam:       func() (lamFigures, bool) { return lamFiguresOf(x.Status()) },
+		lamTotals: func() (lamTotals, bool) { return lamTotalsOf(x.Status()) }}
 	if x.newDecider != nil {
 		obs := &lockObserver{}
 		x.newDecider = obs.wrap(x.newDecider)
@@ -188,6 +211,15 @@ func lamFiguresOf(st lam.Status, running bool) (lamFigures, bool) {
 	}
 	return lamFigures{LastRun: r.At, TotalLeases: r.TotalLeases, ActiveWorkers: r.NumWorkers, ExpiredLeases: r.ExpiredLeases,
 		Assignments: r.Assigned + r.HandoffsStarted, FailedAssignments: r.FailedAssignmentCount}, true
+}
+
+// lamTotalsOf maps the running manager's totals; ok false in 2.x mode (no
+// manager).
+func lamTotalsOf(st lam.Status, running bool) (lamTotals, bool) {
+	if !running {
+		return lamTotals{}, false
+	}
+	return lamTotals{Assignments: st.TotalAssigned + st.TotalHandoffsStarted, FailedAssignments: st.TotalFailedAssignments}, true
 }
 
 // lockObserver is the Leader lock as the current decider sees it: threeX

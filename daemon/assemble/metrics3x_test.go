@@ -37,6 +37,7 @@ func TestThreeXCollector(t *testing.T) {
 		lam: func() (lamFigures, bool) {
 			return lamFigures{LastRun: time.Unix(1764514800, 0), TotalLeases: 8, ActiveWorkers: 3, ExpiredLeases: 1, Assignments: 2, FailedAssignments: 1}, true
 		},
+		lamTotals: func() (lamTotals, bool) { return lamTotals{Assignments: 9, FailedAssignments: 4}, true },
 	}
 	want := []string{
 		"multilangd_handoffs_in_progress 2",
@@ -44,8 +45,10 @@ func TestThreeXCollector(t *testing.T) {
 		"multilangd_kcl_leader_lock_held 1",
 		"multilangd_lam_active_workers 3",
 		"multilangd_lam_assignments 2",
+		"multilangd_lam_assignments_total 9",
 		"multilangd_lam_expired_leases 1",
 		"multilangd_lam_failed_assignments 1",
+		"multilangd_lam_failed_assignments_total 4",
 		"multilangd_lam_last_run_timestamp_seconds 1.7645148e+09",
 		"multilangd_lam_total_leases 8",
 		`multilangd_worker_metric{metric="C"} 37.5`,
@@ -85,7 +88,11 @@ func scrape(t *testing.T, src threeXSources) []string {
 			if labels != "" {
 				labels = "{" + labels + "}"
 			}
-			out = append(out, fmt.Sprintf("%s%s %v", mf.GetName(), labels, m.GetGauge().GetValue()))
+			v := m.GetGauge().GetValue()
+			if m.Counter != nil {
+				v = m.GetCounter().GetValue()
+			}
+			out = append(out, fmt.Sprintf("%s%s %v", mf.GetName(), labels, v))
 		}
 	}
 	slices.Sort(out)
@@ -122,6 +129,18 @@ type fakeDecider struct {
 }
 
 func (fakeDecider) Run(context.Context) error { return nil }
+
+// The totals are shown while the manager runs (leader or follower) and are
+// the landed W8 + W9 and the failed writes.
+func TestLAMTotalsOf(t *testing.T) {
+	st := lam.Status{TotalAssigned: 3, TotalHandoffsStarted: 4, TotalFailedAssignments: 2}
+	if got, ok := lamTotalsOf(st, true); !ok || got != (lamTotals{Assignments: 7, FailedAssignments: 2}) {
+		t.Fatalf("totals = %+v %v", got, ok)
+	}
+	if _, ok := lamTotalsOf(st, false); ok {
+		t.Fatal("totals in 2.x mode")
+	}
+}
 
 // The lock gauge follows the decider threeX started last; before any, the
 // lock is not held.
