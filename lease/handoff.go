@@ -140,11 +140,16 @@ func (c *Coordinator) CompleteHandoff(ctx context.Context, key string) error {
 }
 
 // transfer is W8 of a held lease being handed off to its new owner; h.io
-// must be held.
+// must be held. Like a renew, it gives up after FailoverTime (Java bounds
+// assignLease by the DynamoDB request timeout): a hung request would
+// otherwise hold h.io, and with it the lease's renewals and the hand-off
+// loop, until the caller's context ends.
 func (c *Coordinator) transfer(ctx context.Context, h *heldLease, why string) error {
 	c.mu.Lock()
 	l := h.lease
 	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.FailoverTime)
+	defer cancel()
 	_, err := c.store.AssignLease(ctx, l, l.Owner)
 	if errors.Is(err, ErrConditionFailed) {
 		// An earlier attempt whose response was lost may have done it.

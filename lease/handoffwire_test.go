@@ -1,0 +1,64 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/multilangd/multilangd/lease/leasetest"
+)
+
+// Graceful hand-off with faults injected at the DynamoDB request level
+// (leasetest hooks), as in wirefaults_test.go.
+
+// handingOffOnFake returns a coordinator (renewer and taker idle after the
+// first taker run) holding the only lease of a fresh fake table, whose
+// graceful hand-off to "go-b" has started (W9, adopted by a renew).
+func handingOffOnFake(t *testing.T, failover time.Duration) (*leasetest.Fake, *DynamoStore, *Coordinator, *Held) {
+	t.Helper()
+	b := fakeBackend()
+	st := newTable(t, b)
+	key := createLeases(t, st, 1)[0]
+	var mu sync.Mutex
+	taken := 0
+	c := newCoord(t, st, "go-a", func(c *CoordinatorConfig) {
+		c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = failover, time.Hour, time.Hour
+		c.GracefulLeaseHandoffTimeout = time.Hour
+		c.OnTake = func(TakeResult) { mu.Lock(); taken++; mu.Unlock() }
+	})
+	runCoord(t, c)
+	waitFor(t, 10*time.Second, "first taker run", func() bool { mu.Lock(); defer mu.Unlock(); return taken == 1 })
+	handoffTo(t, st, key, "go-b")
+	c.threeX.Store(true)
+	c.renewAll(ctxT(t, 10*time.Second))
+	h := heldKeys(c)[key]
+	if h == nil {
+		t.Fatal("lease not held after the renew that adopts the hand-off")
+	}
+	waitClosed(t, h.Handoff, time.Second, "the hand-off started")
+	return b.fake, st, c, h
+}
+
+// TestWireHandoffTransferHung: a transfer (W8) whose request hangs (a
+// black-holed connection; the SDK sets no response timeout) gives up after
+// the failover time, as a renew does at the lease's local expiry, instead
+// of holding the lease's io lock (its renewals, checkpoints, and the
+// hand-off loop that serves every other lease) until the caller's context
+// ends.
+func TestWireHandoffTransferHung(t *testing.T) {
+	const failover = 2 * time.Second
+	f, _, c, h := handingOffOnFake(t, failover)
+	f.DelayNext(leasetest.Match{Op: leasetest.UpdateItem, Key: h.Lease.Key}, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := c.CompleteHandoff(ctx, h.Lease.Key)
+	if took := time.Since(start); err == nil || took > 20*time.Second {
+		t.Fatalf("hung transfer returned %v after %s; want an error well before the caller's 40 s", err, took)
+	}
+	if errors.Is(err, ErrConditionFailed) {
+		t.Fatalf("a hung transfer is not a condition failure: %v", err)
+	}
+}
