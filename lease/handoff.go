@@ -151,12 +151,8 @@ func (c *Coordinator) transfer(ctx context.Context, h *heldLease, why string) er
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.FailoverTime)
 	defer cancel()
 	_, err := c.store.AssignLease(ctx, l, l.Owner)
-	if errors.Is(err, ErrConditionFailed) {
-		// An earlier attempt whose response was lost may have done it.
-		if cur, gerr := c.store.GetLease(ctx, l.Key); gerr == nil && cur != nil &&
-			cur.Owner == l.Owner && cur.CheckpointOwner == "" && cur.Counter == l.Counter+1 {
-			err = nil
-		}
+	if errors.Is(err, ErrConditionFailed) && c.transferred(ctx, l) {
+		err = nil
 	}
 	switch {
 	case err == nil:
@@ -175,6 +171,16 @@ func (c *Coordinator) transfer(ctx context.Context, h *heldLease, why string) er
 		c.mu.Unlock()
 		return fmt.Errorf("hand-off of %s (retried): %w", l.Key, err)
 	}
+}
+
+// transferred reports, after a transfer's CCF, whether the lease is
+// already with its new owner and no hand-off is pending: an earlier attempt
+// whose response was lost did the W8 (only a W8 or a take removes
+// checkpointOwner, each adding to the counter), and the new owner may have
+// renewed it since.
+func (c *Coordinator) transferred(ctx context.Context, l Lease) bool {
+	cur, err := c.store.GetLease(ctx, l.Key)
+	return err == nil && cur != nil && cur.Owner == l.Owner && cur.CheckpointOwner == "" && cur.Counter > l.Counter
 }
 
 // handoffLoop transfers every lease whose hand-off has not completed

@@ -25,7 +25,7 @@ func handingOffOnFake(t *testing.T, failover time.Duration) (*leasetest.Fake, *D
 	taken := 0
 	c := newCoord(t, st, "go-a", func(c *CoordinatorConfig) {
 		c.FailoverTime, c.RenewerPeriod, c.TakerPeriod = failover, time.Hour, time.Hour
-		c.GracefulLeaseHandoffTimeout = time.Hour
+		c.GracefulLeaseHandoffTimeout, c.HandoffCheckPeriod = time.Hour, time.Hour
 		c.OnTake = func(TakeResult) { mu.Lock(); taken++; mu.Unlock() }
 	})
 	runCoord(t, c)
@@ -60,5 +60,38 @@ func TestWireHandoffTransferHung(t *testing.T) {
 	}
 	if errors.Is(err, ErrConditionFailed) {
 		t.Fatalf("a hung transfer is not a condition failure: %v", err)
+	}
+}
+
+// TestWireHandoffTransferLandedNewOwnerRenewed: a transfer whose W8 landed
+// but whose response was lost, and whose retries failed, is retried after
+// the new owner has already renewed the lease: the retry's CCF shows the
+// lease with its new owner (no checkpointOwner, counter beyond ours), so
+// the hand-off is complete (ErrHandedOff), not a lost lease.
+func TestWireHandoffTransferLandedNewOwnerRenewed(t *testing.T) {
+	f, st, c, h := handingOffOnFake(t, 30*time.Second)
+	key := h.Lease.Key
+	update := leasetest.Match{Op: leasetest.UpdateItem, Key: key}
+	f.DropNextResponse(update)
+	f.FailAll(update, leasetest.Throttled())
+	if err := c.CompleteHandoff(ctxT(t, 10*time.Second), key); err == nil || errors.Is(err, ErrConditionFailed) {
+		t.Fatalf("transfer with a lost response and throttled retries: %v, want a transient error", err)
+	}
+	if h.Ctx.Err() != nil {
+		t.Fatalf("lease dropped after a transient transfer failure: %v", context.Cause(h.Ctx))
+	}
+	f.ClearFaults()
+	cur, err := st.GetLease(ctxT(t, 10*time.Second), key)
+	if err != nil || cur.Owner != "go-b" || cur.CheckpointOwner != "" {
+		t.Fatalf("item after the landed W8: %+v %v", cur, err)
+	}
+	if err := st.RenewLease(ctxT(t, 10*time.Second), *cur, true); err != nil { // the new owner
+		t.Fatal(err)
+	}
+	if err := c.CompleteHandoff(ctxT(t, 10*time.Second), key); err != nil {
+		t.Fatalf("retried transfer after it landed: %v", err)
+	}
+	if cause := context.Cause(h.Ctx); !errors.Is(cause, ErrHandedOff) {
+		t.Fatalf("cause %v, want ErrHandedOff", cause)
 	}
 }
