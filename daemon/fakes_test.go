@@ -72,6 +72,9 @@ type fakeCoord struct {
 	released  []string
 	handedOff []string
 	stopped   bool
+	// failHandoffs makes the next N CompleteHandoff calls fail transiently
+	// (the lease stays held, as lease.Coordinator keeps it for a retry).
+	failHandoffs int
 }
 
 type fakeHeld struct {
@@ -135,6 +138,12 @@ func (f *fakeCoord) Release(_ context.Context, key string) error {
 
 func (f *fakeCoord) CompleteHandoff(_ context.Context, key string) error {
 	f.mu.Lock()
+	if f.failHandoffs > 0 {
+		f.failHandoffs--
+		f.mu.Unlock()
+		f.w.event("hand off failed %s", key)
+		return errors.New("assign lease: throttled (injected)")
+	}
 	f.handedOff = append(f.handedOff, key)
 	f.mu.Unlock()
 	f.lose(key)
