@@ -91,17 +91,24 @@ func TestFleetStopPastFailoverThenContinue(t *testing.T) {
 		resumedAt = time.Now()
 	})
 	f.waitShardsProgress(fleetShards, 90*time.Second)
-	fencing := func(_ Result, evs []Event) []string {
+	f.finish(p, 120*time.Second, fencing(w1.pid(), held, frozenAt, resumedAt))
+}
+
+// fencing reports a record delivered after resumedAt by a child that the
+// daemon pid started before frozenAt for one of the leases held (taken from
+// it while it was frozen).
+func fencing(pid int, held map[string]bool, frozenAt, resumedAt time.Time) func(Result, []Event) []string {
+	return func(_ Result, evs []Event) []string {
 		oldChild := map[int]bool{}
 		for _, e := range evs {
-			if e.Ev == "init" && e.PPid == w1.pid() && e.T < frozenAt.UnixNano() && held[e.Shard] {
+			if e.Ev == "init" && e.PPid == pid && e.T < frozenAt.UnixNano() && held[e.Shard] {
 				oldChild[e.Pid] = true
 			}
 		}
 		var v []string
 		for _, e := range evs {
 			if e.Ev == "rec" && oldChild[e.Pid] && e.T > resumedAt.UnixNano() {
-				v = append(v, fmt.Sprintf("fencing: %s/%s/%d delivered by w1's child %d after SIGCONT although the lease had moved",
+				v = append(v, fmt.Sprintf("fencing: %s/%s/%d delivered by the frozen worker's child %d after SIGCONT although the lease had moved",
 					e.Shard, e.Seq, e.Sub, e.Pid))
 			}
 		}
@@ -110,7 +117,6 @@ func TestFleetStopPastFailoverThenContinue(t *testing.T) {
 		}
 		return v
 	}
-	f.finish(p, 120*time.Second, fencing)
 }
 
 // waitOwns waits until worker holds a lease (balancing gave it one).
