@@ -77,6 +77,14 @@ type term struct {
 	children map[int]context.CancelCauseFunc
 }
 
+// pendingAcquire is an acquire that may have landed: the recordVersionNumber
+// it wrote and the local time just before it was sent.
+type pendingAcquire struct {
+	table Table
+	rvn   string
+	start time.Time
+}
+
 // observation is the lock client's notMyLocks entry: the first time this
 // worker read a recordVersionNumber, and the lease duration that lock claims.
 type observation struct {
@@ -110,6 +118,9 @@ type Decider struct {
 	decideMu   sync.Mutex
 	lastCheck  time.Time
 	lastResult bool
+	// unconfirmed is this worker's last acquire whose outcome stayed
+	// unknown (answer and read both lost); zero when none.
+	unconfirmed pendingAcquire
 
 	// writeMu serialises the heartbeat and the release of a held lock
 	// (AmazonDynamoDBLockClient: synchronized (lockItem)).
@@ -180,6 +191,9 @@ func (d *Decider) decide(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	d.noteOwner(cur)
+	if d.adoptUnconfirmed(t, cur) {
+		return true, nil
+	}
 	if cur != nil && !cur.released && !d.observedStale(t, cur) {
 		return false, nil // LockCurrentlyUnavailableException
 	}
@@ -216,12 +230,34 @@ func (d *Decider) tryAcquire(ctx context.Context, t Table, cur *lockItem) (bool,
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 		defer cancel()
 		l, gerr := getLock(cctx, d.api, t)
+		if gerr != nil || l == nil {
+			d.unconfirmed = pendingAcquire{table: t, rvn: rvn, start: start} // may land yet
+		}
 		if gerr != nil || l == nil || l.rvn != rvn {
 			return false, err
 		}
 	}
 	d.startTerm(t, rvn, start)
 	return true, nil
+}
+
+// adoptUnconfirmed starts the term of an earlier acquire whose outcome
+// stayed unknown when the lock read now carries its recordVersionNumber:
+// it landed, and the term counts from before it was sent, so it ends no
+// later than any other worker can see the lock stale. The acquire gets
+// this one chance.
+func (d *Decider) adoptUnconfirmed(t Table, cur *lockItem) bool {
+	u := d.unconfirmed
+	d.unconfirmed = pendingAcquire{}
+	if u.rvn == "" || u.table != t || cur == nil || cur.released || cur.rvn != u.rvn || cur.owner != d.cfg.WorkerID {
+		return false
+	}
+	if d.clock.Now().After(u.start.Add(d.cfg.LeaseDuration)) {
+		return false // expired already: taken over as a stale lock
+	}
+	d.log.Info("an acquire of the Leader lock whose answer was lost had landed")
+	d.startTerm(t, u.rvn, u.start)
+	return true
 }
 
 // ReleaseLeadershipIfHeld is Java releaseLeadershipIfHeld (called by the

@@ -285,3 +285,51 @@ func TestNeverTwoLeaders(t *testing.T) {
 		t.Fatalf("only %d acquires landed: the interleavings do not exercise take-overs", takeovers)
 	}
 }
+
+// readFailsAfterPut fails the first GetItem that follows a PutItem.
+type readFailsAfterPut struct {
+	*leasetest.Fake
+	armed bool
+}
+
+func (a *readFailsAfterPut) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	a.armed = true
+	return a.Fake.PutItem(ctx, in, o...)
+}
+
+func (a *readFailsAfterPut) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if a.armed {
+		a.armed = false
+		return nil, leasetest.Throttled()
+	}
+	return a.Fake.GetItem(ctx, in, o...)
+}
+
+// TestAcquireWhoseOutcomeStayedUnknownIsAdopted: an acquire that landed
+// while both its answer and the read that follows were lost is recognised
+// at the next IsLeader (the item carries the recordVersionNumber it
+// wrote), instead of being waited out as another holder's lock.
+func TestAcquireWhoseOutcomeStayedUnknownIsAdopted(t *testing.T) {
+	f, tab := fakeTable(t)
+	api := &readFailsAfterPut{Fake: f}
+	c := newFakeClock()
+	a := newTestDecider(t, api, tab, "a", c)
+	ctx := ctxT(t, 10*time.Second)
+	f.DropNextResponse(leasetest.Match{Op: leasetest.PutItem})
+	if a.IsLeader(ctx) {
+		t.Fatal("a leads though it could not tell whether its acquire landed")
+	}
+	if f.Item(tab.Name, LockKey) == nil {
+		t.Fatal("the acquire did not land")
+	}
+	c.Advance(time.Second)
+	if !a.IsLeader(ctx) {
+		t.Fatal("a's landed acquire was not adopted")
+	}
+	lctx, cancel := a.LeadershipContext(ctx)
+	defer cancel()
+	c.Advance(DefaultLeaseDuration) // the term counts from before the acquire was sent
+	if a.IsLeader(ctx) || context.Cause(lctx) != ErrLockExpired {
+		t.Fatalf("the adopted term outlived its acquire by the lease duration: cause %v", context.Cause(lctx))
+	}
+}
