@@ -140,3 +140,25 @@ func (c *fakeClock) advance(d time.Duration) {
 }
 
 var errLoad = errors.New("scan failed")
+
+// termLeader is a fakeLeader whose leadership term can end mid-run (as
+// lease/leader Decider.LeadershipContext).
+type termLeader struct {
+	*fakeLeader
+	mu     sync.Mutex
+	cancel context.CancelCauseFunc
+}
+
+func (l *termLeader) LeadershipContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	l.mu.Lock()
+	l.cancel = cancel
+	l.mu.Unlock()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+func (l *termLeader) loseLock() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cancel(errors.New("lock lost"))
+}

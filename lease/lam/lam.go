@@ -28,6 +28,12 @@ type Leader interface {
 	ReleaseLeadershipIfHeld(ctx context.Context)
 }
 
+// termScoped is a Leader whose leadership term can scope a run (lease/leader
+// Decider.LeadershipContext: cancelled the moment the lock is lost).
+type termScoped interface {
+	LeadershipContext(parent context.Context) (context.Context, context.CancelFunc)
+}
+
 // Store is what the manager reads and writes; lease.DynamoStore implements
 // it.
 type Store interface {
@@ -229,9 +235,20 @@ func (m *Manager) RunOnce(ctx context.Context) {
 		m.log.Info("leading: this worker assigns the leases")
 	}
 	start := m.cfg.Clock.Now()
-	stats, panicked, err := m.guardedRun(ctx)
+	runCtx, endRun := m.termContext(ctx)
+	stats, panicked, err := m.guardedRun(runCtx)
+	lost := context.Cause(runCtx)
+	endRun()
 	if ctx.Err() != nil {
 		return // stopped mid-run: neither a success nor a failure
+	}
+	if lost != nil {
+		// The lock was lost during the run: its remaining writes were
+		// abandoned; the next run asks IsLeader again.
+		m.log.Warn("leadership ended during a lease assignment run", zap.NamedError("cause", lost))
+		m.tookOver = false
+		m.setLeading(false)
+		return
 	}
 	stats.At, stats.Latency, stats.Success = m.cfg.WallClock(), m.cfg.Clock.Now().Sub(start), err == nil
 	if err == nil {
@@ -267,6 +284,16 @@ func (m *Manager) RunOnce(ctx context.Context) {
 	if m.cfg.OnRun != nil {
 		m.cfg.OnRun(stats)
 	}
+}
+
+// termContext scopes a run to the current leadership term when the Leader
+// can (beyond Java, whose run goes on to its end: a worker that lost the
+// lock stops writing at once; the conditional writes keep either safe).
+func (m *Manager) termContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ts, ok := m.leader.(termScoped); ok {
+		return ts.LeadershipContext(ctx)
+	}
+	return ctx, func() {}
 }
 
 func (m *Manager) setLeading(v bool) {

@@ -252,3 +252,27 @@ func TestStaleWorkerMetricsDeleted(t *testing.T) {
 		t.Fatalf("deleted %v, status %+v", h.store.deleted, h.m.Status().LastRun)
 	}
 }
+
+// TestLeadershipLostMidRun: when the lock is lost during a run (the
+// decider's term context ends), the run's writes are abandoned, nothing is
+// counted as a failure, and the next run starts a new term.
+func TestLeadershipLostMidRun(t *testing.T) {
+	h := newHarness(t, nil)
+	tl := &termLeader{fakeLeader: h.leader}
+	h.m.leader = tl
+	h.store.put(lease.Lease{Key: "free", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)})
+	h.plan = func(assign.Input) []assign.Assignment {
+		tl.loseLock()
+		return []assign.Assignment{{LeaseKey: "free", To: "w1", Expired: true}}
+	}
+	h.run()
+	st := h.m.Status()
+	if w := h.store.takeWrites(); len(w) != 0 || st.Leading || st.ConsecutiveFailures != 0 || !st.LastRun.At.IsZero() {
+		t.Fatalf("writes %v, status %+v", w, st)
+	}
+	h.plan = nil
+	h.run()
+	if !h.m.Status().Leading || !h.inputs[1].Balance {
+		t.Fatalf("the next run is not a new term: %+v", h.m.Status())
+	}
+}

@@ -31,6 +31,9 @@ func (m *Manager) write(ctx context.Context, moves []assign.Assignment, byKey ma
 	sem := make(chan struct{}, m.cfg.WriteParallelism)
 	now := m.cfg.Clock.Now()
 	for _, mv := range moves {
+		if ctx.Err() != nil {
+			break // stopped, or the leadership term ended
+		}
 		l, ok := byKey[mv.LeaseKey]
 		if !ok || mv.To == "" {
 			continue
