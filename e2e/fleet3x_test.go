@@ -65,6 +65,10 @@ func newFleet3x(e *env, base map[string]string) *fleet3x {
 		// leader within seconds
 		"workerMetricsReporterFreqInMillis":           "1000",
 		"inMemoryWorkerMetricsCaptureFrequencyMillis": "200",
+		// a short Leader lock (extension keys): a stale lock is taken over
+		// within seconds
+		"dynamoDbLockBasedLeaderLeaseDurationInMillis":   "6000",
+		"dynamoDbLockBasedLeaderHeartbeatPeriodInMillis": "1000",
 	}
 	for k, v := range base {
 		kv[k] = v

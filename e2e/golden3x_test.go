@@ -201,13 +201,23 @@ func checkShape(t *testing.T, what string, item map[string]types.AttributeValue,
 // table (clientVersionConfig = CLIENT_VERSION_CONFIG_3X, DynamoDB Local)
 // compared field by field with the Java KCL 3.5 shapes: Migration3.0 (cv =
 // CLIENT_VERSION_3X, created as Java's MigrationClientVersionStateInitializer
-// does), each worker's WorkerMetricStats and the lease-owner GSI.
+// does), each worker's WorkerMetricStats, the lease-owner GSI, the Leader
+// lock, a lease as the leader's assignment (W8) leaves it, a lease while a
+// graceful hand-off is pending (W9: leaseOwner = the next owner,
+// checkpointOwner = the old one, counter untouched) and after the old
+// owner's transfer (W8: checkpointOwner removed, counter + 1).
 func TestKCL3GoldenItems(t *testing.T) {
-	e := newEnv(t, testenv.Kinesalite, testenv.DynamoDBLocal, 2)
+	e := newEnv(t, testenv.Kinesalite, testenv.DynamoDBLocal, 4)
 	f := newFleet3x(e, fleet3xProps())
+	f.cgroups = true
+	// children cost CPU (the second worker draws a lease away from the
+	// first) and answer shutdownRequested slowly (the hand-off stays
+	// pending long enough to be read)
+	f.childEnv = []string{"FLEET_BURN_BASE=0.05", "FLEET_SHUTDOWN_DELAY_MS=1500"}
 	g1 := f.start("g1", nil)
-	waitFor(t, 60*time.Second, "Migration3.0 and g1's worker metrics", func() bool {
-		return f.item("Migration3.0") != nil && f.metricsPublished("g1")
+	waitFor(t, 60*time.Second, "Migration3.0, g1's worker metrics, g1 leading and holding every lease", func() bool {
+		owner, _ := lockOwner(context.Background(), t, e.ddb.DynamoDB(), e.app)
+		return f.item("Migration3.0") != nil && f.metricsPublished("g1") && owner == "g1" && f.counts()["g1"] == 4
 	}, g1)
 	mig := f.item("Migration3.0")
 	checkShape(t, "Migration3.0", mig, javaMigration)
@@ -216,6 +226,48 @@ func TestKCL3GoldenItems(t *testing.T) {
 	}
 	checkShape(t, "WorkerMetricStats", f.item("g1"), javaWorkerMetricStats)
 	checkOwnerIndex(t, e)
+	checkShape(t, "Leader lock", f.item("Leader"), javaLeaderLock)
+	keys := []string{}
+	for _, l := range f.leases() {
+		keys = append(keys, l.Key)
+	}
+	assigned := f.item(keys[0])
+	checkShape(t, "lease assigned by the leader (W8)", assigned, javaLease)
+	if attrStr(assigned, "leaseOwner") != "g1" || assigned["checkpointOwner"] != nil {
+		t.Errorf("assigned lease: leaseOwner %s checkpointOwner %v", attrStr(assigned, "leaseOwner"), assigned["checkpointOwner"])
+	}
+
+	// a second worker: g1's leader moves one lease to it gracefully
+	before := map[string]int64{}
+	for _, k := range keys {
+		before[k] = attrNum(f.item(k), "leaseCounter")
+	}
+	g2 := f.start("g2", nil)
+	var pending map[string]types.AttributeValue
+	waitFor(t, 120*time.Second, "a lease with a hand-off pending (checkpointOwner)", func() bool {
+		for _, k := range keys {
+			if it := f.item(k); attrStr(it, "checkpointOwner") != "" {
+				pending = it
+				return true
+			}
+		}
+		return false
+	}, g1, g2)
+	moved := attrStr(pending, "leaseKey")
+	checkShape(t, "lease with a hand-off pending (W9)", pending, javaLease)
+	if attrStr(pending, "leaseOwner") != "g2" || attrStr(pending, "checkpointOwner") != "g1" {
+		t.Errorf("pending hand-off: leaseOwner %s checkpointOwner %s, want g2 and g1", attrStr(pending, "leaseOwner"), attrStr(pending, "checkpointOwner"))
+	}
+	waitFor(t, 60*time.Second, "the hand-off of "+moved+" transferred (W8 by g1)", func() bool {
+		it := f.item(moved)
+		return attrStr(it, "leaseOwner") == "g2" && it["checkpointOwner"] == nil
+	}, g1, g2)
+	done := f.item(moved)
+	checkShape(t, "lease after the hand-off transfer (W8)", done, javaLease)
+	if n := attrNum(done, "leaseCounter"); n <= attrNum(pending, "leaseCounter") {
+		t.Errorf("the transfer did not raise leaseCounter: %d after %d (before the hand-off %d)", n, attrNum(pending, "leaseCounter"), before[moved])
+	}
+	checkShape(t, "WorkerMetricStats of g2", f.item("g2"), javaWorkerMetricStats)
 }
 
 // checkOwnerIndex compares the lease table's LeaseOwnerToLeaseKeyIndex with

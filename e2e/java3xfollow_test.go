@@ -58,4 +58,38 @@ func TestJava3xLeaderAssignsToMultilangdFollowers(t *testing.T) {
 	for _, key := range keys {
 		checkShape(t, "lease "+key, f.item(key), javaLease)
 	}
+
+	// graceful hand-off (W9) of keys[1] from m1 to m2: m1's child gets
+	// shutdownRequested and checkpoints, m1 completes the transfer (W8),
+	// m2 starts at the handed-over checkpoint; nothing is re-delivered
+	moved := keys[1]
+	counter := attrNum(f.item(moved), "leaseCounter")
+	if !j.handoff(ctx, moved, "m2") {
+		t.Fatalf("W9 of %s to m2 failed its condition", moved)
+	}
+	waitFor(t, 60*time.Second, "the hand-off of "+moved+" completed by m1 (leaseOwner m2, no checkpointOwner)", func() bool {
+		it := f.item(moved)
+		return attrStr(it, "leaseOwner") == "m2" && attrStr(it, "checkpointOwner") == "" && attrNum(it, "leaseCounter") > counter
+	}, m1, m2)
+	checkShape(t, "lease after the hand-off transfer (W8) by m1", f.item(moved), javaLease)
+	if len(f.eventsOf("shutdownRequested", "m1", moved)) == 0 {
+		t.Errorf("m1's child of %s got no shutdownRequested", moved)
+	}
+	more := e.put(putOptions{start: len(ids), n: 60})
+	tl = f.waitRecords(len(ids)+len(more), 90*time.Second)
+	var lastByM1 string
+	for _, ev := range f.eventsOf("rec", "m1", moved) {
+		lastByM1 = ev.Seq
+	}
+	inits := f.eventsOf("init", "m2", moved)
+	if len(inits) == 0 {
+		t.Fatalf("m2 never started %s", moved)
+	}
+	if lastByM1 != "" && inits[0].Seq != lastByM1 {
+		t.Errorf("m2 started %s at %s, m1's child had processed and checkpointed up to %s", moved, inits[0].Seq, lastByM1)
+	}
+	t.Logf("after the hand-off: records %d, deliveries %d, re-delivered %d", tl.distinct, tl.deliveries, tl.redelivered())
+	if n := tl.redelivered(); n != 0 {
+		t.Errorf("the graceful hand-off re-delivered %d records, want 0: %v", n, redeliveredExamples(tl))
+	}
 }

@@ -19,9 +19,14 @@
 // $FLEET_HANG_SHUTDOWN=<shardId> makes the child of that shard never answer
 // shutdownRequested (nor checkpoint in it).
 //
-// Load: while the file named by $FLEET_BURN_WHEN exists, the child burns
-// $FLEET_BURN (a fraction of one CPU, default 0.9) in 100 ms windows, so
-// that the worker's measured CPU utilisation rises while it processes.
+// $FLEET_SHUTDOWN_DELAY_MS delays the answer to shutdownRequested (a slow
+// final checkpoint: the hand-off stays pending that long).
+//
+// Load: every child burns $FLEET_BURN_BASE (a fraction of one CPU, default
+// 0) all the time, so that a worker's CPU utilisation grows with the number
+// of shards it processes; while the file named by $FLEET_BURN_WHEN exists it
+// burns $FLEET_BURN (default 0.9) instead, so that one worker's measured
+// utilisation rises. Burning happens in 100 ms windows.
 package main
 
 import (
@@ -155,14 +160,17 @@ func process(m msg) {
 	}
 }
 
-// burn spins for the configured fraction of every 100 ms window while the
-// marker file exists; it runs for the life of the process.
-func burn(marker string, frac float64) {
+// burn spins for the configured fraction of every 100 ms window (base,
+// or loaded while the marker file exists); it runs for the life of the
+// process.
+func burn(marker string, base, loaded float64) {
 	const window = 100 * time.Millisecond
 	for {
-		if _, err := os.Stat(marker); err != nil {
-			time.Sleep(window)
-			continue
+		frac := base
+		if marker != "" {
+			if _, err := os.Stat(marker); err == nil {
+				frac = loaded
+			}
 		}
 		start := time.Now()
 		for time.Since(start) < time.Duration(frac*float64(window)) {
@@ -172,6 +180,14 @@ func burn(marker string, frac float64) {
 		}
 		time.Sleep(window - time.Since(start))
 	}
+}
+
+// fraction parses a CPU fraction in (0, 1] from the environment.
+func fraction(key string, def float64) float64 {
+	if f, err := strconv.ParseFloat(os.Getenv(key), 64); err == nil && f >= 0 && f <= 1 {
+		return f
+	}
+	return def
 }
 
 func main() {
@@ -189,12 +205,9 @@ func main() {
 	if n, err := strconv.Atoi(os.Getenv("FLEET_CHECKPOINT_EVERY")); err == nil && n > 0 {
 		every = n
 	}
-	if marker := os.Getenv("FLEET_BURN_WHEN"); marker != "" {
-		frac := 0.9
-		if f, err := strconv.ParseFloat(os.Getenv("FLEET_BURN"), 64); err == nil && f > 0 && f <= 1 {
-			frac = f
-		}
-		go burn(marker, frac) // lives as long as the process
+	marker, base := os.Getenv("FLEET_BURN_WHEN"), fraction("FLEET_BURN_BASE", 0)
+	if marker != "" || base > 0 {
+		go burn(marker, base, fraction("FLEET_BURN", 0.9)) // lives as long as the process
 	}
 	for {
 		m, ok := next()
@@ -217,6 +230,9 @@ func main() {
 				for { // never answers: the daemon's hand-off timeout ends it
 					time.Sleep(time.Hour)
 				}
+			}
+			if ms, err := strconv.Atoi(os.Getenv("FLEET_SHUTDOWN_DELAY_MS")); err == nil {
+				time.Sleep(time.Duration(ms) * time.Millisecond)
 			}
 			checkpoint(nil)
 		case "leaseLost":
