@@ -760,7 +760,10 @@ func (c *Coordinator) landed(ctx context.Context, key string, want int64, cp *se
 // Release gives up a held lease in DynamoDB (beyond Java): condition
 // leaseCounter = N AND leaseOwner = me, REMOVE leaseOwner, SET leaseCounter =
 // N+1, so any worker (Java included) can take it at once. The lease is
-// dropped locally and its context cancelled with ErrReleased in every case.
+// dropped locally and its context cancelled with ErrReleased in every case,
+// except a lease being handed off (KCL 3.x, also one whose W9 only the
+// release's CCF shows): that one is transferred to its next owner instead
+// (lease/handoff.go), its context ending with ErrHandedOff.
 func (c *Coordinator) Release(ctx context.Context, key string) error {
 	c.mu.Lock()
 	h := c.held[key]
@@ -785,10 +788,15 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 	}
 	err := c.store.ReleaseLease(ctx, l, c.cfg.WorkerID)
 	if errors.Is(err, ErrConditionFailed) {
-		// Only our release leaves the lease unowned at exactly N+1: an
-		// earlier attempt whose response was lost did it.
-		if cur, gerr := c.store.GetLease(ctx, key); gerr == nil && cur != nil && cur.Owner == "" && cur.Counter == l.Counter+1 {
+		cur, gerr := c.store.GetLease(ctx, key)
+		switch {
+		case gerr != nil || cur == nil:
+		case cur.Owner == "" && cur.Counter == l.Counter+1:
+			// Only our release leaves the lease unowned at exactly N+1: an
+			// earlier attempt whose response was lost did it.
 			err = nil
+		case c.handoffFromUs(*cur):
+			return c.transferUnnoticed(ctx, h, *cur)
 		}
 	}
 	c.drop(h, ErrReleased)

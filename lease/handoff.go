@@ -87,7 +87,24 @@ func (c *Coordinator) renewHandoffCCF(ctx context.Context, l Lease, ccf error) (
 // a hand-off pending only while checkpointOwner is this worker and
 // leaseOwner is not (Java DynamoDBLeaseRenewer.isCheckpointOwner).
 func (c *Coordinator) handoffRenewable(l Lease) bool {
-	return l.CheckpointOwner == "" || (l.CheckpointOwner == c.cfg.WorkerID && l.Owner != c.cfg.WorkerID)
+	return l.CheckpointOwner == "" || c.handoffFromUs(l)
+}
+
+// handoffFromUs reports whether item is a graceful hand-off away from this
+// worker (W9: checkpointOwner = us, leaseOwner = the next owner).
+func (c *Coordinator) handoffFromUs(item Lease) bool {
+	return item.CheckpointOwner == c.cfg.WorkerID && item.Owner != c.cfg.WorkerID
+}
+
+// transferUnnoticed finishes a hand-off that a release found (its CCF)
+// before any renew noticed it: the shard consumer has already ended, so
+// the lease goes to its next owner at once instead of waiting for the
+// leader's deadline. h.io must be held.
+func (c *Coordinator) transferUnnoticed(ctx context.Context, h *heldLease, item Lease) error {
+	c.mu.Lock()
+	c.adoptHandoffLocked(h, item)
+	c.mu.Unlock()
+	return c.transfer(ctx, h, "released")
 }
 
 // adoptHandoffLocked copies a renew's hand-off owners into the held lease

@@ -95,3 +95,24 @@ func TestWireHandoffTransferLandedNewOwnerRenewed(t *testing.T) {
 		t.Fatalf("cause %v, want ErrHandedOff", cause)
 	}
 }
+
+// TestWireReleaseOfUnnoticedHandoff: a lease released (graceful stop, its
+// child already closed) after the leader's W9 landed but before a renew
+// noticed it: the release's CCF shows the hand-off, so the lease is
+// transferred to its next owner (W8) at once instead of being left
+// pending until the leader's deadline.
+func TestWireReleaseOfUnnoticedHandoff(t *testing.T) {
+	_, st, c, h, _ := holdOneOnFake(t, nil)
+	key := h.Lease.Key
+	before := handoffTo(t, st, key, "go-b")
+	if err := c.Release(ctxT(t, 10*time.Second), key); err != nil {
+		t.Fatalf("release of a lease with an unnoticed hand-off: %v", err)
+	}
+	if cause := context.Cause(h.Ctx); !errors.Is(cause, ErrHandedOff) {
+		t.Fatalf("cause %v, want ErrHandedOff", cause)
+	}
+	cur, err := st.GetLease(ctxT(t, 10*time.Second), key)
+	if err != nil || cur.Owner != "go-b" || cur.CheckpointOwner != "" || cur.Counter != before.Counter+1 {
+		t.Fatalf("item after the release: %+v %v (W9 left %+v)", cur, err, before)
+	}
+}
