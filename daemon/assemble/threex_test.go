@@ -79,6 +79,7 @@ func startFleetWorker(t *testing.T, client *dynamodb.Client, app, id, extra stri
 	w := &fleetWorker{id: id, store: newStore(cfg, client, log), takes: map[string]int{}}
 	w.coord = lease.NewCoordinator(w.store, lease.CoordinatorConfig{WorkerID: id, FailoverTime: cfg.FailoverTime,
 		TakerPeriod: 500 * time.Millisecond, EnablePriorityLeaseAssignment: true, AwaitMode: true,
+		GracefulLeaseHandoffTimeout: cfg.GracefulLeaseHandoffTimeout,
 		OnTake: func(r lease.TakeResult) {
 			w.mu.Lock()
 			w.takes[r.Skipped]++
