@@ -107,8 +107,9 @@ func (c *Coordinator) transferUnnoticed(ctx context.Context, h *heldLease, item 
 	return c.transfer(ctx, h, "released")
 }
 
-// adoptHandoffLocked copies a renew's hand-off owners into the held lease
-// and starts the hand-off when it is new. c.mu must be held.
+// adoptHandoffLocked copies the hand-off owners a renew (or a release's
+// CCF) found into the held lease and starts the hand-off when it is new.
+// c.mu must be held.
 func (c *Coordinator) adoptHandoffLocked(h *heldLease, nl Lease) {
 	if nl.CheckpointOwner == "" || h.handoff != nil {
 		return
@@ -134,7 +135,8 @@ func (c *Coordinator) startHandoffLocked(h *heldLease) {
 // the new owner (leaseOwner stays, checkpointOwner removed, counter +1),
 // then the lease is dropped locally with cause ErrHandedOff. A failed
 // transfer is retried by the hand-off loop (the lease stays held until
-// then); a CCF drops the lease as lost.
+// then); a CCF drops the lease as lost unless the lease is already with
+// its new owner (transferred).
 func (c *Coordinator) CompleteHandoff(ctx context.Context, key string) error {
 	c.mu.Lock()
 	h := c.held[key]
