@@ -395,13 +395,15 @@ func (d *daemon) dumpLog(t *testing.T) {
 func (f *fleet) fault(what string, inject func(), heal func()) {
 	f.t.Logf("fault: %s", what)
 	start := time.Now()
+	f.mu.Lock()
+	f.injected = append(f.injected, what)
+	f.mu.Unlock()
 	inject()
 	if heal != nil {
 		heal()
 	}
 	f.mu.Lock()
 	f.faults = append(f.faults, Fault{What: what, Start: start, End: time.Now()})
-	f.injected = append(f.injected, what)
 	f.mu.Unlock()
 }
 
@@ -745,8 +747,8 @@ The KCL 3.x scenarios (` + "`TestKCL3…`" + `) run three workers in KCL 3.x mod
 ` + "`CLIENT_VERSION_3X`" + `): every worker competes for the ` + "`Leader`" + ` lock (lease 10 s, heartbeat 2 s, the
 extension keys ` + "`dynamoDbLockBasedLeaderLeaseDurationInMillis`" + `/` + "`…HeartbeatPeriodInMillis`" + `), the holder
 runs lease assignment every 2 s (` + "`leaseAssignmentIntervalMillis`" + `) with
-` + "`leaseAssignmentStrategy = LEASE_COUNT_BASED`" + ` (utilisation-aware balancing moves nothing while every worker is near idle),
-worker metrics every second, failover 5 s. Their "injected" text ends with what was measured (in
+` + "`leaseAssignmentStrategy = LEASE_COUNT_BASED`" + ` (so that the balanced assignment does not depend on
+the CPU figures of a shared machine), worker metrics every second, failover 5 s. Their "injected" text ends with what was measured (in
 parentheses): who held the lock, when another worker took it over and when the leases moved.
 
 "max recovery" is, over the scenario's faults, the longest a shard went without a new record across

@@ -33,9 +33,8 @@ const kcl3Lock = 10 * time.Second
 // kcl3Props are the 3.x properties every worker of these scenarios gets:
 // the Leader lock and lease assignment on a short schedule, worker
 // metrics every second (a worker counts for the leader once it has
-// published them), and lease-count balancing, so that a balanced fleet is
-// deterministic on a shared machine (utilisation-aware balancing moves
-// nothing while every worker is near idle).
+// published them), and lease-count balancing, so that the balanced
+// assignment does not depend on the CPU figures of a shared machine.
 func kcl3Props() map[string]string {
 	return map[string]string{
 		"clientVersionConfig":                            "CLIENT_VERSION_CONFIG_3X",
@@ -285,7 +284,7 @@ func TestKCL3AWSFaults(t *testing.T) {
 				after = owner
 				return owner != "" && rvn != staleRVN
 			})
-			f.observe("lock held by %s before; every shard delivering %s after the fault ended, the lock held by %s again after %s",
+			f.observe("lock held by %s before; every shard delivering %s after the fault ended, the first lock heartbeat or acquisition (by %s) landed %s after it",
 				before, delivering.Round(100*time.Millisecond), after, time.Since(healed).Round(100*time.Millisecond))
 			for _, d := range f.daemons {
 				if d.exited() {
