@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,6 +215,17 @@ func TestMultilangd3xFleetLeadsBalancesAndMovesWithoutRedelivery(t *testing.T) {
 		victim, victimShards, window, after, tl.distinct, tl.deliveries)
 	if after > window {
 		t.Errorf("%d records re-delivered after the SIGKILL, more than the %d its children had not checkpointed: %v", after, window, redeliveredExamples(tl))
+	}
+	// exactly one leader for the whole run: no other worker ever acquired the lock
+	var acquired []string
+	for _, id := range ids {
+		b, _ := os.ReadFile(f.workers[id].log)
+		if strings.Contains(string(b), "acquired the Leader lock") {
+			acquired = append(acquired, id)
+		}
+	}
+	if len(acquired) != 1 || acquired[0] != leader {
+		t.Errorf("workers that acquired the Leader lock during the run: %v, want only %s", acquired, leader)
 	}
 }
 
