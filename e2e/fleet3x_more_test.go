@@ -95,3 +95,21 @@ func (j *javaLeader) release(ctx context.Context) {
 		j.t.Fatalf("java leader: release the Leader lock: %v", err)
 	}
 }
+
+// checkpointedAfterShutdownRequested reports whether a child of worker on
+// shard got shutdownRequested and then had a checkpoint acknowledged.
+func (f *fleet3x) checkpointedAfterShutdownRequested(worker, shard string) bool {
+	asked := map[int]bool{}
+	for _, ev := range f.readEvents() {
+		if ev.Worker != worker || ev.Shard != shard {
+			continue
+		}
+		switch {
+		case ev.Ev == "shutdownRequested":
+			asked[ev.Pid] = true
+		case ev.Ev == "cp" && asked[ev.Pid]:
+			return true
+		}
+	}
+	return false
+}
