@@ -2,6 +2,7 @@ package workermetrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -245,7 +246,11 @@ func (m *Migration) initialize(ctx context.Context) (string, bool) {
 		if ctx.Err() != nil {
 			return "", false
 		}
-		m.log.Warn("determining the client version failed; retrying", zap.Error(err))
+		if errors.Is(err, errMigrationStateRaced) {
+			m.log.Info("another worker wrote the migration state meanwhile; reading it again", zap.Error(err))
+		} else {
+			m.log.Warn("determining the client version failed; retrying", zap.Error(err))
+		}
 		select {
 		case <-ctx.Done():
 			return "", false
@@ -253,6 +258,11 @@ func (m *Migration) initialize(ctx context.Context) (string, bool) {
 		}
 	}
 }
+
+// errMigrationStateRaced: another worker wrote Migration3.0 between this
+// worker's read and its conditional write, the normal start of a fleet;
+// initialize reads it again (logged at INFO, not as a failure).
+var errMigrationStateRaced = errors.New("migration state raced")
 
 func (m *Migration) initialVersion(ctx context.Context) (string, error) {
 	cs, err := m.store.CoordinatorState(ctx)
@@ -271,7 +281,7 @@ func (m *Migration) initialVersion(ctx context.Context) (string, error) {
 			return "", err
 		}
 		if !created { // another worker created it meanwhile: initialize reads again
-			return "", fmt.Errorf("%s was created by another worker meanwhile", lease.MigrationKey)
+			return "", fmt.Errorf("%w: %s was created by another worker", errMigrationStateRaced, lease.MigrationKey)
 		}
 		m.log.Info("created the migration state", zap.String("clientVersion", v))
 		return v, nil
@@ -285,7 +295,7 @@ func (m *Migration) initialVersion(ctx context.Context) (string, error) {
 			return "", err
 		}
 		if !ok { // changed meanwhile (a rollback?): initialize reads again
-			return "", fmt.Errorf("%s changed while finalising the upgrade", lease.MigrationKey)
+			return "", fmt.Errorf("%w: %s changed while finalising the upgrade", errMigrationStateRaced, lease.MigrationKey)
 		}
 		m.log.Info("finalised the 3.x upgrade", zap.String("from", cs.ClientVersion), zap.String("clientVersion", v))
 		return v, nil
