@@ -757,6 +757,27 @@ func (c *Coordinator) landed(ctx context.Context, key string, want int64, cp *se
 	return cp == nil || cur.Checkpoint == *cp
 }
 
+// lockHeld returns the held lease of key with its io lock taken (writes on
+// it are serialised), or ErrNotHeld when key is not held, before or after
+// waiting for the lock. unlock releases the io lock.
+func (c *Coordinator) lockHeld(key string) (h *heldLease, unlock func(), err error) {
+	c.mu.Lock()
+	h = c.held[key]
+	c.mu.Unlock()
+	if h == nil {
+		return nil, nil, ErrNotHeld
+	}
+	h.io.Lock()
+	c.mu.Lock()
+	current := c.held[key] == h
+	c.mu.Unlock()
+	if !current {
+		h.io.Unlock()
+		return nil, nil, ErrNotHeld
+	}
+	return h, h.io.Unlock, nil
+}
+
 // Release gives up a held lease in DynamoDB (beyond Java): condition
 // leaseCounter = N AND leaseOwner = me, REMOVE leaseOwner, SET leaseCounter =
 // N+1, so any worker (Java included) can take it at once. The lease is
@@ -765,19 +786,12 @@ func (c *Coordinator) landed(ctx context.Context, key string, want int64, cp *se
 // release's CCF shows): that one is transferred to its next owner instead
 // (lease/handoff.go), its context ending with ErrHandedOff.
 func (c *Coordinator) Release(ctx context.Context, key string) error {
-	c.mu.Lock()
-	h := c.held[key]
-	c.mu.Unlock()
-	if h == nil {
-		return fmt.Errorf("release %s: %w", key, ErrNotHeld)
+	h, unlock, err := c.lockHeld(key)
+	if err != nil {
+		return fmt.Errorf("release %s: %w", key, err)
 	}
-	h.io.Lock()
-	defer h.io.Unlock()
+	defer unlock()
 	c.mu.Lock()
-	if c.held[key] != h {
-		c.mu.Unlock()
-		return fmt.Errorf("release %s: %w", key, ErrNotHeld)
-	}
 	l, handingOff := h.lease, h.handoff != nil
 	c.mu.Unlock()
 	if handingOff {
@@ -786,7 +800,7 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 		// → attemptLeaseTransfer).
 		return c.transfer(ctx, h, "released")
 	}
-	err := c.store.ReleaseLease(ctx, l, c.cfg.WorkerID)
+	err = c.store.ReleaseLease(ctx, l, c.cfg.WorkerID)
 	if errors.Is(err, ErrConditionFailed) {
 		cur, gerr := c.store.GetLease(ctx, key)
 		switch {

@@ -138,20 +138,14 @@ func (c *Coordinator) startHandoffLocked(h *heldLease) {
 // then); a CCF drops the lease as lost unless the lease is already with
 // its new owner (transferred).
 func (c *Coordinator) CompleteHandoff(ctx context.Context, key string) error {
-	c.mu.Lock()
-	h := c.held[key]
-	c.mu.Unlock()
-	if h == nil {
-		return fmt.Errorf("complete hand-off of %s: %w", key, ErrNotHeld)
+	h, unlock, err := c.lockHeld(key)
+	if err != nil {
+		return fmt.Errorf("complete hand-off of %s: %w", key, err)
 	}
-	h.io.Lock()
-	defer h.io.Unlock()
+	defer unlock()
 	c.mu.Lock()
-	current, pending := c.held[key] == h, h.handoff != nil
+	pending := h.handoff != nil
 	c.mu.Unlock()
-	if !current {
-		return fmt.Errorf("complete hand-off of %s: %w", key, ErrNotHeld)
-	}
 	if !pending {
 		return fmt.Errorf("complete hand-off of %s: no hand-off in progress", key)
 	}
