@@ -78,6 +78,11 @@ type CoordinatorConfig struct {
 	Rand *rand.Rand
 	// OnTake, if set, is called after every taker run (metrics, tests).
 	OnTake func(TakeResult)
+	// OnThreeXTable, if set, is called when a taker scan finds the table in
+	// a KCL 3.x client version while the coordinator is not in 3.x mode
+	// (the taker then takes nothing): the daemon re-reads the client
+	// version at once instead of at its next minute. It must not block.
+	OnThreeXTable func()
 	// OnLost, if set, is called when a held lease is dropped because it was
 	// lost (not when released or on stop), before its context is cancelled.
 	// It must not block.

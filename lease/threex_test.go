@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,8 +71,10 @@ func TestIntegrationJava35Table(t *testing.T) {
 
 		var mu sync.Mutex
 		skipped := map[string]int{}
+		var told atomic.Int32
 		mod := func(c *CoordinatorConfig) {
 			c.TakerPeriod, c.RenewerPeriod = 300*time.Millisecond, 200*time.Millisecond
+			c.OnThreeXTable = func() { told.Add(1) }
 			c.OnTake = func(r TakeResult) {
 				mu.Lock()
 				skipped[r.Skipped]++
@@ -82,6 +85,9 @@ func TestIntegrationJava35Table(t *testing.T) {
 		stop := runCoord(t, c)
 		// Well past failover and the lock duration: still nothing taken.
 		waitFor(t, 30*time.Second, "refusals", func() bool { mu.Lock(); defer mu.Unlock(); return skipped["3x-table"] >= 15 })
+		if n := told.Load(); n != 1 {
+			t.Fatalf("OnThreeXTable called %d times while refusing, want once (on the change)", n)
+		}
 		c.SetThreeXMode(true)
 		waitFor(t, 30*time.Second, "3.x mode", func() bool { mu.Lock(); defer mu.Unlock(); return skipped["3x-mode"] >= 3 })
 		if len(c.Held()) != 0 || ownerCounts(t, st)["java3-w1"] != 3 {

@@ -69,6 +69,9 @@ func (c *Coordinator) refuseTaking(cs CoordinatorState) string {
 		if why == "3x-table" {
 			c.log.Warn("the lease table is in KCL 3.x client version; not taking leases until 3.x mode starts",
 				zap.String("clientVersion", cs.ClientVersion))
+			if c.cfg.OnThreeXTable != nil {
+				c.cfg.OnThreeXTable()
+			}
 		}
 	}
 	return why

@@ -476,3 +476,28 @@ func TestIntegrationExplicit3XConfig(t *testing.T) {
 		"mb": &types.AttributeValueMemberS{Value: "java"}, "mts": &types.AttributeValueMemberN{Value: "1700000000000"}})
 	waitFor(t, "the upgrade followed", func() bool { return r.versionSeen(lease.ClientVersionUpgr) })
 }
+
+// TestIntegrationRecheck: a value on Recheck re-reads Migration3.0 at once
+// (the lease taker saw a 3.x table), long before MonitorInterval.
+func TestIntegrationRecheck(t *testing.T) {
+	f := newFixture(t, false)
+	recheck := make(chan struct{}, 1)
+	var seen atomic.Value
+	seen.Store("")
+	m := NewMigration(f.store, f.ddb, MigrationConfig{
+		WorkerID: "mld-w1", Configured: properties.ClientVersion3X, LeaseTable: f.leaseTable, LegacyTable: f.wmTable,
+		MonitorInterval: time.Hour, InitRetry: 100 * time.Millisecond, Recheck: recheck,
+		Reporter:  Config{CaptureFrequency: 20 * time.Millisecond, ReporterFrequency: 150 * time.Millisecond},
+		OnVersion: func(v string) { seen.Store(v) },
+	}, zaptest.NewLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "INIT", func() bool { return seen.Load() == lease.ClientVersionInit })
+	put(t, f.ddb, f.leaseTable, map[string]types.AttributeValue{"leaseKey": &types.AttributeValueMemberS{Value: lease.MigrationKey},
+		"entityType": &types.AttributeValueMemberS{Value: "CLIENT_VERSION_MIGRATION"}, "cv": &types.AttributeValueMemberS{Value: lease.ClientVersionUpgr},
+		"mb": &types.AttributeValueMemberS{Value: "java"}, "mts": &types.AttributeValueMemberN{Value: "1700000000000"}})
+	recheck <- struct{}{}
+	waitFor(t, "the upgrade followed after the recheck", func() bool { return seen.Load() == lease.ClientVersionUpgr })
+}

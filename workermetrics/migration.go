@@ -40,6 +40,10 @@ type MigrationConfig struct {
 	// ClientVersionChangeMonitor: 1 min, first after 1 min plus up to 50 %
 	// jitter).
 	MonitorInterval time.Duration
+	// Recheck, when a value arrives, re-reads Migration3.0 at once (the
+	// lease taker saw the table in a KCL 3.x client version this worker
+	// has not entered yet); nil: only on MonitorInterval.
+	Recheck <-chan struct{}
 	// InitRetry is the pause between failed initial reads (1 s).
 	InitRetry time.Duration
 	// Reporter is the template of the worker-metrics reporter (WorkerID and
@@ -170,6 +174,10 @@ func (m *Migration) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.cfg.Recheck:
+			if !t.Stop() {
+				<-t.C
+			}
 		}
 		t.Reset(m.cfg.MonitorInterval)
 		cs, err := m.store.CoordinatorState(ctx)

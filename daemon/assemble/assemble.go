@@ -132,7 +132,8 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	o := newOps(pub, cfg.WorkerID)
 	observed := observedStore{Store: store, o: o}
 	leasesTaken := make(chan struct{}, 1)
-	coord := newCoordinator(cfg, observed, leasesTaken, o, log)
+	recheck := make(chan struct{}, 1) // the taker's "3.x table" to the client-version monitor
+	coord := newCoordinator(cfg, observed, leasesTaken, recheck, o, log)
 	lister := newLister(cfg, c, log)
 	syncCfg := shardSyncConfig(cfg)
 	skipSync, err := skipInitialSync(startupCtx, cfg, store)
@@ -155,7 +156,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	syncStore := store.EventuallyConsistentGets()
 	x := newThreeX(cfg, store, coord, log.Named("threex"))
 	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o), cfg: cfg, threeX: x,
-		migration: newMigration(cfg, store, coord, c.DynamoDB, x, log.Named("clientversion"))}
+		migration: newMigration(cfg, store, coord, c.DynamoDB, x, recheck, log.Named("clientversion"))}
 	cc := childConfig(cfg)
 	d.children.Store(&cc)
 	registerCloudWatch(d.registry, pub)
@@ -269,8 +270,14 @@ func openStore(startupCtx context.Context, cfg *properties.Config, client *dynam
 // newCoordinator maps the lease-management properties onto the coordinator;
 // every taker run signals leasesTaken and is published (TakeLeases), every
 // lost lease counted (RenewAllLeases LostLeases).
-func newCoordinator(cfg *properties.Config, store lease.Store, leasesTaken chan<- struct{}, o *ops, log *zap.Logger) *lease.Coordinator {
+func newCoordinator(cfg *properties.Config, store lease.Store, leasesTaken, recheck chan<- struct{}, o *ops, log *zap.Logger) *lease.Coordinator {
 	return lease.NewCoordinator(store, lease.CoordinatorConfig{
+		OnThreeXTable: func() {
+			select {
+			case recheck <- struct{}{}:
+			default: // a re-read is already due
+			}
+		},
 		OnTake: func(r lease.TakeResult) {
 			signalTaken(leasesTaken, r)
 			o.takeLeases(r)

@@ -21,12 +21,13 @@ import (
 // the workerMetrics* keys; coord's KCL 2.x leader decision picks the worker
 // that flips an upgraded fleet to 3.x. Each client version entered switches
 // the KCL 3.x components (x.enter).
-func newMigration(cfg *properties.Config, store *lease.DynamoStore, coord *lease.Coordinator, client *dynamodb.Client, x *threeX, log *zap.Logger) *workermetrics.Migration {
+func newMigration(cfg *properties.Config, store *lease.DynamoStore, coord *lease.Coordinator, client *dynamodb.Client, x *threeX, recheck <-chan struct{}, log *zap.Logger) *workermetrics.Migration {
 	return workermetrics.NewMigration(store, client, workermetrics.MigrationConfig{
 		WorkerID:             cfg.WorkerID,
 		Configured:           cfg.ClientVersionConfig,
 		ConfiguredExplicitly: cfg.ClientVersionConfigSet,
 		MonitorInterval:      migrationMonitorInterval,
+		Recheck:              recheck,
 		LeaseTable:           cfg.TableName,
 		LegacyTable:          cfg.WorkerMetricsTable.TableName,
 		Reporter: workermetrics.Config{

@@ -86,7 +86,7 @@ func startFleetWorker(t *testing.T, client *dynamodb.Client, app, id, extra stri
 			w.mu.Unlock()
 		}}, log.Named("coordinator"))
 	w.x = newThreeX(cfg, w.store, w.coord, log.Named("threex"))
-	w.m = newMigration(cfg, w.store, w.coord, client, w.x, log.Named("clientversion"))
+	w.m = newMigration(cfg, w.store, w.coord, client, w.x, nil, log.Named("clientversion"))
 	ctx, cancel := context.WithCancel(context.Background())
 	coordDone := make(chan struct{})
 	go func() { // owned by stop
