@@ -86,10 +86,14 @@ func (s *DynamoStore) describe(ctx context.Context) (*types.TableDescription, er
 
 // WaitLeaseOwnerIndexActive is Java
 // DynamoDBLeaseRefresher.waitUntilLeaseOwnerToLeaseKeyIndexExists: polls
-// LeaseOwnerIndexActive every poll until the index is ACTIVE, timeout
-// passes (an error) or ctx ends.
-func (s *DynamoStore) WaitLeaseOwnerIndexActive(ctx context.Context, poll, timeout time.Duration) error {
+// LeaseOwnerIndexActive until the index is ACTIVE, timeout passes (an
+// error) or ctx ends. Java polls every maxPoll from the start; here the
+// first poll comes after 1 s and the pause doubles up to maxPoll, so a
+// worker whose index became ACTIVE at once (a new, empty table) joins its
+// fleet without waiting a whole maxPoll.
+func (s *DynamoStore) WaitLeaseOwnerIndexActive(ctx context.Context, maxPoll, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	poll := min(time.Second, maxPoll)
 	for {
 		active, err := s.LeaseOwnerIndexActive(ctx)
 		if err == nil && active {
@@ -108,5 +112,6 @@ func (s *DynamoStore) WaitLeaseOwnerIndexActive(ctx context.Context, poll, timeo
 			return fmt.Errorf("waiting for %s: %w", LeaseOwnerIndex, ctx.Err())
 		case <-t.C:
 		}
+		poll = min(2*poll, maxPoll)
 	}
 }
