@@ -309,7 +309,9 @@ func TestTwoDaemonsShareAndTakeOver(t *testing.T) {
 			t.Errorf("lease %s owned by %q after the take-over", l.Key, l.Owner)
 		}
 	}
-	checkOrdered(t, readOutput(t, outA))
+	// A may have lost a shard to B by a steal and taken it back after B's
+	// SIGKILL from B's checkpoint, below what A had delivered.
+	checkOrderedAcrossRestarts(t, readOutput(t, outA))
 }
 
 // Show: split one shard and merge two others while records flow: no record

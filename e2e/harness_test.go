@@ -446,6 +446,29 @@ func checkOrdered(t *testing.T, rs []delivered) {
 	}
 }
 
+// checkOrderedAcrossRestarts is checkOrdered for a worker that may hold a
+// shard more than once (lost by a steal, taken back after the other
+// worker's crash): a delivery may step back, to resume from an earlier
+// checkpoint (at-least-once), but only to a record this worker already
+// delivered; a new record must come after every earlier one.
+func checkOrderedAcrossRestarts(t *testing.T, rs []delivered) {
+	t.Helper()
+	for sh, list := range byShard(rs) {
+		seen := map[seqnum.ESN]bool{}
+		var highest seqnum.ESN
+		for i, r := range list {
+			esn := r.ESN()
+			switch {
+			case i == 0 || seqnum.MustCompare(esn, highest) > 0:
+				highest = esn
+			case !seen[esn]:
+				t.Fatalf("shard %s: delivery %d (%s) is new but not after %s", sh, i, esn, highest)
+			}
+			seen[esn] = true
+		}
+	}
+}
+
 // missing returns the ids not delivered.
 func missing(ids []string, rs ...[]delivered) []string {
 	seen := map[string]bool{}
