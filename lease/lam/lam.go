@@ -328,7 +328,7 @@ func (m *Manager) run(ctx context.Context) (RunStats, error) {
 	byKey := make(map[string]lease.Lease, len(view.Leases))
 	for _, l := range view.Leases {
 		byKey[l.Key] = l
-		in.Leases = append(in.Leases, m.decisionLease(l, scanTime))
+		in.Leases = append(in.Leases, m.decisionLease(l, scanTime, scanTime))
 	}
 	for _, w := range view.Workers {
 		in.Workers = append(in.Workers, assign.WorkerMetrics{WorkerID: w.WorkerID, LastUpdate: lutTime(w),

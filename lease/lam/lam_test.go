@@ -276,3 +276,32 @@ func TestLeadershipLostMidRun(t *testing.T) {
 		t.Fatalf("the next run is not a new term: %+v", h.m.Status())
 	}
 }
+
+// TestPendingCheckpointTimedOutReachesTheDecider: the decider learns that a
+// pending hand-off has passed its deadline (Java keeps
+// checkpointOwnerTimeoutTimestampMillis on the lease, which
+// LeaseCountBasedLeaseAssignmentDecider reads through
+// blockedOnPendingCheckpoint): before the deadline the lease is blocked,
+// after it the decider may move it.
+func TestPendingCheckpointTimedOutReachesTheDecider(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.HandoffTimeout = 30 * time.Second })
+	pending := func(counter int64) lease.Lease {
+		return lease.Lease{Key: "k", Owner: "w2", CheckpointOwner: "w1", Counter: counter, Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)}
+	}
+	h.store.put(pending(3))
+	h.run()
+	if l := inputLease(h.inputs[0], "k"); l.PendingCheckpointTimedOut || !l.BlockedOnPendingCheckpoint() {
+		t.Fatalf("hand-off just seen: %+v", l)
+	}
+	// Deadline = first sight + hand-off timeout + failover; the old owner
+	// keeps renewing, so the lease stays live.
+	for i, c := range []int64{4, 5, 6, 7} {
+		h.clock.advance(failover)
+		h.store.put(pending(c))
+		h.run()
+		l := inputLease(h.inputs[i+1], "k")
+		if timedOut := i == 3; l.PendingCheckpointTimedOut != timedOut || l.BlockedOnPendingCheckpoint() == timedOut {
+			t.Fatalf("run %d (%v after first sight): %+v", i+1, time.Duration(i+1)*failover, l)
+		}
+	}
+}

@@ -71,23 +71,12 @@ func (m *Manager) expiredOrUnassigned(l lease.Lease, scanTime time.Time) bool {
 	return actualOwner(l) == "" || o.lastIncrement.IsZero() || scanTime.Sub(o.lastIncrement) > m.cfg.FailoverTime
 }
 
-// decisionLease is l as the decider sees it.
-func (m *Manager) decisionLease(l lease.Lease, scanTime time.Time) assign.Lease {
+// decisionLease is l as the decider sees it at time at: expiry as of the
+// scan, and whether a pending hand-off has passed its deadline (Java
+// Lease.blockedOnPendingCheckpoint reads the clock when asked; the
+// LEASE_COUNT_BASED balancer and the write filter both ask it).
+func (m *Manager) decisionLease(l lease.Lease, scanTime, at time.Time) assign.Lease {
 	return assign.Lease{Key: l.Key, LeaseOwner: l.Owner, CheckpointOwner: l.CheckpointOwner, ThroughputKBps: l.ThroughputKBps,
-		ShardEnd: isShardEnd(l), Expired: m.expiredOrUnassigned(l, scanTime), LastCounterIncrement: m.seen[l.Key].lastIncrement}
-}
-
-// blockedOnPendingCheckpoint is Java Lease.blockedOnPendingCheckpoint: a
-// live, unfinished lease whose hand-off is pending is not moved again until
-// its deadline has passed.
-func (m *Manager) blockedOnPendingCheckpoint(l lease.Lease, expired bool, now time.Time) bool {
-	if expired || isShardEnd(l) || l.CheckpointOwner == "" {
-		return false
-	}
-	return now.Before(m.seen[l.Key].handoffDeadline)
-}
-
-// eligibleForGracefulHandoff is Java Lease.isEligibleForGracefulShutdown.
-func eligibleForGracefulHandoff(l lease.Lease, expired bool) bool {
-	return !expired && !isShardEnd(l) && l.CheckpointOwner == ""
+		ShardEnd: isShardEnd(l), Expired: m.expiredOrUnassigned(l, scanTime), LastCounterIncrement: m.seen[l.Key].lastIncrement,
+		PendingCheckpointTimedOut: l.CheckpointOwner != "" && !at.Before(m.seen[l.Key].handoffDeadline)}
 }

@@ -38,12 +38,12 @@ func (m *Manager) write(ctx context.Context, moves []assign.Assignment, byKey ma
 		if !ok || mv.To == "" {
 			continue
 		}
-		expired := m.expiredOrUnassigned(l, scanTime)
-		if m.blockedOnPendingCheckpoint(l, expired, now) {
+		dl := m.decisionLease(l, scanTime, now)
+		if dl.BlockedOnPendingCheckpoint() {
 			stats.Blocked++
 			continue
 		}
-		handoff := m.cfg.GracefulHandoff && eligibleForGracefulHandoff(l, expired)
+		handoff := m.cfg.GracefulHandoff && dl.EligibleForGracefulHandoff()
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() { // owned here: write waits for every write
