@@ -129,6 +129,7 @@ type fakeDecider struct {
 }
 
 func (fakeDecider) Run(context.Context) error { return nil }
+func (fakeDecider) Running() <-chan struct{}  { return nil }
 
 // The totals are shown while the manager runs (leader or follower) and are
 // the landed W8 + W9 and the failed writes.

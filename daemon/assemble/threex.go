@@ -68,6 +68,8 @@ func startMigration(ctx context.Context, m *workermetrics.Migration, x *threeX) 
 type lockDecider interface {
 	lam.Leader
 	Run(ctx context.Context) error
+	// Running is closed once Run has started (IsLeader says no before).
+	Running() <-chan struct{}
 }
 
 // threeX switches the KCL 3.x components with the client version in force,
@@ -186,7 +188,9 @@ func (x *threeX) startLeading(ctx context.Context) {
 
 // run runs the decider and the manager until ctx ends or stop is closed,
 // then stops the manager first and the decider after it (which releases
-// the lock if held), each on its own context so that the order holds.
+// the lock if held), each on its own context so that the order holds. The
+// manager starts once the decider runs: its first IsLeader, asked before,
+// would say no and the first election would wait a whole interval.
 func (l *leading) run(ctx context.Context, dec lockDecider, log *zap.Logger) {
 	lockCtx, stopLock := context.WithCancel(context.WithoutCancel(ctx))
 	lamCtx, stopLAM := context.WithCancel(context.WithoutCancel(ctx))
@@ -199,6 +203,13 @@ func (l *leading) run(ctx context.Context, dec lockDecider, log *zap.Logger) {
 	}()
 	go func() { // owned here: waited for below
 		defer close(lamDone)
+		select {
+		case <-dec.Running():
+		case <-lockDone: // the decider ended before it ran: nobody to ask
+			return
+		case <-lamCtx.Done():
+			return
+		}
 		l.manager.Run(lamCtx)
 	}()
 	select {

@@ -112,6 +112,9 @@ type Decider struct {
 	clock  clock
 	// armed wakes Run when a term starts, to watch its expiry.
 	armed chan struct{}
+	// running is closed once Run has started (IsLeader answers false
+	// before).
+	running chan struct{}
 
 	// decideMu serialises IsLeader, ReleaseLeadershipIfHeld and the stop
 	// (Java: synchronized methods of DynamoDBLockBasedLeaderDecider).
@@ -146,7 +149,7 @@ func New(api DynamoAPI, target Target, cfg Config, log *zap.Logger) (*Decider, e
 		log = zap.NewNop()
 	}
 	return &Decider{api: api, target: target, cfg: cfg, log: log.With(zap.String("component", "leader")),
-		clock: realClock{}, armed: make(chan struct{}, 1)}, nil
+		clock: realClock{}, armed: make(chan struct{}, 1), running: make(chan struct{})}, nil
 }
 
 // IsLeader is Java DynamoDBLockBasedLeaderDecider.isLeader: true while this

@@ -21,6 +21,7 @@ func (d *Decider) Run(ctx context.Context) error {
 	}
 	d.phase = phaseRunning
 	d.mu.Unlock()
+	close(d.running)
 	defer d.stop(ctx)
 
 	tick := time.NewTicker(d.cfg.HeartbeatPeriod)
@@ -43,6 +44,10 @@ func (d *Decider) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Running is closed once Run has started: IsLeader asked before that
+// answers false, so a caller that elects at once waits for it.
+func (d *Decider) Running() <-chan struct{} { return d.running }
 
 // stop is Java shutdown: no more leadership, and the held lock released
 // (with a budget of its own: ctx has ended).
