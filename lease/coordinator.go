@@ -78,6 +78,9 @@ type CoordinatorConfig struct {
 	Rand *rand.Rand
 	// OnTake, if set, is called after every taker run (metrics, tests).
 	OnTake func(TakeResult)
+	// OnDiscover, if set, is called after every KCL 3.x discovery run
+	// (metrics).
+	OnDiscover func(DiscoveryStats)
 	// OnThreeXTable, if set, is called when a taker scan finds the table in
 	// a KCL 3.x client version while the coordinator is not in 3.x mode
 	// (the taker then takes nothing): the daemon re-reads the client
@@ -683,7 +686,17 @@ func (c *Coordinator) discoverLoop(ctx context.Context) {
 // hand-off is pending (no checkpointOwner); the next renew proves ownership.
 // It returns how many leases it added.
 func (c *Coordinator) discover(ctx context.Context) int {
+	var st DiscoveryStats
+	start := c.cfg.Clock.Now()
+	defer func() {
+		st.Latency = c.cfg.Clock.Now().Sub(start)
+		if c.cfg.OnDiscover != nil && ctx.Err() == nil {
+			c.cfg.OnDiscover(st)
+		}
+	}()
 	keys, err := c.store.ListLeaseKeysForWorker(ctx, c.cfg.WorkerID)
+	listed := c.cfg.Clock.Now()
+	st.ListLatency = listed.Sub(start)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Warn("lease discovery through the lease-owner index failed", zap.Error(err))
@@ -691,20 +704,38 @@ func (c *Coordinator) discover(ctx context.Context) int {
 		return 0
 	}
 	held := c.heldKeySet()
-	added := 0
 	for _, k := range keys {
 		if held[k] || ctx.Err() != nil {
 			continue
 		}
 		l, err := c.store.GetLease(ctx, k)
-		if err != nil || l == nil || l.Owner != c.cfg.WorkerID || l.CheckpointOwner != "" {
+		switch {
+		case err != nil:
+			st.GetLeaseErrors++
+			continue
+		case l != nil && l.Owner != c.cfg.WorkerID:
+			st.OwnerMismatch++
+			continue
+		case l == nil || l.CheckpointOwner != "":
 			continue
 		}
 		c.addHeld(*l, c.cfg.Clock.Now())
-		added++
+		st.NewLeases++
 		c.log.Info("discovered a lease assigned by the KCL 3.x leader", zap.String("leaseKey", k))
 	}
-	return added
+	st.Success, st.FetchLatency = true, c.cfg.Clock.Now().Sub(listed)
+	return st.NewLeases
+}
+
+// DiscoveryStats are the figures of one discovery run (Java
+// DynamoDBLeaseDiscoverer.discoverNewLeases metrics): Success is false when
+// the index could not be listed; GetLeaseErrors and OwnerMismatch count the
+// re-reads that failed or found another owner.
+type DiscoveryStats struct {
+	Success                            bool
+	Latency, ListLatency, FetchLatency time.Duration
+	NewLeases                          int
+	OwnerMismatch, GetLeaseErrors      int
 }
 
 // heldKeySet returns the keys of the leases held now.

@@ -151,7 +151,7 @@ func startConfigured(t *testing.T, f *fixture, configured string, explicit bool)
 		WorkerID: "mld-w1", Configured: configured, ConfiguredExplicitly: explicit, LeaseTable: f.leaseTable, LegacyTable: f.wmTable,
 		MonitorInterval: 300 * time.Millisecond, InitRetry: 100 * time.Millisecond,
 		Reporter: Config{CaptureFrequency: 20 * time.Millisecond, ReporterFrequency: 150 * time.Millisecond,
-			OnReport: func(err error) {
+			OnReport: func(err error, _ time.Duration) {
 				if err == nil {
 					r.reports.Add(1)
 				}
@@ -399,7 +399,7 @@ func TestIntegrationFlipTo3X(t *testing.T) {
 		ReadyInterval: 200 * time.Millisecond, FlipStabilization: time.Second,
 		IsLeader: func(context.Context) bool { return leader.Load() },
 		Reporter: Config{CaptureFrequency: 20 * time.Millisecond, ReporterFrequency: time.Second,
-			OnReport: func(err error) {
+			OnReport: func(err error, _ time.Duration) {
 				if err == nil {
 					r.reports.Add(1)
 				}

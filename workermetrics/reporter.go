@@ -58,8 +58,9 @@ type Config struct {
 	DisableCPU bool
 	// Now is the wall clock (default time.Now).
 	Now func() time.Time
-	// OnReport, if set, is called after each report (tests, metrics).
-	OnReport func(error)
+	// OnReport, if set, is called after each report with its outcome and
+	// how long it took (tests, metrics).
+	OnReport func(err error, took time.Duration)
 	// OnValues, if set, is called after each successful report with the
 	// latest value of each metric written (by short name; empty for a
 	// throughput-only entry).
@@ -142,12 +143,14 @@ func (r *Reporter) Run(ctx context.Context) {
 	go func() {
 		defer wg.Done()
 		r.loop(ctx, 2*r.cfg.CaptureFrequency, r.cfg.ReporterFrequency, func() {
+			start := time.Now()
 			err := r.Report(ctx)
+			took := time.Since(start)
 			if err != nil && ctx.Err() == nil {
 				r.log.Warn("publishing worker metrics failed", zap.Error(err))
 			}
 			if r.cfg.OnReport != nil && ctx.Err() == nil {
-				r.cfg.OnReport(err)
+				r.cfg.OnReport(err, took)
 			}
 		})
 	}()

@@ -30,7 +30,7 @@ import (
 // The checkpointer starts from the lease the consumer passes (just read), not
 // from the coordinator's snapshot taken when the lease was acquired.
 func TestCheckpointerStartsFromPassedLease(t *testing.T) {
-	var a daemon.Coordinator = coordinator{lease.NewCoordinator(nil, lease.CoordinatorConfig{WorkerID: "w"}, nil)}
+	var a daemon.Coordinator = coordinator{Coordinator: lease.NewCoordinator(nil, lease.CoordinatorConfig{WorkerID: "w"}, nil)}
 	snapshot := &lease.Held{Lease: lease.Lease{Key: "s1", Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)}, Token: "t1"}
 	h := *snapshot
 	h.Lease.Checkpoint = seqnum.New("101", 2)

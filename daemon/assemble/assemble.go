@@ -155,6 +155,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 	// eventually consistently, as Java does (docs/compatibility.md).
 	syncStore := store.EventuallyConsistentGets()
 	x := newThreeX(cfg, store, coord, log.Named("threex"))
+	x.ops = o
 	d := &assembled{coord: coord, registry: prometheus.NewRegistry(), ops: o, cw: newCWMetrics(o), cfg: cfg, threeX: x,
 		migration: newMigration(cfg, store, coord, c.DynamoDB, x, recheck, log.Named("clientversion"))}
 	cc := childConfig(cfg)
@@ -165,7 +166,7 @@ func build(startupCtx context.Context, cfg *properties.Config, c Clients, log *z
 		func() []daemon.ShardStatus { return d.scheduler.Status() },
 		func() int { return len(coord.Held()) }), d.cw, throughputMetrics{coord}}
 	deps := daemon.Deps{
-		Coordinator: coordinator{coord},
+		Coordinator: coordinator{coord, o},
 		Store:       observed,
 		Syncer:      shardsync.New(syncStore, lister, syncCfg, log.Named("shardsync")),
 		Cleaner:     shardsync.NewCleaner(syncStore, lister, syncCfg, log.Named("cleaner")),
@@ -282,6 +283,7 @@ func newCoordinator(cfg *properties.Config, store lease.Store, leasesTaken, rech
 			signalTaken(leasesTaken, r)
 			o.takeLeases(r)
 		},
+		OnDiscover:                    o.leaseDiscovery,
 		OnLost:                        func(string, error) { o.lost.Add(1) },
 		WorkerID:                      cfg.WorkerID,
 		FailoverTime:                  cfg.FailoverTime,

@@ -35,6 +35,7 @@ func newMigration(cfg *properties.Config, store *lease.DynamoStore, coord *lease
 			ReporterFrequency: cfg.WorkerMetricsReporterFreq,
 			PersistedValues:   cfg.NoOfPersistedMetricsPerWorkerMetrics,
 			DisableCPU:        cfg.DisableWorkerMetrics,
+			OnReport:          x.reported,
 		},
 		OnVersion: func(v string) {
 			log.Info("KCL client version in force", zap.String("clientVersion", v))
@@ -42,6 +43,13 @@ func newMigration(cfg *properties.Config, store *lease.DynamoStore, coord *lease
 		},
 		IsLeader: coord.IsLeader,
 	}, log)
+}
+
+// reported publishes a worker-metrics report (WorkerMetricStatsReporter).
+func (x *threeX) reported(err error, took time.Duration) {
+	if x.ops != nil {
+		x.ops.workerMetricStatsReporter(err, took)
+	}
 }
 
 // migrationMonitorInterval is how often Migration3.0 is re-read (0: Java's
@@ -88,6 +96,9 @@ type threeX struct {
 	// mode follows the lock holder's assignments only).
 	newDecider func() (lockDecider, error)
 	log        *zap.Logger
+	// ops publishes the KCL 3.x CloudWatch datums (cloudwatch3x.go); nil
+	// publishes none.
+	ops *ops
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -176,7 +187,12 @@ func (x *threeX) startLeading(ctx context.Context) {
 		x.log.Error("KCL 3.x leader decider not started; following the lock holder's assignments only", zap.Error(err))
 		return
 	}
-	l := &leading{manager: lam.New(x.store, dec, lamConfig(x.cfg), x.log.Named("lam")),
+	lc := lamConfig(x.cfg)
+	if x.ops != nil {
+		dec = publishingDecider{lockDecider: dec, o: x.ops}
+		lc.OnRun = x.ops.leaseAssignmentManager
+	}
+	l := &leading{manager: lam.New(x.store, dec, lc, x.log.Named("lam")),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() { // owned by stopLeading, which waits for it
 		defer close(l.done)

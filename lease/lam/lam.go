@@ -138,6 +138,13 @@ type RunStats struct {
 	// ForceLeaderRelease is set when this run released the lock.
 	ForceLeaderRelease bool
 	Latency            time.Duration
+	// Loaded: the leases and worker metrics were read (LoadLatency, Java
+	// LeaseAndWorkerMetricsLoad); Balanced: variance balancing ran this run
+	// (NumOfLeasesReassignment counts its moves); Wrote: the assignment
+	// writes were attempted (WriteLatency and WriteOK, Java
+	// ParallelyAssignLeases).
+	Loaded, Balanced, Wrote, WriteOK bool
+	LoadLatency, WriteLatency        time.Duration
 }
 
 // Status is what operators see of the manager.
@@ -318,13 +325,16 @@ func (m *Manager) guardedRun(ctx context.Context) (stats RunStats, panicked bool
 // run loads, decides and writes.
 func (m *Manager) run(ctx context.Context) (RunStats, error) {
 	var stats RunStats
+	loadStart := m.cfg.Clock.Now()
 	view, err := m.load(ctx)
 	if err != nil {
 		return stats, err
 	}
 	scanTime := m.cfg.Clock.Now()
+	stats.Loaded, stats.LoadLatency = true, scanTime.Sub(loadStart)
 	m.observe(view.Leases, scanTime)
 	in := assign.Input{Now: m.cfg.WallClock(), Balance: m.balanceThisRun()}
+	stats.Balanced = in.Balance
 	byKey := make(map[string]lease.Lease, len(view.Leases))
 	for _, l := range view.Leases {
 		byKey[l.Key] = l
@@ -342,7 +352,10 @@ func (m *Manager) run(ctx context.Context) (RunStats, error) {
 			stats.NumOfLeasesReassignment++
 		}
 	}
-	if err := m.write(ctx, plan.Assignments, byKey, scanTime, &stats); err != nil {
+	writeStart := m.cfg.Clock.Now()
+	err = m.write(ctx, plan.Assignments, byKey, scanTime, &stats)
+	stats.Wrote, stats.WriteOK, stats.WriteLatency = true, err == nil, m.cfg.Clock.Now().Sub(writeStart)
+	if err != nil {
 		return stats, err
 	}
 	stats.StaleMetricsDeleted = m.deleteStaleMetrics(ctx, view.Workers)
