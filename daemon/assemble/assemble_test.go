@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/multilangd/multilangd/awsclient"
+	"github.com/multilangd/multilangd/cwmetrics"
 	"github.com/multilangd/multilangd/internal/testenv"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/properties"
@@ -272,6 +273,13 @@ type assembledDaemon struct {
 // a 3 s failover, polling, and the extra properties lines.
 func startAssembled(t *testing.T, kin, ddb *testenv.Emulator, stream string, extra ...string) *assembledDaemon {
 	t.Helper()
+	return startAssembledCW(t, kin, ddb, nil, stream, extra...)
+}
+
+// startAssembledCW is startAssembled publishing CloudWatch datums to cw
+// (none when nil).
+func startAssembledCW(t *testing.T, kin, ddb *testenv.Emulator, cw cwmetrics.PutAPI, stream string, extra ...string) *assembledDaemon {
+	t.Helper()
 	port, err := testenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +326,7 @@ func startAssembled(t *testing.T, kin, ddb *testenv.Emulator, stream string, ext
 		t.Fatal(err)
 	}
 	go func() {
-		d.done <- Run(ctx, cfg, Clients{Kinesis: d.clients.Kinesis, DynamoDB: d.clients.DynamoDB}, log)
+		d.done <- Run(ctx, cfg, Clients{Kinesis: d.clients.Kinesis, DynamoDB: d.clients.DynamoDB, CloudWatch: cw}, log)
 	}()
 	return d
 }

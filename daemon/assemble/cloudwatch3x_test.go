@@ -3,6 +3,7 @@ package assemble
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/multilangd/multilangd/cwmetrics"
+	"github.com/multilangd/multilangd/internal/testenv"
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/lease/lam"
 )
@@ -22,7 +24,8 @@ type capturedDatum struct {
 	min, max float64
 }
 
-// datums returns what c received, by "Name{Dim=v,...}" (dimensions sorted).
+// datums returns what c received, by "Name{Dim=v,...}" (dimensions
+// sorted), the statistic sets of several requests accumulated.
 func (c *capturePut) datums() map[string]capturedDatum {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -36,7 +39,11 @@ func (c *capturePut) datums() map[string]capturedDatum {
 			slices.Sort(parts)
 			k := aws.ToString(d.MetricName) + "{" + strings.Join(parts, ",") + "}"
 			s := d.StatisticValues
-			out[k] = capturedDatum{unit: string(d.Unit), sum: *s.Sum, n: *s.SampleCount, min: *s.Minimum, max: *s.Maximum}
+			c := capturedDatum{unit: string(d.Unit), sum: *s.Sum, n: *s.SampleCount, min: *s.Minimum, max: *s.Maximum}
+			if prev, ok := out[k]; ok { // several flushes: accumulate
+				c.sum, c.n, c.min, c.max = c.sum+prev.sum, c.n+prev.n, min(c.min, prev.min), max(c.max, prev.max)
+			}
+			out[k] = c
 		}
 	}
 	return out
@@ -191,3 +198,83 @@ func TestLeaderDeciderDatums(t *testing.T) {
 type emptyStore struct{ lease.Store }
 
 func (emptyStore) ListLeases(context.Context) ([]lease.Lease, error) { return nil, nil }
+
+// TestThreeXDatumsAgainstEmulators: the only worker of a pure multilangd
+// 3.x fleet (DynamoDB Local for the lease-owner index), assembled as Run
+// builds it, publishes Java's KCL 3.x datums: its LeaseAssignmentManager
+// runs see the stream's two leases and one worker and assign both, its
+// discovery finds them through the index, its worker metrics are reported
+// and its lock decider answers IsLeader = 1.
+func TestThreeXDatumsAgainstEmulators(t *testing.T) {
+	kin := testenv.StartT(t, testenv.Kinesalite)
+	ddb := testenv.StartT(t, testenv.DynamoDBLocal)
+	testenv.CreateStreamT(t, kin.Kinesis(), "cw3x", 2)
+	put := &capturePut{}
+	d := startAssembledCW(t, kin, ddb, put, "cw3x",
+		"clientVersionConfig = CLIENT_VERSION_CONFIG_3X",
+		"workerMetricsReporterFreqInMillis = 1000",
+		"metricsBufferTimeMillis = 200")
+	const (
+		lamOp = "{Operation=LeaseAssignmentManager}"
+		disc  = "{Operation=LeaseDiscovery,WorkerIdentifier=w1}"
+		rep   = "{Operation=WorkerMetricStatsReporter,WorkerIdentifier=w1}"
+		ld    = "{Operation=LeaderDecider}"
+	)
+	check := func(got map[string]capturedDatum) string {
+		for _, w := range []struct {
+			key, unit string
+			ok        func(capturedDatum) bool
+		}{
+			{"TotalLeases" + lamOp, "Count", func(c capturedDatum) bool { return c.max == 2 }},
+			{"NumWorkers" + lamOp, "Count", func(c capturedDatum) bool { return c.max == 1 }},
+			{"ExpiredLeases" + lamOp, "Count", func(c capturedDatum) bool { return c.max == 2 }},
+			{"NumOfLeasesReassignment" + lamOp, "Count", func(c capturedDatum) bool { return true }},
+			{"FailedAssignmentCount" + lamOp, "Count", func(c capturedDatum) bool { return c.sum == 0 }},
+			{"LeaseAndWorkerMetricsLoad.Time" + lamOp, "Milliseconds", func(c capturedDatum) bool { return true }},
+			{"ParallelyAssignLeases.Success" + lamOp, "Count", func(c capturedDatum) bool { return c.min == 1 }},
+			{"ParallelyAssignLeases.Time" + lamOp, "Milliseconds", func(c capturedDatum) bool { return true }},
+			{"Success" + lamOp, "Count", func(c capturedDatum) bool { return c.min == 1 }},
+			{"Time" + lamOp, "Milliseconds", func(c capturedDatum) bool { return true }},
+			{"NewLeasesDiscovered" + disc, "Count", func(c capturedDatum) bool { return c.sum == 2 }},
+			{"ListLeaseKeysForWorker.Time" + disc, "Milliseconds", func(c capturedDatum) bool { return true }},
+			{"FetchNewLeases.Time" + disc, "Milliseconds", func(c capturedDatum) bool { return true }},
+			{"Success" + disc, "Count", func(c capturedDatum) bool { return c.max == 1 }},
+			{"Time" + disc, "Milliseconds", func(c capturedDatum) bool { return true }},
+			{"Success" + rep, "Count", func(c capturedDatum) bool { return c.max == 1 }},
+			{"Time" + rep, "Milliseconds", func(c capturedDatum) bool { return true }},
+			{"LeaderDecider:IsLeader" + ld, "Count", func(c capturedDatum) bool { return c.max == 1 }},
+		} {
+			c, ok := got[w.key]
+			if !ok || c.unit != w.unit || !w.ok(c) {
+				return fmt.Sprintf("%s: %+v (present %v)", w.key, c, ok)
+			}
+		}
+		return ""
+	}
+	var missing string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if missing = check(put.datums()); missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			var keys []string
+			for k, c := range put.datums() {
+				if strings.Contains(k, "LeaseAssignmentManager") || strings.Contains(k, "LeaseDiscovery") ||
+					strings.Contains(k, "WorkerMetricStats") || strings.Contains(k, "LeaderDecider") {
+					keys = append(keys, fmt.Sprintf("%s %+v", k, c))
+				}
+			}
+			slices.Sort(keys)
+			t.Fatalf("after 60 s: %s; KCL 3.x datums received:\n%s", missing, strings.Join(keys, "\n"))
+		}
+	}
+	d.stop(t)
+	for k, c := range put.datums() {
+		if strings.Contains(k, "Operation=LeaseAssignmentManager") || strings.Contains(k, "Operation=LeaderDecider") {
+			if strings.Contains(k, "WorkerIdentifier") {
+				t.Errorf("%s carries WorkerIdentifier (Java's scope has only Operation)", k)
+			}
+		}
+		t.Logf("%s %s sum=%v n=%v", k, c.unit, c.sum, c.n)
+	}
+}
