@@ -168,6 +168,7 @@ type answeringLock struct{ held bool }
 
 func (f answeringLock) IsLeader(context.Context) bool         { return f.held }
 func (answeringLock) ReleaseLeadershipIfHeld(context.Context) {}
+func (answeringLock) Running() <-chan struct{}                { return nil }
 func (answeringLock) Run(ctx context.Context) error           { <-ctx.Done(); return nil }
 
 // Java DynamoDBLockBasedLeaderDecider.isLeader publishes LeaderDecider:IsLeader
