@@ -190,12 +190,8 @@ func (s *DynamoStore) LeaseOwnerIndexActive(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for _, g := range desc.GlobalSecondaryIndexes {
-		if aws.ToString(g.IndexName) == LeaseOwnerIndex {
-			return g.IndexStatus == types.IndexStatusActive, nil
-		}
-	}
-	return false, nil
+	status, _ := indexStatus(desc)
+	return status == types.IndexStatusActive, nil
 }
 
 // FleetView is what Java MigrationReadyMonitor loads: the leases and, per

@@ -23,10 +23,8 @@ func (s *DynamoStore) CreateLeaseOwnerIndexIfNotExists(ctx context.Context) (typ
 	if err != nil {
 		return "", err
 	}
-	for _, g := range desc.GlobalSecondaryIndexes {
-		if aws.ToString(g.IndexName) == LeaseOwnerIndex {
-			return g.IndexStatus, nil
-		}
+	if status, ok := indexStatus(desc); ok {
+		return status, nil
 	}
 	ut, ok := s.client.(interface {
 		UpdateTable(ctx context.Context, in *dynamodb.UpdateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTableOutput, error)
@@ -54,17 +52,41 @@ func (s *DynamoStore) CreateLeaseOwnerIndexIfNotExists(ctx context.Context) (typ
 		return err
 	})
 	if err != nil {
+		// Another worker of a new fleet may have created it first (DynamoDB
+		// then refuses the second UpdateTable): its status is ours.
+		if status, ok := s.ownerIndexStatus(ctx); ok {
+			return status, nil
+		}
 		return "", fmt.Errorf("lease table %s: %w", s.table, err)
 	}
 	s.log.Info("creating the lease-owner index", zap.String("index", LeaseOwnerIndex))
 	if out.TableDescription != nil {
-		for _, g := range out.TableDescription.GlobalSecondaryIndexes {
-			if aws.ToString(g.IndexName) == LeaseOwnerIndex {
-				return g.IndexStatus, nil
-			}
+		if status, ok := indexStatus(out.TableDescription); ok {
+			return status, nil
 		}
 	}
 	return types.IndexStatusCreating, nil
+}
+
+// ownerIndexStatus is the lease-owner index's status as DescribeTable
+// shows it now; false when the index is absent or the table unreadable.
+func (s *DynamoStore) ownerIndexStatus(ctx context.Context) (types.IndexStatus, bool) {
+	desc, err := s.describe(ctx)
+	if err != nil {
+		return "", false
+	}
+	return indexStatus(desc)
+}
+
+// indexStatus is the LeaseOwnerToLeaseKeyIndex's status in desc; false
+// when desc has no such index.
+func indexStatus(desc *types.TableDescription) (types.IndexStatus, bool) {
+	for _, g := range desc.GlobalSecondaryIndexes {
+		if aws.ToString(g.IndexName) == LeaseOwnerIndex {
+			return g.IndexStatus, true
+		}
+	}
+	return "", false
 }
 
 func payPerRequest(t *types.TableDescription) bool {
