@@ -48,6 +48,12 @@ func (o *ops) leaseAssignmentManager(s lam.RunStats) {
 	sc.AddSuccessAndLatency("", s.Success, s.Latency, cwmetrics.Summary).End()
 }
 
+// leaseAssignmentNotLeader publishes a run that found another worker
+// leading: Java performAssignment's Success = 1 and Time only.
+func (o *ops) leaseAssignmentNotLeader(took time.Duration) {
+	o.cw.Scope(opLeaseAssignmentManager).AddSuccessAndLatency("", true, took, cwmetrics.Summary).End()
+}
+
 // leaseDiscovery publishes one discovery run (Java
 // DynamoDBLeaseDiscoverer.discoverNewLeases and fetchLease), with the
 // WorkerIdentifier dimension.

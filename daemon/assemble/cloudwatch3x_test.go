@@ -122,6 +122,9 @@ func TestLeaseAssignmentManagerDatums(t *testing.T) {
 		t.Error("NumOfLeasesReassignment published without balancing")
 	}
 
+	wantDatums(t, publishWith(cwmetrics.Summary, allDims, func(o *ops) { o.leaseAssignmentNotLeader(3 * time.Millisecond) }),
+		map[string]capturedDatum{"Success" + op: cnt(1), "Time" + op: ms(3)})
+
 	failed := lam.RunStats{Latency: 5 * time.Millisecond, ForceLeaderRelease: true}
 	wantDatums(t, publishWith(cwmetrics.Detailed, allDims, func(o *ops) { o.leaseAssignmentManager(failed) }),
 		map[string]capturedDatum{"Success" + op: cnt(0), "Time" + op: ms(5), "ForceLeaderRelease" + op: cnt(1)})

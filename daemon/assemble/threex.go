@@ -190,7 +190,7 @@ func (x *threeX) startLeading(ctx context.Context) {
 	lc := lamConfig(x.cfg)
 	if x.ops != nil {
 		dec = publishingDecider{lockDecider: dec, o: x.ops}
-		lc.OnRun = x.ops.leaseAssignmentManager
+		lc.OnRun, lc.OnNotLeader = x.ops.leaseAssignmentManager, x.ops.leaseAssignmentNotLeader
 	}
 	l := &leading{manager: lam.New(x.store, dec, lc, x.log.Named("lam")),
 		stop: make(chan struct{}), done: make(chan struct{})}

@@ -78,6 +78,10 @@ type Config struct {
 	WallClock func() time.Time
 	// OnRun, if set, is called after every run this worker led (metrics).
 	OnRun func(RunStats)
+	// OnNotLeader, if set, is called after every run that found another
+	// worker leading, with its duration (Java performAssignment's Success =
+	// 1 and Time on a non-leader).
+	OnNotLeader func(took time.Duration)
 }
 
 func (c *Config) setDefaults() {
@@ -225,10 +229,14 @@ func (m *Manager) Run(ctx context.Context) {
 
 // RunOnce is one run (Java LeaseAssignmentManager.performAssignment).
 func (m *Manager) RunOnce(ctx context.Context) {
+	asked := m.cfg.Clock.Now()
 	if !m.leader.IsLeader(ctx) {
 		if ctx.Err() == nil {
 			m.tookOver = false
 			m.setLeading(false)
+			if m.cfg.OnNotLeader != nil {
+				m.cfg.OnNotLeader(m.cfg.Clock.Now().Sub(asked))
+			}
 		}
 		return
 	}
