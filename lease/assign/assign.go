@@ -12,6 +12,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/multilangd/multilangd/properties"
 )
 
 // Strategy is the assignment strategy (Java LeaseAssignmentStrategy… of
@@ -146,14 +148,6 @@ type Plan struct {
 	TotalLeases, ExpiredLeases, LeaseSpillover int
 }
 
-// Java defaults (LeaseManagementConfig.WorkerUtilizationAwareAssignmentConfig).
-const (
-	DefaultReBalanceThresholdPercentage = 10
-	DefaultDampeningPercentage          = 60
-	DefaultWorkerMetricsEMAAlpha        = 0.5
-	DefaultWorkerMetricsExpiry          = 60 * time.Second
-)
-
 // WithDefaults fills the zero fields with the Java defaults: unlimited
 // leases and throughput (Integer.MAX_VALUE, Double.MAX_VALUE), a randomly
 // seeded Rand. AllowThroughputOvershoot is taken as given.
@@ -167,17 +161,20 @@ func (c Config) WithDefaults() Config {
 	if c.MaxThroughputPerHostKBps <= 0 || math.IsInf(c.MaxThroughputPerHostKBps, 1) {
 		c.MaxThroughputPerHostKBps = math.MaxFloat64
 	}
+	// Java defaults (LeaseManagementConfig.WorkerUtilizationAwareAssignmentConfig),
+	// from the key registry.
+	java := properties.Defaults()
 	if c.ReBalanceThresholdPercentage == 0 {
-		c.ReBalanceThresholdPercentage = DefaultReBalanceThresholdPercentage
+		c.ReBalanceThresholdPercentage = java.ReBalanceThresholdPercentage
 	}
 	if c.DampeningPercentage == 0 {
-		c.DampeningPercentage = DefaultDampeningPercentage
+		c.DampeningPercentage = java.DampeningPercentage
 	}
 	if c.WorkerMetricsEMAAlpha == 0 {
-		c.WorkerMetricsEMAAlpha = DefaultWorkerMetricsEMAAlpha
+		c.WorkerMetricsEMAAlpha = java.WorkerMetricsEMAAlpha
 	}
 	if c.WorkerMetricsExpiry == 0 {
-		c.WorkerMetricsExpiry = DefaultWorkerMetricsExpiry
+		c.WorkerMetricsExpiry = 2 * java.WorkerMetricsReporterFreq
 	}
 	if c.Rand == nil {
 		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/multilangd/multilangd/lease"
 	"github.com/multilangd/multilangd/lease/assign"
+	"github.com/multilangd/multilangd/properties"
 	"github.com/multilangd/multilangd/seqnum"
 )
 
@@ -85,20 +86,21 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	java := properties.Defaults()
 	if c.FailoverTime <= 0 {
-		c.FailoverTime = 10 * time.Second
+		c.FailoverTime = java.FailoverTime
 	}
 	if c.Interval <= 0 {
 		c.Interval = 2 * c.FailoverTime
 	}
 	if c.VarianceBalancingFrequency <= 0 {
-		c.VarianceBalancingFrequency = 3
+		c.VarianceBalancingFrequency = java.VarianceBalancingFrequency
 	}
 	if c.HandoffTimeout <= 0 {
-		c.HandoffTimeout = 30 * time.Second
+		c.HandoffTimeout = java.GracefulLeaseHandoffTimeout
 	}
 	if c.StaleMetricsCleanup <= 0 {
-		c.StaleMetricsCleanup = 24 * time.Hour
+		c.StaleMetricsCleanup = java.StaleWorkerMetricsEntryCleanupDuration
 	}
 	if c.WriteParallelism <= 0 {
 		c.WriteParallelism = runtime.NumCPU()

@@ -10,10 +10,10 @@ import (
 
 // Java's defaults (LeaseManagementConfig.dynamoDbLockBasedLeaderLeaseDurationInMillis
 // and dynamoDbLockBasedLeaderHeartbeatPeriodInMillis, which Scheduler hands
-// to DynamoDBLockBasedLeaderDecider.create).
-const (
-	DefaultLeaseDuration   = 120 * time.Second
-	DefaultHeartbeatPeriod = 30 * time.Second
+// to DynamoDBLockBasedLeaderDecider.create), from the key registry.
+var (
+	DefaultLeaseDuration   = properties.Defaults().LeaderLockLeaseDuration
+	DefaultHeartbeatPeriod = properties.Defaults().LeaderLockHeartbeatPeriod
 )
 
 // requestTimeout bounds every request on the lock (Java leaves it to the
