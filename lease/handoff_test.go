@@ -6,12 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/google/uuid"
-
-	"github.com/multilangd/multilangd/internal/testenv"
 	"github.com/multilangd/multilangd/seqnum"
 )
 
@@ -22,40 +16,7 @@ import (
 // discovery). It holds one unowned lease; the test assigns it (W8).
 func followerTable(t *testing.T) (*DynamoStore, string) {
 	t.Helper()
-	b := emulatorBackend(t, testenv.DynamoDBLocal)
-	st := newTable(t, b)
-	ddb := b.client.(*dynamodb.Client)
-	_, err := ddb.UpdateTable(ctxT(t, 30*time.Second), &dynamodb.UpdateTableInput{TableName: aws.String(st.table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(AttrLeaseOwner), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(AttrLeaseKey), AttributeType: types.ScalarAttributeTypeS}},
-		GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
-			IndexName: aws.String(LeaseOwnerIndex),
-			KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(AttrLeaseOwner), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeRange}},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	putRaw(t, st, map[string]types.AttributeValue{"leaseKey": s(MigrationKey), "entityType": s("CLIENT_VERSION_MIGRATION"),
-		"cv": s(ClientVersion3X), "mb": s("java3-w1"), "mts": n("1700000000000")})
-	lock := map[string]types.AttributeValue{"leaseKey": s(LeaderKey), "entityType": s("LEADER"), "ownerName": s("java3-w1"),
-		"leaseDuration": s("2000"), "recordVersionNumber": s(uuid.NewString())}
-	putRaw(t, st, lock)
-	hbCtx, stopHB := context.WithCancel(context.Background())
-	hbDone := make(chan struct{})
-	go func() { // the scripted leader's heartbeat: a new RVN every 300 ms
-		defer close(hbDone)
-		for {
-			select {
-			case <-hbCtx.Done():
-				return
-			case <-time.After(300 * time.Millisecond):
-			}
-			lock["recordVersionNumber"] = s(uuid.NewString())
-			_, _ = ddb.PutItem(hbCtx, &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: lock})
-		}
-	}()
-	t.Cleanup(func() { stopHB(); <-hbDone })
+	st := java3xLeaderTable(t)
 	const key = "shardId-000000000000"
 	if ok, err := st.CreateLeaseIfNotExists(ctxT(t, 10*time.Second), Lease{Key: key, Checkpoint: seqnum.Sentinel(seqnum.TrimHorizon)}); !ok || err != nil {
 		t.Fatal(ok, err)

@@ -189,40 +189,7 @@ func TestIntegrationLegacyCoordinatorStateTable(t *testing.T) {
 // (checkpointOwner set) until the leader's final transfer, and renews what
 // it holds with the 3.x condition.
 func TestIntegrationFollowJava3xLeader(t *testing.T) {
-	b := emulatorBackend(t, testenv.DynamoDBLocal)
-	st := newTable(t, b)
-	ddb := b.client.(*dynamodb.Client)
-	_, err := ddb.UpdateTable(ctxT(t, 30*time.Second), &dynamodb.UpdateTableInput{TableName: aws.String(st.table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(AttrLeaseOwner), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(AttrLeaseKey), AttributeType: types.ScalarAttributeTypeS}},
-		GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
-			IndexName: aws.String(LeaseOwnerIndex),
-			KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(AttrLeaseOwner), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeRange}},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	putRaw(t, st, map[string]types.AttributeValue{"leaseKey": s(MigrationKey), "entityType": s("CLIENT_VERSION_MIGRATION"),
-		"cv": s(ClientVersion3X), "mb": s("java3-w1"), "mts": n("1700000000000")})
-	lock := map[string]types.AttributeValue{"leaseKey": s(LeaderKey), "entityType": s("LEADER"), "ownerName": s("java3-w1"),
-		"leaseDuration": s("2000"), "recordVersionNumber": s(uuid.NewString())}
-	putRaw(t, st, lock)
-	hbCtx, stopHB := context.WithCancel(context.Background())
-	hbDone := make(chan struct{})
-	go func() { // the scripted leader's heartbeat: a new RVN every 300 ms
-		defer close(hbDone)
-		for {
-			select {
-			case <-hbCtx.Done():
-				return
-			case <-time.After(300 * time.Millisecond):
-			}
-			lock["recordVersionNumber"] = s(uuid.NewString())
-			_, _ = ddb.PutItem(hbCtx, &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: lock})
-		}
-	}()
-	t.Cleanup(func() { stopHB(); <-hbDone })
+	st := java3xLeaderTable(t)
 	lease := func(k, owner, cpOwner string) map[string]types.AttributeValue {
 		item := map[string]types.AttributeValue{"leaseKey": s(k), "leaseCounter": n("5"), "ownerSwitchesSinceCheckpoint": n("0"),
 			"checkpoint": s("TRIM_HORIZON"), "checkpointSubSequenceNumber": n("0"), "entityType": s("LEASE")}
@@ -264,4 +231,47 @@ func counterOf(t *testing.T, st *DynamoStore, key string) int64 {
 		t.Fatalf("get %s: %v", key, err)
 	}
 	return l.Counter
+}
+
+// java3xLeaderTable is a DynamoDB Local lease table as a live Java 3.x fleet
+// leaves it: the LeaseOwnerToLeaseKeyIndex GSI, Migration3.0 =
+// CLIENT_VERSION_3X and a Leader lock whose recordVersionNumber a scripted
+// Java leader changes every 300 ms until the test ends.
+func java3xLeaderTable(t *testing.T) *DynamoStore {
+	t.Helper()
+	b := emulatorBackend(t, testenv.DynamoDBLocal)
+	st := newTable(t, b)
+	ddb := b.client.(*dynamodb.Client)
+	_, err := ddb.UpdateTable(ctxT(t, 30*time.Second), &dynamodb.UpdateTableInput{TableName: aws.String(st.table),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(AttrLeaseOwner), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(AttrLeaseKey), AttributeType: types.ScalarAttributeTypeS}},
+		GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
+			IndexName: aws.String(LeaseOwnerIndex),
+			KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(AttrLeaseOwner), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(AttrLeaseKey), KeyType: types.KeyTypeRange}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, st, map[string]types.AttributeValue{"leaseKey": s(MigrationKey), "entityType": s("CLIENT_VERSION_MIGRATION"),
+		"cv": s(ClientVersion3X), "mb": s("java3-w1"), "mts": n("1700000000000")})
+	lock := map[string]types.AttributeValue{"leaseKey": s(LeaderKey), "entityType": s("LEADER"), "ownerName": s("java3-w1"),
+		"leaseDuration": s("2000"), "recordVersionNumber": s(uuid.NewString())}
+	putRaw(t, st, lock)
+	hbCtx, stopHB := context.WithCancel(context.Background())
+	hbDone := make(chan struct{})
+	go func() { // the scripted leader's heartbeat: a new RVN every 300 ms
+		defer close(hbDone)
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			lock["recordVersionNumber"] = s(uuid.NewString())
+			_, _ = ddb.PutItem(hbCtx, &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: lock})
+		}
+	}()
+	t.Cleanup(func() { stopHB(); <-hbDone })
+	return st
 }
