@@ -10,9 +10,11 @@ type Clock interface {
 	Now() time.Time
 }
 
-type systemClock struct{}
+// SystemClock is the Clock of a running daemon: time.Now.
+type SystemClock struct{}
 
-func (systemClock) Now() time.Time { return time.Now() }
+// Now is time.Now.
+func (SystemClock) Now() time.Time { return time.Now() }
 
 // observation is this worker's view of one lease's counter (Java
 // Lease.lastCounterIncrementNanos).

@@ -137,7 +137,7 @@ func (c *CoordinatorConfig) setDefaults() {
 		c.HandoffCheckPeriod = 2 * time.Second
 	}
 	if c.Clock == nil {
-		c.Clock = systemClock{}
+		c.Clock = SystemClock{}
 	}
 	if c.Rand == nil {
 		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))

@@ -106,16 +106,12 @@ func (c *Config) setDefaults() {
 		c.WriteParallelism = runtime.NumCPU()
 	}
 	if c.Clock == nil {
-		c.Clock = wallClock{}
+		c.Clock = lease.SystemClock{}
 	}
 	if c.WallClock == nil {
 		c.WallClock = time.Now
 	}
 }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
 
 // failuresToRelease is Java LeaseAssignmentManager
 // DEFAULT_FAILURE_COUNT_TO_SWITCH_LEADER: after this many failed runs in a

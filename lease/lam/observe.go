@@ -20,13 +20,6 @@ type observed struct {
 	handoffDeadline time.Time
 }
 
-func actualOwner(l lease.Lease) string {
-	if l.CheckpointOwner != "" {
-		return l.CheckpointOwner
-	}
-	return l.Owner
-}
-
 // observe is Java
 // LeaseAssignmentManager.updateLeasesLastCounterIncrementNanosAndLeaseShutdownTimeout:
 // a lease seen for the first time counts as incremented at scanTime
@@ -47,7 +40,7 @@ func (m *Manager) observe(leases []lease.Lease, scanTime time.Time) {
 			}
 		}
 		switch {
-		case !ok && actualOwner(l) == "":
+		case !ok && l.ActualOwner() == "":
 		case !ok || l.Counter > prev.counter:
 			o.lastIncrement = scanTime
 		default:
@@ -68,7 +61,7 @@ func (m *Manager) handoffDeadline() time.Time {
 // actualOwner == null, from this leader's observations.
 func (m *Manager) expiredOrUnassigned(l lease.Lease, scanTime time.Time) bool {
 	o := m.seen[l.Key]
-	return actualOwner(l) == "" || o.lastIncrement.IsZero() || scanTime.Sub(o.lastIncrement) > m.cfg.FailoverTime
+	return l.ActualOwner() == "" || o.lastIncrement.IsZero() || scanTime.Sub(o.lastIncrement) > m.cfg.FailoverTime
 }
 
 // decisionLease is l as the decider sees it at time at: expiry as of the

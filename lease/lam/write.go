@@ -102,7 +102,7 @@ func (m *Manager) writeOne(ctx context.Context, l lease.Lease, to string, handof
 		m.log.Info("lease hand-off started", zap.String("leaseKey", l.Key), zap.String("from", l.Owner), zap.String("to", to))
 	} else {
 		o.lastIncrement = now
-		m.log.Info("lease assigned", zap.String("leaseKey", l.Key), zap.String("from", actualOwner(l)), zap.String("to", to))
+		m.log.Info("lease assigned", zap.String("leaseKey", l.Key), zap.String("from", l.ActualOwner()), zap.String("to", to))
 	}
 	return o, true, nil
 }
